@@ -1,0 +1,92 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+/// The state of a connection's schema cache, as clients see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheStatus {
+    /// Never refreshed.
+    None,
+    /// A refresh is queued or running.
+    Refreshing,
+    Fresh,
+    /// Older than the connection's `refresh_ttl_seconds`. Never stored: derived on read.
+    Stale,
+    /// The last refresh failed; the previous cache is still served.
+    Error,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Refreshing => "refreshing",
+            Self::Fresh => "fresh",
+            Self::Stale => "stale",
+            Self::Error => "error",
+        }
+    }
+
+    /// What a client sees: a stored `fresh` turns `stale` once the TTL has passed.
+    pub fn as_seen_at(
+        self,
+        now: DateTime<Utc>,
+        last_refresh_finished: Option<DateTime<Utc>>,
+        refresh_ttl_seconds: Option<i32>,
+    ) -> Self {
+        match (self, last_refresh_finished, refresh_ttl_seconds) {
+            (Self::Fresh, Some(finished), Some(ttl))
+                if now.signed_duration_since(finished).num_seconds() > i64::from(ttl) =>
+            {
+                Self::Stale
+            }
+            (status, _, _) => status,
+        }
+    }
+}
+
+impl FromStr for CacheStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            Self::None,
+            Self::Refreshing,
+            Self::Fresh,
+            Self::Stale,
+            Self::Error,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+        .ok_or_else(|| format!("unknown cache status `{s}`"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn fresh_cache_turns_stale_only_after_its_ttl() {
+        let now = Utc::now();
+        let finished = Some(now - Duration::seconds(100));
+        assert_eq!(
+            CacheStatus::Fresh.as_seen_at(now, finished, Some(60)),
+            CacheStatus::Stale
+        );
+        assert_eq!(
+            CacheStatus::Fresh.as_seen_at(now, finished, Some(600)),
+            CacheStatus::Fresh
+        );
+        assert_eq!(
+            CacheStatus::Fresh.as_seen_at(now, finished, None),
+            CacheStatus::Fresh
+        );
+        assert_eq!(
+            CacheStatus::Error.as_seen_at(now, finished, Some(1)),
+            CacheStatus::Error
+        );
+    }
+}

@@ -1,0 +1,24 @@
+//! Domain of Schemata: what a connection, a snapshot of a source's schema, a refresh
+//! and a diff between two snapshots are. Pure data and rules; no IO.
+
+pub mod cache_status;
+pub mod diff;
+pub mod filters;
+pub mod refresh;
+pub mod schema_id;
+pub mod scope;
+pub mod snapshot;
+pub mod source_config;
+pub mod source_kind;
+pub mod types;
+
+pub use cache_status::CacheStatus;
+pub use diff::{ChangeSet, diff};
+pub use filters::{SchemaFilter, TableAllowlist};
+pub use refresh::{RefreshFailure, RefreshJob, RefreshOptions, RefreshResult, RunStatus};
+pub use schema_id::SchemaId;
+pub use scope::Scope;
+pub use snapshot::{Association, Field, Index, ObjectKind, SchemaObject, Snapshot};
+pub use source_config::{SourceConfig, SourceConfigError};
+pub use source_kind::SourceKind;
+pub use types::FieldType;

@@ -1,0 +1,86 @@
+use serde::{Deserialize, Serialize};
+use std::{fmt, str::FromStr};
+
+/// A permission carried by an API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    #[serde(rename = "connections:read")]
+    ConnectionsRead,
+    #[serde(rename = "connections:write")]
+    ConnectionsWrite,
+    #[serde(rename = "schemas:read")]
+    SchemasRead,
+    #[serde(rename = "schemas:write")]
+    SchemasWrite,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [
+        Self::ConnectionsRead,
+        Self::ConnectionsWrite,
+        Self::SchemasRead,
+        Self::SchemasWrite,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConnectionsRead => "connections:read",
+            Self::ConnectionsWrite => "connections:write",
+            Self::SchemasRead => "schemas:read",
+            Self::SchemasWrite => "schemas:write",
+        }
+    }
+
+    /// Parses a comma-separated list such as `connections:read,schemas:write`; `all` means every scope.
+    pub fn parse_list(list: &str) -> Result<Vec<Scope>, String> {
+        if list.trim() == "all" {
+            return Ok(Self::ALL.to_vec());
+        }
+        let mut scopes = Vec::new();
+        for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let scope = part.parse()?;
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        if scopes.is_empty() {
+            return Err("at least one scope is required".into());
+        }
+        Ok(scopes)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown scope `{s}`; expected connections:read, connections:write, schemas:read or schemas:write")
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_lists_parse_and_reject_unknown_names() {
+        assert_eq!(Scope::parse_list("all").unwrap().len(), 4);
+        assert_eq!(
+            Scope::parse_list("schemas:read, schemas:read,connections:write").unwrap(),
+            vec![Scope::SchemasRead, Scope::ConnectionsWrite]
+        );
+        assert!(Scope::parse_list("schemas:admin").is_err());
+        assert!(Scope::parse_list(" , ").is_err());
+    }
+}
