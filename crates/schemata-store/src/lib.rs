@@ -1,1 +1,18 @@
+//! Postgres persistence of Schemata. The only crate that knows the SQL of our tables.
 
+pub mod api_keys;
+pub mod cache;
+pub mod connections;
+pub mod crypto;
+mod error;
+pub mod migrations;
+pub mod organizations;
+pub mod queue;
+pub mod runs;
+pub mod snapshots;
+
+pub use crypto::SecretBox;
+pub use error::StoreError;
+pub use migrations::{check_migrated, migrate};
+pub use queue::{QUEUE_NAME, enqueue};
+pub use sqlx::PgPool;

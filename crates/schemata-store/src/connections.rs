@@ -1,0 +1,212 @@
+//! Connection rows: configuration (sealed), health and the cache's state.
+
+use crate::{SecretBox, StoreError};
+use chrono::{DateTime, Utc};
+use schemata_core::{SourceConfig, SourceKind};
+use serde_json::Value;
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+const COLUMNS: &str = "id, organization_id, name, kind, configuration, status, health_status, health_message,
+    health_checked_at, schema_filter, table_allowlist, refresh_ttl_seconds, auto_refresh, cache_status,
+    schema_version, last_refresh_started, last_refresh_finished, last_refresh_error, last_run_id,
+    created_at, updated_at";
+
+/// A connection as stored, secrets excluded.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConnectionRow {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub kind: String,
+    /// Redacted: safe to show.
+    pub configuration: Value,
+    pub status: String,
+    pub health_status: String,
+    pub health_message: Option<String>,
+    pub health_checked_at: Option<DateTime<Utc>>,
+    pub schema_filter: Vec<String>,
+    pub table_allowlist: Vec<String>,
+    pub refresh_ttl_seconds: Option<i32>,
+    pub auto_refresh: bool,
+    pub cache_status: String,
+    pub schema_version: Option<String>,
+    pub last_refresh_started: Option<DateTime<Utc>>,
+    pub last_refresh_finished: Option<DateTime<Utc>>,
+    pub last_refresh_error: Option<String>,
+    pub last_run_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ConnectionRow {
+    pub fn source_kind(&self) -> Result<SourceKind, StoreError> {
+        self.kind.parse().map_err(StoreError::Corrupt)
+    }
+}
+
+/// Everything a client can set on a connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionFields {
+    pub name: String,
+    pub kind: SourceKind,
+    pub config: SourceConfig,
+    pub status: String,
+    pub schema_filter: Vec<String>,
+    pub table_allowlist: Vec<String>,
+    pub refresh_ttl_seconds: Option<i32>,
+    pub auto_refresh: bool,
+}
+
+fn seal(secrets: &SecretBox, id: Uuid, config: &SourceConfig) -> Vec<u8> {
+    let plaintext = serde_json::to_vec(config).expect("a source configuration always serializes");
+    secrets.seal(&plaintext, id.as_bytes())
+}
+
+pub async fn insert(
+    pool: &PgPool,
+    secrets: &SecretBox,
+    organization_id: Uuid,
+    fields: &ConnectionFields,
+) -> Result<ConnectionRow, StoreError> {
+    let id = Uuid::now_v7();
+    let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO connections (id, organization_id, name, kind, configuration, secret, status,
+             schema_filter, table_allowlist, refresh_ttl_seconds, auto_refresh)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(organization_id)
+    .bind(&fields.name)
+    .bind(fields.kind.as_str())
+    .bind(fields.config.redacted())
+    .bind(seal(secrets, id, &fields.config))
+    .bind(&fields.status)
+    .bind(&fields.schema_filter)
+    .bind(&fields.table_allowlist)
+    .bind(fields.refresh_ttl_seconds)
+    .bind(fields.auto_refresh)
+    .fetch_one(pool)
+    .await?;
+    Ok(row)
+}
+
+pub async fn update(
+    pool: &PgPool,
+    secrets: &SecretBox,
+    row: &ConnectionRow,
+    fields: &ConnectionFields,
+) -> Result<ConnectionRow, StoreError> {
+    let updated = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE connections SET name = $3, configuration = $4, secret = $5, status = $6, schema_filter = $7,
+             table_allowlist = $8, refresh_ttl_seconds = $9, auto_refresh = $10, updated_at = now()
+         WHERE id = $1 AND organization_id = $2
+         RETURNING {COLUMNS}"
+    )))
+    .bind(row.id)
+    .bind(row.organization_id)
+    .bind(&fields.name)
+    .bind(fields.config.redacted())
+    .bind(seal(secrets, row.id, &fields.config))
+    .bind(&fields.status)
+    .bind(&fields.schema_filter)
+    .bind(&fields.table_allowlist)
+    .bind(fields.refresh_ttl_seconds)
+    .bind(fields.auto_refresh)
+    .fetch_one(pool)
+    .await?;
+    Ok(updated)
+}
+
+/// One connection of an organization; `None` also when it belongs to another.
+pub async fn get(
+    pool: &PgPool,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<Option<ConnectionRow>, StoreError> {
+    let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM connections WHERE id = $1 AND organization_id = $2"
+    )))
+    .bind(id)
+    .bind(organization_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row)
+}
+
+/// A page of an organization's connections in creation order, after the cursor.
+pub async fn list(
+    pool: &PgPool,
+    organization_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<ConnectionRow>, StoreError> {
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM connections
+         WHERE organization_id = $1 AND ($2::uuid IS NULL OR id > $2)
+         ORDER BY id LIMIT $3"
+    )))
+    .bind(organization_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
+pub async fn delete(pool: &PgPool, organization_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
+    let deleted = sqlx::query("DELETE FROM connections WHERE id = $1 AND organization_id = $2")
+        .bind(id)
+        .bind(organization_id)
+        .execute(pool)
+        .await?;
+    Ok(deleted.rows_affected() == 1)
+}
+
+/// The decrypted configuration, for the API's health checks and the worker.
+pub async fn source_config(
+    pool: &PgPool,
+    secrets: &SecretBox,
+    id: Uuid,
+) -> Result<SourceConfig, StoreError> {
+    let sealed: Vec<u8> = sqlx::query_scalar("SELECT secret FROM connections WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await?;
+    let plaintext = secrets.open(&sealed, id.as_bytes())?;
+    serde_json::from_slice(&plaintext)
+        .map_err(|e| StoreError::Corrupt(format!("sealed configuration: {e}")))
+}
+
+/// Records the outcome of a health check.
+pub async fn set_health(
+    pool: &PgPool,
+    id: Uuid,
+    healthy: bool,
+    message: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE connections SET health_status = $2, health_message = $3, health_checked_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(if healthy { "healthy" } else { "unhealthy" })
+    .bind(message)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Marks the cache as refreshing, in the caller's transaction.
+pub async fn mark_refreshing(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE connections SET cache_status = 'refreshing', last_refresh_started = now(), updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,33 @@
+//! The refresh queue on apalis-postgres, written to on the caller's transaction.
+
+use crate::StoreError;
+use apalis_core::task::{builder::TaskBuilder, task_id::TaskId};
+use schemata_core::RefreshJob;
+use sqlx::{Postgres, Transaction};
+use ulid::Ulid;
+
+/// The apalis queue that carries refresh jobs.
+pub const QUEUE_NAME: &str = "schemata::refresh";
+
+/// Attempts apalis may make for infrastructure failures (our database down).
+/// Source failures are recorded on the run and never retried by the queue.
+pub const MAX_ATTEMPTS: usize = 3;
+
+/// The apalis task id of a run: the run's UUID read as a ULID.
+pub fn task_id(job: &RefreshJob) -> String {
+    Ulid::from(job.run_id).to_string()
+}
+
+/// Pushes a refresh job inside `tx`: it exists only if the transaction commits.
+pub async fn enqueue(
+    tx: &mut Transaction<'_, Postgres>,
+    job: &RefreshJob,
+) -> Result<String, StoreError> {
+    let payload = serde_json::to_vec(job).expect("a refresh job always serializes");
+    let task = TaskBuilder::new(payload)
+        .task_id(TaskId::from_ulid(Ulid::from(job.run_id)))
+        .max_attempts(MAX_ATTEMPTS)
+        .build();
+    apalis_postgres::queries::push_tasks(&mut **tx, QUEUE_NAME, vec![task]).await?;
+    Ok(task_id(job))
+}
