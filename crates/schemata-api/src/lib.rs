@@ -1,1 +1,16 @@
+//! The Schemata HTTP API: connections, refreshes and the cached schema, as in shared/API.md.
 
+mod auth;
+mod envelope;
+mod error;
+mod health;
+mod request_id;
+mod routes;
+pub mod settings;
+mod startup;
+mod state;
+mod views;
+
+pub use error::ApiError;
+pub use settings::ApiSettings;
+pub use startup::Application;

@@ -134,6 +134,26 @@ impl Snapshot {
         format!("sha256:{}", hex::encode(hasher.finalize()))
     }
 
+    /// The cache after a refresh that read `fresh`: a hard refresh replaces the
+    /// cache; a soft one only adds or updates objects and never removes any.
+    pub fn after_refresh(&self, fresh: Snapshot, hard_refresh: bool) -> Snapshot {
+        if hard_refresh {
+            return fresh;
+        }
+        let refreshed: std::collections::HashSet<SchemaId> =
+            fresh.objects.iter().map(SchemaObject::id).collect();
+        let mut objects: Vec<SchemaObject> = self
+            .objects
+            .iter()
+            .filter(|o| !refreshed.contains(&o.id()))
+            .cloned()
+            .collect();
+        objects.extend(fresh.objects);
+        let mut merged = Snapshot { objects };
+        merged.normalize();
+        merged
+    }
+
     pub fn table_count(&self) -> usize {
         self.objects.iter().filter(|o| !o.kind.is_view()).count()
     }
@@ -177,6 +197,25 @@ pub(crate) mod tests {
             fields,
             indexes: vec![],
         }
+    }
+
+    #[test]
+    fn soft_refresh_keeps_objects_it_did_not_read_and_hard_refresh_drops_them() {
+        let old = Snapshot {
+            objects: vec![table("public", "a", vec![]), table("public", "b", vec![])],
+        };
+        let fresh = Snapshot {
+            objects: vec![table("public", "b", vec![field("id", 1, "int")])],
+        };
+        let soft = old.after_refresh(fresh.clone(), false);
+        assert_eq!(soft.objects.len(), 2);
+        assert_eq!(
+            soft.objects[1].fields.len(),
+            1,
+            "b is replaced by its fresh version"
+        );
+        let hard = old.after_refresh(fresh, true);
+        assert_eq!(hard.objects.len(), 1);
     }
 
     #[test]

@@ -60,32 +60,33 @@ pub async fn list_objects(
     Ok(rows)
 }
 
+#[derive(sqlx::FromRow)]
+struct ObjectRow {
+    schema_name: String,
+    name: String,
+    kind: String,
+    row_estimate: Option<i64>,
+    partition_count: Option<i32>,
+    comment: Option<String>,
+    primary_keys: Vec<String>,
+    indexes: sqlx::types::Json<Vec<Index>>,
+}
+
 pub async fn get_object(
     pool: &PgPool,
     connection_id: Uuid,
     id: &SchemaId,
 ) -> Result<Option<CachedObject>, StoreError> {
-    let object: Option<(String, String, String, Option<i64>, Option<i32>, Option<String>, Vec<String>, sqlx::types::Json<Vec<Index>>)> =
-        sqlx::query_as(
-            "SELECT schema_name, name, kind, row_estimate, partition_count, comment, primary_keys, indexes
-             FROM schema_objects WHERE connection_id = $1 AND schema_name = $2 AND name = $3",
-        )
-        .bind(connection_id)
-        .bind(&id.schema)
-        .bind(&id.name)
-        .fetch_optional(pool)
-        .await?;
-    let Some((
-        schema_name,
-        name,
-        kind,
-        row_estimate,
-        partition_count,
-        comment,
-        primary_keys,
-        indexes,
-    )) = object
-    else {
+    let object: Option<ObjectRow> = sqlx::query_as(
+        "SELECT schema_name, name, kind, row_estimate, partition_count, comment, primary_keys, indexes
+         FROM schema_objects WHERE connection_id = $1 AND schema_name = $2 AND name = $3",
+    )
+    .bind(connection_id)
+    .bind(&id.schema)
+    .bind(&id.name)
+    .fetch_optional(pool)
+    .await?;
+    let Some(object) = object else {
         return Ok(None);
     };
     let fields: Vec<FieldRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -100,16 +101,16 @@ pub async fn get_object(
     let fields: Vec<Field> = fields.into_iter().map(FieldRow::into_field).collect();
     Ok(Some(CachedObject {
         summary: ObjectSummary {
-            schema_name,
-            name,
-            kind,
+            schema_name: object.schema_name,
+            name: object.name,
+            kind: object.kind,
             field_count: i64::try_from(fields.len()).unwrap_or(i64::MAX),
-            row_estimate,
-            partition_count,
-            comment,
+            row_estimate: object.row_estimate,
+            partition_count: object.partition_count,
+            comment: object.comment,
         },
-        primary_keys,
-        indexes: indexes.0,
+        primary_keys: object.primary_keys,
+        indexes: object.indexes.0,
         fields,
     }))
 }

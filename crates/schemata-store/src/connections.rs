@@ -97,10 +97,15 @@ pub async fn update(
     secrets: &SecretBox,
     row: &ConnectionRow,
     fields: &ConnectionFields,
+    configuration_changed: bool,
 ) -> Result<ConnectionRow, StoreError> {
+    // A new configuration makes the last health check meaningless.
     let updated = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE connections SET name = $3, configuration = $4, secret = $5, status = $6, schema_filter = $7,
-             table_allowlist = $8, refresh_ttl_seconds = $9, auto_refresh = $10, updated_at = now()
+             table_allowlist = $8, refresh_ttl_seconds = $9, auto_refresh = $10, updated_at = now(),
+             health_status = CASE WHEN $11 THEN 'unknown' ELSE health_status END,
+             health_message = CASE WHEN $11 THEN NULL ELSE health_message END,
+             health_checked_at = CASE WHEN $11 THEN NULL ELSE health_checked_at END
          WHERE id = $1 AND organization_id = $2
          RETURNING {COLUMNS}"
     )))
@@ -114,6 +119,7 @@ pub async fn update(
     .bind(&fields.table_allowlist)
     .bind(fields.refresh_ttl_seconds)
     .bind(fields.auto_refresh)
+    .bind(configuration_changed)
     .fetch_one(pool)
     .await?;
     Ok(updated)
@@ -209,4 +215,26 @@ pub async fn mark_refreshing(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// A connection by id alone, for the worker (the job already names it).
+pub async fn get_by_id(pool: &PgPool, id: Uuid) -> Result<Option<ConnectionRow>, StoreError> {
+    let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM connections WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row)
+}
+
+/// Locks the connection row for the rest of `tx`, so that two deliveries of one job
+/// cannot write the cache at the same time. False when the connection is gone.
+pub async fn lock(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<bool, StoreError> {
+    let found: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM connections WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(found.is_some())
 }

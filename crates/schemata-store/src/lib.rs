@@ -9,10 +9,12 @@ pub mod migrations;
 pub mod organizations;
 pub mod queue;
 pub mod runs;
+pub mod settings;
 pub mod snapshots;
 
 pub use crypto::SecretBox;
 pub use error::StoreError;
 pub use migrations::{check_migrated, migrate};
 pub use queue::{QUEUE_NAME, enqueue};
+pub use settings::{StoreSettings, env_or};
 pub use sqlx::PgPool;

@@ -171,8 +171,10 @@ pub async fn set_progress(
     Ok(())
 }
 
-/// Closes a run and moves its connection's cache state, in the caller's transaction
-/// (the one that wrote the snapshot, when there is one).
+/// Closes a running run and moves its connection's cache state, in the caller's
+/// transaction (the one that wrote the snapshot, when there is one). False when the
+/// run was no longer running (cancelled, or finished by another delivery): the
+/// caller must then roll back.
 pub async fn finish(
     tx: &mut Transaction<'_, Postgres>,
     run: &RunRow,
@@ -180,10 +182,10 @@ pub async fn finish(
     result: &Value,
     error: Option<&str>,
     change_set: Option<&Value>,
-) -> Result<(), StoreError> {
-    sqlx::query(
+) -> Result<bool, StoreError> {
+    let closed = sqlx::query(
         "UPDATE refresh_runs SET status = $2, result = $3, error = $4, change_set = $5, finished_at = now()
-         WHERE id = $1",
+         WHERE id = $1 AND status = 'running'",
     )
     .bind(run.id)
     .bind(status.as_str())
@@ -192,6 +194,9 @@ pub async fn finish(
     .bind(change_set)
     .execute(&mut **tx)
     .await?;
+    if closed.rows_affected() == 0 {
+        return Ok(false);
+    }
     let cache_status = if status == RunStatus::Failed {
         "error"
     } else {
@@ -207,5 +212,5 @@ pub async fn finish(
     .bind(run.id)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    Ok(true)
 }

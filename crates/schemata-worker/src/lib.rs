@@ -1,1 +1,13 @@
+//! The refresh worker: drains the apalis-postgres queue and rewrites schema caches.
+//! Meets the API only in the database.
 
+pub mod jobs;
+mod ops;
+pub mod settings;
+mod shutdown;
+mod startup;
+
+pub use jobs::refresh::{RefreshContext, RefreshOutcome, refresh};
+pub use settings::WorkerSettings;
+pub use shutdown::shutdown_signal;
+pub use startup::Worker;

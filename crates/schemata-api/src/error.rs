@@ -1,0 +1,115 @@
+//! One error type for the HTTP boundary, rendered as the envelope of shared/API.md.
+
+use crate::request_id;
+use actix_web::{HttpResponse, ResponseError, http::StatusCode, http::header};
+use schemata_core::Scope;
+use schemata_store::StoreError;
+use serde_json::json;
+
+/// Marks a response whose body is already our error envelope.
+#[derive(Clone, Copy)]
+pub(crate) struct Enveloped;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Missing or invalid API key. Send `Authorization: Bearer <api key>`.")]
+    Unauthorized,
+    #[error("This API key lacks the `{0}` scope.")]
+    Forbidden(Scope),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("Method not allowed.")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    ConnectionUnhealthy(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("Not ready: the database is unreachable or not migrated.")]
+    NotReady,
+    #[error("Internal server error.")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict(_) => "conflict",
+            Self::ConnectionUnhealthy(_) => "connection_unhealthy",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::NotReady => "not_ready",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// For error responses produced outside our handlers (a safety net).
+    pub(crate) fn from_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            400 => Self::BadRequest("Bad request.".into()),
+            401 => Self::Unauthorized,
+            404 => Self::NotFound("No such route.".into()),
+            405 => Self::MethodNotAllowed,
+            409 => Self::Conflict("Conflict.".into()),
+            413 => Self::PayloadTooLarge("Payload too large.".into()),
+            415 => Self::UnsupportedMediaType("Unsupported media type.".into()),
+            503 => Self::NotReady,
+            _ => Self::Internal(anyhow::anyhow!("unhandled error status {status}")),
+        }
+    }
+
+    pub fn connection_not_found(id: impl std::fmt::Display) -> Self {
+        Self::NotFound(format!("Connection not found: {id}"))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        Self::Internal(anyhow::Error::new(error))
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) | Self::ConnectionUnhealthy(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(error) = self {
+            // The whole cause chain goes to the log, never to the client.
+            tracing::error!(error = ?error, "request failed");
+        }
+        let body = json!({
+            "success": false,
+            "error": { "message": self.to_string(), "code": self.code(), "requestId": request_id::current() },
+        });
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, Self::Unauthorized) {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        let mut response = response.json(body);
+        response.extensions_mut().insert(Enveloped);
+        response
+    }
+}

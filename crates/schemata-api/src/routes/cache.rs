@@ -1,0 +1,144 @@
+//! Reading the cached schema: the object list (with ETag) and one object in full.
+
+use crate::{auth::Caller, envelope, error::ApiError, routes::connections, state::AppState};
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use schemata_core::{Field, SchemaId, Scope};
+use schemata_store::cache::{self, CachedObject, ObjectSummary};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    schema: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub(crate) async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    query: web::Query<ListQuery>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::SchemasRead)?;
+    let row = connections::load(&state, &caller, *id).await?;
+    let etag = row.schema_version.as_ref().map(|v| format!("\"{v}\""));
+    if let Some(etag) = &etag
+        && if_none_match(&request, etag)
+    {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag.as_str()))
+            .finish());
+    }
+    let limit = connections::page_limit(query.limit)?;
+    let after = query
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(decode_cursor)
+        .transpose()?;
+    let mut rows = cache::list_objects(
+        &state.pool,
+        row.id,
+        query.schema.as_deref(),
+        after.as_ref(),
+        limit + 1,
+    )
+    .await?;
+    let next_cursor =
+        connections::next_cursor(&mut rows, limit, |o| encode_cursor(&o.schema_name, &o.name));
+    let mut response = envelope::list(rows.iter().map(summary).collect::<Vec<_>>(), next_cursor);
+    if let Some(etag) = etag
+        && let Ok(value) = header::HeaderValue::from_str(&etag)
+    {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    Ok(response)
+}
+
+pub(crate) async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(Uuid, String)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::SchemasRead)?;
+    let (id, raw_schema_id) = path.into_inner();
+    let row = connections::load(&state, &caller, id).await?;
+    // actix leaves %2F and %25 encoded in path segments; decode what remains.
+    let decoded = percent_encoding::percent_decode_str(&raw_schema_id).decode_utf8_lossy();
+    let schema_id = SchemaId::parse(&decoded).map_err(ApiError::BadRequest)?;
+    let object = cache::get_object(&state.pool, row.id, &schema_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "Object not found in the cached schema: {schema_id}"
+            ))
+        })?;
+    Ok(envelope::ok(detail(&object)))
+}
+
+fn summary(object: &ObjectSummary) -> Value {
+    json!({
+        "id": format!("{}.{}", object.schema_name, object.name),
+        "schema": object.schema_name,
+        "name": object.name,
+        "kind": object.kind,
+        "field_count": object.field_count,
+        "row_estimate": object.row_estimate,
+        "partition_count": object.partition_count,
+        "comment": object.comment,
+    })
+}
+
+fn detail(object: &CachedObject) -> Value {
+    let mut value = summary(&object.summary);
+    value["fields"] = object.fields.iter().map(field).collect();
+    value["primary_keys"] = json!(object.primary_keys);
+    value["detected_primary_keys"] = json!(object.primary_keys);
+    value["indexes"] = json!(object.indexes);
+    value
+}
+
+fn field(field: &Field) -> Value {
+    json!({
+        "id": field.name,
+        "name": field.name,
+        "type": field.field_type,
+        "remote_type": field.remote_type,
+        "nullable": field.nullable,
+        "default": field.default,
+        "ordinal": field.ordinal,
+        "is_primary_key": field.is_primary_key,
+        "user_managed": false,
+        "label": null,
+        "association": field.association,
+        "comment": field.comment,
+    })
+}
+
+fn if_none_match(request: &HttpRequest, etag: &str) -> bool {
+    request
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|candidate| {
+            candidate == etag || candidate == "*" || candidate.strip_prefix("W/") == Some(etag)
+        })
+}
+
+/// Cursors are opaque to clients: hex of `schema NUL name`.
+fn encode_cursor(schema: &str, name: &str) -> String {
+    hex::encode(format!("{schema}\0{name}"))
+}
+
+fn decode_cursor(raw: &str) -> Result<SchemaId, ApiError> {
+    let invalid = || ApiError::BadRequest(format!("Invalid cursor `{raw}`."));
+    let bytes = hex::decode(raw).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (schema, name) = text.split_once('\0').ok_or_else(invalid)?;
+    Ok(SchemaId::new(schema, name))
+}

@@ -1,0 +1,56 @@
+//! What every process that talks to our database needs: where it is, and the key
+//! that opens stored credentials. Read from the environment only in `main`.
+
+use crate::{SecretBox, StoreError, check_migrated};
+use sqlx::{PgPool, postgres::PgPoolOptions};
+use std::{str::FromStr, time::Duration};
+
+/// The development default: the local PostgreSQL with trust auth.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/schemata";
+
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub database_url: String,
+    pub max_connections: u32,
+    /// 64 hex characters; see `SCHEMATA_ENCRYPTION_KEY`.
+    pub encryption_key: String,
+}
+
+impl StoreSettings {
+    pub fn from_env() -> Result<Self, String> {
+        Ok(Self {
+            database_url: env_or("DATABASE_URL", DEFAULT_DATABASE_URL.to_owned())?,
+            max_connections: env_or("SCHEMATA_DATABASE_MAX_CONNECTIONS", 10)?,
+            encryption_key: std::env::var("SCHEMATA_ENCRYPTION_KEY").map_err(|_| {
+                "SCHEMATA_ENCRYPTION_KEY is not set: it must hold 64 hex characters (generate one with `openssl rand -hex 32`)"
+                    .to_owned()
+            })?,
+        })
+    }
+
+    pub fn secret_box(&self) -> Result<SecretBox, String> {
+        SecretBox::from_hex(&self.encryption_key)
+    }
+
+    /// A pool on a database that has every migration this build knows of.
+    pub async fn connect_migrated(&self) -> Result<PgPool, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(&self.database_url)
+            .await?;
+        check_migrated(&pool).await?;
+        Ok(pool)
+    }
+}
+
+/// Reads `name` from the environment, or `default` when unset.
+pub fn env_or<T: FromStr>(name: &str, default: T) -> Result<T, String> {
+    match std::env::var(name) {
+        Ok(raw) if !raw.trim().is_empty() => raw
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}=`{raw}` is not valid")),
+        _ => Ok(default),
+    }
+}

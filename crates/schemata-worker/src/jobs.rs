@@ -1,0 +1,3 @@
+//! Job handlers. Each is a thin adapter around a plain async function tests can call.
+
+pub mod refresh;

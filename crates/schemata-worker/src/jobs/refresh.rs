@@ -1,0 +1,252 @@
+//! One refresh: claim the run, introspect the source, write the new snapshot and
+//! close the run in one transaction. A failure keeps the old cache.
+
+use anyhow::Context;
+use schemata_core::{
+    RefreshFailure, RefreshJob, RefreshResult, RunStatus, SchemaFilter, Snapshot, TableAllowlist,
+    diff, refresh::SchemaSummary,
+};
+use schemata_sources::{Introspection, IntrospectionScope, Source, SourceLimits, connect};
+use schemata_store::{
+    PgPool, SecretBox, connections,
+    runs::{self, RunRow},
+    snapshots,
+};
+use std::{collections::BTreeMap, time::Duration, time::Instant};
+
+/// What a refresh needs from the process: our database, the key, the limits.
+pub struct RefreshContext {
+    pub pool: PgPool,
+    pub secrets: SecretBox,
+    pub limits: SourceLimits,
+    pub job_timeout: Duration,
+}
+
+/// How a job ended. Source failures are outcomes, not errors: they are recorded
+/// on the run and never retried by the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    Refreshed(RunStatus),
+    Failed(String),
+    /// The run was already finished, cancelled or deleted: a repeated delivery.
+    Skipped,
+}
+
+/// Runs the refresh named by `job`. Errors are infrastructure failures (our own
+/// database), which the queue retries.
+pub async fn refresh(ctx: &RefreshContext, job: RefreshJob) -> anyhow::Result<RefreshOutcome> {
+    let Some(run) = runs::claim(&ctx.pool, job.run_id)
+        .await
+        .context("Failed to claim the refresh run")?
+    else {
+        return Ok(RefreshOutcome::Skipped);
+    };
+    let started = Instant::now();
+    if run.attempt > run.max_attempts {
+        let error = format!(
+            "Gave up after {} attempts: the worker was lost while refreshing.",
+            run.max_attempts
+        );
+        return record_failure(ctx, &run, error, started).await;
+    }
+    let introspected = tokio::time::timeout(ctx.job_timeout, introspect(ctx, &run)).await;
+    let introspection = match introspected {
+        Ok(Ok(introspection)) => introspection,
+        Ok(Err(error)) => return record_failure(ctx, &run, error, started).await,
+        Err(_) => {
+            let error = format!("Refresh timed out after {}s.", ctx.job_timeout.as_secs());
+            return record_failure(ctx, &run, error, started).await;
+        }
+    };
+    match apply(ctx, &run, introspection, started).await {
+        Ok(outcome) => Ok(outcome),
+        Err(error) => {
+            tracing::error!(job.id = %run.id, error = ?error, "failed to write the snapshot");
+            record_failure(
+                ctx,
+                &run,
+                "Failed to write the new schema cache; the previous cache is kept.".into(),
+                started,
+            )
+            .await
+        }
+    }
+}
+
+/// Reads the source as the run asks; the error is a message for the run's owner.
+async fn introspect(ctx: &RefreshContext, run: &RunRow) -> Result<Introspection, String> {
+    let connection = connections::get_by_id(&ctx.pool, run.connection_id)
+        .await
+        .map_err(|e| format!("Failed to load the connection: {e}"))?
+        .ok_or("The connection was deleted.")?;
+    let kind = connection.source_kind().map_err(|e| e.to_string())?;
+    let config = connections::source_config(&ctx.pool, &ctx.secrets, connection.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = config.connect_url(kind).map_err(|e| e.to_string())?;
+    let scope = IntrospectionScope {
+        schema_filter: SchemaFilter::parse(connection.schema_filter).map_err(|e| e.to_string())?,
+        table_allowlist: TableAllowlist::parse(connection.table_allowlist)
+            .map_err(|e| e.to_string())?,
+        options: run.options().map_err(|e| e.to_string())?,
+    };
+    let source = connect(kind, &url, ctx.limits).map_err(|e| e.to_string())?;
+    source.introspect(&scope).await.map_err(|e| e.to_string())
+}
+
+/// Writes the snapshot and closes the run in one transaction: readers see the old
+/// cache or the new one, never a mix.
+pub async fn apply(
+    ctx: &RefreshContext,
+    run: &RunRow,
+    introspection: Introspection,
+    started: Instant,
+) -> anyhow::Result<RefreshOutcome> {
+    let total = i32::try_from(introspection.snapshot.objects.len()).unwrap_or(i32::MAX);
+    runs::set_progress(&ctx.pool, run.id, 0, total)
+        .await
+        .context("Failed to record progress")?;
+    let options = run.options()?;
+    let mut tx = ctx
+        .pool
+        .begin()
+        .await
+        .context("Failed to begin the snapshot transaction")?;
+    if !connections::lock(&mut tx, run.connection_id).await? {
+        return Ok(RefreshOutcome::Skipped);
+    }
+    let previous = snapshots::load(&mut tx, run.connection_id)
+        .await
+        .context("Failed to read the cached snapshot")?;
+    let cache = previous.after_refresh(introspection.snapshot.clone(), options.hard_refresh);
+    let change_set = diff(&previous, &cache);
+    snapshots::replace(&mut tx, run.connection_id, &cache)
+        .await
+        .context("Failed to write the snapshot")?;
+    let status = if introspection.failures.is_empty() {
+        RunStatus::Succeeded
+    } else {
+        RunStatus::Partial
+    };
+    let result = summarize(
+        run,
+        &introspection.snapshot,
+        introspection.failures,
+        change_set.removed.len(),
+        started,
+    );
+    let closed = runs::finish(
+        &mut tx,
+        run,
+        status,
+        &serde_json::to_value(&result)?,
+        None,
+        Some(&serde_json::to_value(&change_set)?),
+    )
+    .await
+    .context("Failed to close the refresh run")?;
+    if !closed {
+        tx.rollback().await?;
+        return Ok(RefreshOutcome::Skipped);
+    }
+    runs::set_progress(&ctx.pool, run.id, total, total)
+        .await
+        .ok();
+    tx.commit().await.context("Failed to commit the snapshot")?;
+    tracing::info!(
+        job.id = %run.id, connection.id = %run.connection_id, objects = total, changes = change_set.changed.len(),
+        added = change_set.added.len(), removed = change_set.removed.len(),
+        duration_ms = started.elapsed().as_millis() as u64, "refresh complete"
+    );
+    Ok(RefreshOutcome::Refreshed(status))
+}
+
+async fn record_failure(
+    ctx: &RefreshContext,
+    run: &RunRow,
+    error: String,
+    started: Instant,
+) -> anyhow::Result<RefreshOutcome> {
+    tracing::warn!(job.id = %run.id, connection.id = %run.connection_id, error = %error, "refresh failed");
+    let failure = RefreshFailure {
+        object: "*".into(),
+        error: error.clone(),
+    };
+    let mut result = summarize(run, &Snapshot::default(), vec![failure], 0, started);
+    result.message = format!("Refresh failed: {error}");
+    let mut tx = ctx.pool.begin().await?;
+    if runs::finish(
+        &mut tx,
+        run,
+        RunStatus::Failed,
+        &serde_json::to_value(&result)?,
+        Some(&error),
+        None,
+    )
+    .await?
+    {
+        tx.commit().await?;
+        Ok(RefreshOutcome::Failed(error))
+    } else {
+        tx.rollback().await?;
+        Ok(RefreshOutcome::Skipped)
+    }
+}
+
+fn summarize(
+    run: &RunRow,
+    read: &Snapshot,
+    failures: Vec<RefreshFailure>,
+    deleted_count: usize,
+    started: Instant,
+) -> RefreshResult {
+    let mut per_schema: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for object in &read.objects {
+        let counts = per_schema.entry(object.schema.as_str()).or_default();
+        if object.kind.is_view() {
+            counts.1 += 1
+        } else {
+            counts.0 += 1
+        }
+    }
+    RefreshResult {
+        job_id: run.id,
+        ok: failures.is_empty(),
+        message: format!(
+            "Refresh complete. {} table(s) refreshed, {} failed, {} deleted.",
+            read.table_count(),
+            failures.len(),
+            deleted_count
+        ),
+        table_count: read.table_count(),
+        view_count: read.view_count(),
+        column_count: read.column_count(),
+        failed_table_count: failures.len(),
+        deleted_count,
+        duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        schemas: per_schema
+            .into_iter()
+            .map(|(schema, (tables, views))| SchemaSummary {
+                schema_name: schema.to_owned(),
+                tables_count: tables,
+                views_count: views,
+            })
+            .collect(),
+        failures,
+    }
+}
+
+/// The apalis handler: a thin adapter. Infrastructure errors go back to the queue,
+/// which retries the job (the run row counts attempts).
+pub(crate) async fn handle(
+    job: RefreshJob,
+    ctx: apalis::prelude::Data<std::sync::Arc<RefreshContext>>,
+) -> Result<(), apalis::prelude::BoxDynError> {
+    let span =
+        tracing::info_span!("refresh", job.id = %job.run_id, connection.id = %job.connection_id);
+    let _entered = span.enter();
+    refresh(&ctx, job).await.map(drop).map_err(|error| {
+        tracing::error!(error = ?error, "refresh job failed; the queue will retry it");
+        error.into()
+    })
+}

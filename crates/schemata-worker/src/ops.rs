@@ -1,0 +1,35 @@
+//! `/healthz` and `/readyz` on the worker's own port, for orchestrators.
+
+use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
+use schemata_store::PgPool;
+use serde_json::json;
+use std::net::TcpListener;
+
+pub(crate) fn serve(listener: TcpListener, pool: PgPool) -> std::io::Result<Server> {
+    let pool = web::Data::new(pool);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(pool.clone())
+            .route(
+                "/healthz",
+                web::get().to(|| async {
+                    HttpResponse::Ok().json(json!({"success": true, "data": {"status": "ok"}}))
+                }),
+            )
+            .route("/readyz", web::get().to(readyz))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run())
+}
+
+async fn readyz(pool: web::Data<PgPool>) -> HttpResponse {
+    match schemata_store::check_migrated(&pool).await {
+        Ok(()) => HttpResponse::Ok().json(json!({"success": true, "data": {"status": "ready"}})),
+        Err(error) => HttpResponse::ServiceUnavailable().json(json!({
+            "success": false,
+            "error": {"message": format!("Not ready: {error}"), "code": "not_ready"},
+        })),
+    }
+}

@@ -1,0 +1,128 @@
+//! Builds the worker: the queue backend (NOTIFY plus a fallback poll), the ops
+//! server, and the shutdown path.
+
+use crate::{RefreshContext, WorkerSettings, jobs::refresh::handle, ops};
+use anyhow::Context;
+use apalis::prelude::{Monitor, WorkerBuilder, WorkerBuilderExt};
+use apalis_core::backend::ext::poll_strategy::{PollWith, Strategy};
+use apalis_postgres::{Config, PostgresStorage, Pubsub};
+use schemata_core::RefreshJob;
+use schemata_sources::SourceLimits;
+use schemata_store::{PgPool, QUEUE_NAME};
+use std::{net::TcpListener, sync::Arc};
+
+pub struct Worker {
+    settings: WorkerSettings,
+    pool: PgPool,
+    ops_listener: TcpListener,
+    name: String,
+}
+
+impl Worker {
+    /// Connects to a migrated database and binds the ops port.
+    pub async fn build(settings: WorkerSettings) -> anyhow::Result<Self> {
+        let pool = settings
+            .store
+            .connect_migrated()
+            .await
+            .context("Failed to open the Schemata database")?;
+        Self::build_with_pool(settings, pool)
+    }
+
+    pub fn build_with_pool(settings: WorkerSettings, pool: PgPool) -> anyhow::Result<Self> {
+        let ops_listener = TcpListener::bind((settings.ops_host.as_str(), settings.ops_port))
+            .with_context(|| {
+                format!("Failed to bind {}:{}", settings.ops_host, settings.ops_port)
+            })?;
+        Ok(Self {
+            settings,
+            pool,
+            ops_listener,
+            name: unique_name(),
+        })
+    }
+
+    pub fn ops_port(&self) -> u16 {
+        self.ops_listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Works the queue until `shutdown` resolves, then lets running refreshes finish
+    /// (up to the shutdown timeout). Returns an error if the queue stream dies, so a
+    /// supervisor restarts the process instead of keeping a worker that fetches nothing.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let secrets = self
+            .settings
+            .store
+            .secret_box()
+            .map_err(anyhow::Error::msg)?;
+        let context = Arc::new(RefreshContext {
+            pool: self.pool.clone(),
+            secrets,
+            limits: SourceLimits {
+                connect_timeout: self.settings.source_connect_timeout,
+                statement_timeout: self.settings.source_statement_timeout,
+            },
+            job_timeout: self.settings.job_timeout,
+        });
+        let ops = ops::serve(self.ops_listener, self.pool.clone())?;
+        let ops_handle = ops.handle();
+        tokio::spawn(ops);
+
+        let settings = self.settings.clone();
+        let pool = self.pool.clone();
+        let name = self.name.clone();
+        tracing::info!(worker.name = %name, concurrency = settings.concurrency, "schemata-worker started");
+        let monitor = Monitor::new()
+            .register(move |restarts| {
+                let config = Config::default()
+                    .queue(QUEUE_NAME)
+                    .batch_size(settings.concurrency.max(1))
+                    .heartbeat_interval(settings.heartbeat_interval)
+                    .missed_heartbeats(settings.missed_heartbeats);
+                let storage = PostgresStorage::<RefreshJob>::new(&pool).with_config(config);
+                // Wake on NOTIFY at once; poll as a fallback for missed notifications.
+                let strategy = Strategy::new()
+                    .stream(Pubsub::new(pool.clone(), QUEUE_NAME.to_owned()))
+                    .interval(settings.poll_interval);
+                WorkerBuilder::new(format!("{name}-{restarts}"))
+                    .backend(PollWith::new(storage, strategy))
+                    .data(context.clone())
+                    .concurrency(settings.concurrency.max(1))
+                    .build(handle)
+            })
+            .shutdown_timeout(self.settings.shutdown_timeout);
+        let result = monitor
+            .run_with_signal(async move {
+                shutdown.await;
+                tracing::info!("shutting down: finishing running refreshes");
+                Ok(())
+            })
+            .await;
+        ops_handle.stop(true).await;
+        result.context("The queue worker stopped unexpectedly")
+    }
+}
+
+/// host + pid + random: a restarted worker must not inherit its predecessor's
+/// name, or the jobs that predecessor held would never be re-queued.
+fn unique_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!(
+        "schemata-worker-{host}-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
