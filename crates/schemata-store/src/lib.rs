@@ -5,6 +5,7 @@ pub mod cache;
 pub mod connections;
 pub mod crypto;
 mod error;
+pub mod local_server;
 pub mod migrations;
 pub mod organizations;
 pub mod queue;

@@ -184,7 +184,8 @@ pub async fn finish(
     change_set: Option<&Value>,
 ) -> Result<bool, StoreError> {
     let closed = sqlx::query(
-        "UPDATE refresh_runs SET status = $2, result = $3, error = $4, change_set = $5, finished_at = now()
+        "UPDATE refresh_runs SET status = $2, result = $3, error = $4, change_set = $5, finished_at = now(),
+             objects_done = CASE WHEN $2 = 'failed' THEN objects_done ELSE objects_total END
          WHERE id = $1 AND status = 'running'",
     )
     .bind(run.id)

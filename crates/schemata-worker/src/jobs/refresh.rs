@@ -95,7 +95,8 @@ async fn introspect(ctx: &RefreshContext, run: &RunRow) -> Result<Introspection,
 }
 
 /// Writes the snapshot and closes the run in one transaction: readers see the old
-/// cache or the new one, never a mix.
+/// cache or the new one, never a mix. On any error the transaction is rolled back
+/// before returning, so its locks cannot outlive it.
 pub async fn apply(
     ctx: &RefreshContext,
     run: &RunRow,
@@ -106,21 +107,43 @@ pub async fn apply(
     runs::set_progress(&ctx.pool, run.id, 0, total)
         .await
         .context("Failed to record progress")?;
-    let options = run.options()?;
     let mut tx = ctx
         .pool
         .begin()
         .await
         .context("Failed to begin the snapshot transaction")?;
-    if !connections::lock(&mut tx, run.connection_id).await? {
+    match write_snapshot(&mut tx, run, introspection, started).await {
+        Ok(RefreshOutcome::Refreshed(status)) => {
+            tx.commit().await.context("Failed to commit the snapshot")?;
+            Ok(RefreshOutcome::Refreshed(status))
+        }
+        Ok(other) => {
+            tx.rollback().await.context("Failed to roll back")?;
+            Ok(other)
+        }
+        Err(error) => {
+            tx.rollback().await.ok();
+            Err(error)
+        }
+    }
+}
+
+async fn write_snapshot(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    run: &RunRow,
+    introspection: Introspection,
+    started: Instant,
+) -> anyhow::Result<RefreshOutcome> {
+    if !connections::lock(tx, run.connection_id).await? {
         return Ok(RefreshOutcome::Skipped);
     }
-    let previous = snapshots::load(&mut tx, run.connection_id)
+    let options = run.options()?;
+    let previous = snapshots::load(tx, run.connection_id)
         .await
         .context("Failed to read the cached snapshot")?;
     let cache = previous.after_refresh(introspection.snapshot.clone(), options.hard_refresh);
     let change_set = diff(&previous, &cache);
-    snapshots::replace(&mut tx, run.connection_id, &cache)
+    snapshots::replace(tx, run.connection_id, &cache)
         .await
         .context("Failed to write the snapshot")?;
     let status = if introspection.failures.is_empty() {
@@ -136,7 +159,7 @@ pub async fn apply(
         started,
     );
     let closed = runs::finish(
-        &mut tx,
+        tx,
         run,
         status,
         &serde_json::to_value(&result)?,
@@ -146,16 +169,11 @@ pub async fn apply(
     .await
     .context("Failed to close the refresh run")?;
     if !closed {
-        tx.rollback().await?;
         return Ok(RefreshOutcome::Skipped);
     }
-    runs::set_progress(&ctx.pool, run.id, total, total)
-        .await
-        .ok();
-    tx.commit().await.context("Failed to commit the snapshot")?;
     tracing::info!(
-        job.id = %run.id, connection.id = %run.connection_id, objects = total, changes = change_set.changed.len(),
-        added = change_set.added.len(), removed = change_set.removed.len(),
+        job.id = %run.id, connection.id = %run.connection_id, objects = cache.objects.len(),
+        changed = change_set.changed.len(), added = change_set.added.len(), removed = change_set.removed.len(),
         duration_ms = started.elapsed().as_millis() as u64, "refresh complete"
     );
     Ok(RefreshOutcome::Refreshed(status))

@@ -1,0 +1,223 @@
+//! Finding or starting a PostgreSQL server for development and tests:
+//! `DATABASE_URL` if set, else 127.0.0.1:5432, else a private cluster created
+//! with the installed `initdb`/`pg_ctl` under a directory of ours.
+
+use sqlx::{Connection, PgConnection};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+use url::Url;
+
+/// The well-known local server of a developer machine.
+pub const LOCAL_SERVER_URL: &str = "postgres://postgres@127.0.0.1:5432";
+/// Port of the private cluster, away from the usual 5432.
+pub const PRIVATE_PORT: u16 = 54329;
+
+/// A reachable server, as a URL without a database path.
+#[derive(Debug, Clone)]
+pub struct LocalServer {
+    pub server_url: String,
+    /// How it was found, for messages: `DATABASE_URL`, `127.0.0.1:5432` or `private cluster in …`.
+    pub origin: String,
+}
+
+impl LocalServer {
+    /// The URL of database `name` on this server.
+    pub fn database_url(&self, name: &str) -> String {
+        database_url(&self.server_url, name)
+    }
+
+    /// Creates database `name` unless it exists; true when created.
+    pub async fn ensure_database(&self, name: &str) -> Result<bool, String> {
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(format!(
+                "refusing to create database `{name}`: use lowercase letters, digits and _"
+            ));
+        }
+        let mut conn = PgConnection::connect(&self.database_url("postgres"))
+            .await
+            .map_err(|e| format!("cannot connect to {}: {e}", self.origin))?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(name)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+        if !exists {
+            // Identifiers cannot be bound; `name` was checked above.
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                .execute(&mut conn)
+                .await
+                .map_err(|e| format!("cannot create database {name}: {e}"))?;
+        }
+        let _ = conn.close().await;
+        Ok(!exists)
+    }
+}
+
+/// The URL of database `name` on the server of `url`.
+pub fn database_url(url: &str, name: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) => {
+            parsed.set_path(&format!("/{name}"));
+            parsed.to_string()
+        }
+        Err(_) => format!("{}/{name}", url.trim_end_matches('/')),
+    }
+}
+
+/// Finds a server: `explicit_url` (e.g. DATABASE_URL), the local one, or a
+/// private cluster in `private_dir`, created and started on first use.
+pub async fn find_or_start(
+    explicit_url: Option<&str>,
+    private_dir: &Path,
+) -> Result<LocalServer, String> {
+    if let Some(url) = explicit_url {
+        return Ok(LocalServer {
+            server_url: database_url(url, ""),
+            origin: "DATABASE_URL".into(),
+        }
+        .trimmed());
+    }
+    if answers(&database_url(LOCAL_SERVER_URL, "postgres")).await {
+        return Ok(LocalServer {
+            server_url: LOCAL_SERVER_URL.into(),
+            origin: "127.0.0.1:5432".into(),
+        });
+    }
+    start_private(private_dir).await
+}
+
+impl LocalServer {
+    fn trimmed(mut self) -> Self {
+        self.server_url = self.server_url.trim_end_matches('/').to_owned();
+        self
+    }
+}
+
+async fn answers(url: &str) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_secs(3), PgConnection::connect(url)).await,
+        Ok(Ok(_))
+    )
+}
+
+async fn start_private(dir: &Path) -> Result<LocalServer, String> {
+    let dir = std::path::absolute(dir).map_err(|e| e.to_string())?;
+    let server_url = format!("postgres://postgres@127.0.0.1:{PRIVATE_PORT}");
+    let server = LocalServer {
+        server_url: server_url.clone(),
+        origin: format!("private cluster in {}", dir.display()),
+    };
+    if answers(&database_url(&server_url, "postgres")).await {
+        return Ok(server);
+    }
+    let bin = postgres_bin_dir().ok_or(
+        "no PostgreSQL server found: install PostgreSQL (initdb, pg_ctl) or set DATABASE_URL",
+    )?;
+    let data = dir.join("data");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let as_postgres = running_as_root();
+    if as_postgres {
+        // initdb refuses to run as root; the cluster belongs to the postgres user.
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir)
+            .status();
+    }
+    if !data.join("PG_VERSION").exists() {
+        run(
+            as_postgres,
+            &bin.join("initdb"),
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+            ],
+        )?;
+    }
+    let options = format!(
+        "-p {PRIVATE_PORT} -c listen_addresses=127.0.0.1 -k {}",
+        dir.display()
+    );
+    run(
+        as_postgres,
+        &bin.join("pg_ctl"),
+        &[
+            "-D",
+            &data.to_string_lossy(),
+            "-l",
+            &dir.join("postgres.log").to_string_lossy(),
+            "-o",
+            &options,
+            "-w",
+            "start",
+        ],
+    )?;
+    if answers(&database_url(&server_url, "postgres")).await {
+        Ok(server)
+    } else {
+        Err(format!(
+            "started a private PostgreSQL in {} but it does not answer; see postgres.log there",
+            dir.display()
+        ))
+    }
+}
+
+fn run(as_postgres: bool, program: &Path, args: &[&str]) -> Result<(), String> {
+    let mut command = if as_postgres {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    };
+    let output = command
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} failed: {}",
+            program.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Where `initdb` and `pg_ctl` live: PATH, or Debian's versioned directories.
+fn postgres_bin_dir() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let mut candidates: Vec<PathBuf> = on_path;
+    if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
+        let mut versions: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .collect();
+        versions.sort();
+        candidates.extend(versions.into_iter().rev());
+    }
+    candidates
+        .into_iter()
+        .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+}

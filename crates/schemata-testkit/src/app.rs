@@ -1,0 +1,216 @@
+use crate::{TestWorker, init_test_logs, migrated_database};
+use reqwest::{Client, Response};
+use schemata_api::{ApiSettings, Application};
+use schemata_core::Scope;
+use schemata_store::{SecretBox, StoreSettings, api_keys, organizations};
+use schemata_worker::WorkerSettings;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// The API served on a free port over a fresh, migrated database.
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub client: Client,
+    /// A key of organization `acme` with every scope.
+    pub api_key: String,
+    pub organization_id: Uuid,
+    pub store: StoreSettings,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with settings adjusted by `adjust` (e.g. a shorter health timeout).
+    pub async fn spawn_with(adjust: impl FnOnce(&mut ApiSettings)) -> Self {
+        init_test_logs();
+        let (url, pool) = migrated_database().await;
+        let store = StoreSettings {
+            database_url: url,
+            max_connections: 20,
+            encryption_key: SecretBox::generate_key_hex(),
+        };
+        let mut settings = ApiSettings {
+            store: store.clone(),
+            host: "127.0.0.1".into(),
+            port: 0,
+            http_workers: 2,
+            health_timeout: Duration::from_secs(5),
+            source_statement_timeout: Duration::from_secs(30),
+            max_concurrent_health_checks: 8,
+        };
+        adjust(&mut settings);
+        let app_pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(20)
+            .connect(&store.database_url)
+            .await
+            .expect("connect the API pool");
+        let application = Application::build_with_pool(settings, app_pool).expect("build the API");
+        let address = format!("http://127.0.0.1:{}", application.port());
+        let handle = application.handle();
+        tokio::spawn(application.run_until_stopped());
+        let organization = organizations::ensure(&pool, "acme")
+            .await
+            .expect("create organization");
+        let key = api_keys::create(&pool, organization.id, "test", &Scope::ALL)
+            .await
+            .expect("create key");
+        let client = Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("build HTTP client");
+        Self {
+            address,
+            pool,
+            client,
+            api_key: key.secret,
+            organization_id: organization.id,
+            store,
+            handle,
+        }
+    }
+
+    /// Settings for a worker on this app's database, with fast fallbacks for tests.
+    pub fn worker_settings(&self) -> WorkerSettings {
+        WorkerSettings {
+            store: self.store.clone(),
+            concurrency: 4,
+            poll_interval: Duration::from_millis(500),
+            heartbeat_interval: Duration::from_secs(5),
+            missed_heartbeats: 4,
+            job_timeout: Duration::from_secs(120),
+            source_connect_timeout: Duration::from_secs(5),
+            source_statement_timeout: Duration::from_secs(30),
+            ops_host: "127.0.0.1".into(),
+            ops_port: 0,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+
+    pub fn spawn_worker(&self) -> TestWorker {
+        self.spawn_worker_with(self.worker_settings())
+    }
+
+    pub fn spawn_worker_with(&self, settings: WorkerSettings) -> TestWorker {
+        TestWorker::spawn(settings, self.pool.clone())
+    }
+
+    /// A key of organization `org` with only `scopes`.
+    pub async fn key_for(&self, org: &str, scopes: &[Scope]) -> String {
+        let organization = organizations::ensure(&self.pool, org)
+            .await
+            .expect("create organization");
+        api_keys::create(&self.pool, organization.id, "test", scopes)
+            .await
+            .expect("create key")
+            .secret
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(&self.api_key)
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn post_empty(&self, path: &str) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Creates a PostgreSQL connection to `url` and returns its id.
+    pub async fn create_connection(&self, name: &str, url: &str) -> String {
+        let response = self
+            .post(
+                "/api/connections",
+                &json!({"name": name, "type": "postgresql", "configuration": {"url": url}}),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            201,
+            "create connection: {}",
+            response.text().await.unwrap_or_default()
+        );
+        let body: Value = response.json().await.expect("JSON body");
+        body["data"]["id"]
+            .as_str()
+            .expect("connection id")
+            .to_owned()
+    }
+
+    pub async fn status(&self, connection_id: &str) -> Value {
+        let response = self
+            .get(&format!("/api/connections/{connection_id}/schemas/status"))
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.expect("JSON body")["data"].clone()
+    }
+
+    /// Polls the status endpoint, as a client would, until the cache leaves `refreshing`.
+    pub async fn wait_for_refresh(&self, connection_id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = self.status(connection_id).await;
+            if status["cache_status"] != "refreshing" {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "refresh did not finish within 60 s: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every cached object of a connection, following cursors.
+    pub async fn all_objects(&self, connection_id: &str) -> Vec<Value> {
+        let mut objects = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let response = self
+                .get(&format!(
+                    "/api/connections/{connection_id}/schemas?limit=7&cursor={cursor}"
+                ))
+                .await;
+            assert_eq!(response.status(), 200);
+            let body: Value = response.json().await.expect("JSON body");
+            objects.extend(body["data"].as_array().expect("list").iter().cloned());
+            match body["pagination"]["next_cursor"].as_str() {
+                Some(next) => cursor = next.to_owned(),
+                None => return objects,
+            }
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
