@@ -1,0 +1,155 @@
+//! A refresh that fails never costs the cache anything.
+
+use schemata_core::{RefreshJob, Snapshot};
+use schemata_sources::{Introspection, SourceLimits};
+use schemata_store::runs;
+use schemata_testkit::{TestApp, server, source_database};
+use schemata_worker::{RefreshContext, RefreshOutcome, apply, refresh};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const SHOP: &str = "CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL);
+                    CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers (id));";
+
+async fn objects(app: &TestApp, connection_id: &str) -> Vec<String> {
+    app.all_objects(connection_id)
+        .await
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn failed_refresh_keeps_the_previous_cache_and_reports_the_error() {
+    let app = TestApp::spawn().await;
+    let source_url = source_database(SHOP).await;
+    let connection_id = app.create_connection("shop", &source_url).await;
+    let refresh_path = format!("/api/connections/{connection_id}/schemas/refresh");
+    let worker = app.spawn_worker();
+    app.post_empty(&refresh_path).await;
+    let first = app.wait_for_refresh(&connection_id).await;
+    assert_eq!(first["cache_status"], "fresh");
+    worker.stop().await;
+    let cached = objects(&app, &connection_id).await;
+    assert_eq!(cached, ["public.customers", "public.orders"]);
+
+    // Queue a refresh while the source is healthy, then lose the source before
+    // the worker gets to it: the refresh fails mid-way.
+    assert_eq!(app.post_empty(&refresh_path).await.status(), 202);
+    let database = source_url.rsplit('/').next().unwrap().to_owned();
+    let mut admin = sqlx::PgConnection::connect(&server().await.database_url("postgres"))
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE \"{database}\" WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+
+    let worker = app.spawn_worker();
+    let status = app.wait_for_refresh(&connection_id).await;
+    worker.stop().await;
+    assert_eq!(status["cache_status"], "error");
+    let error = status["last_refresh_error"].as_str().unwrap();
+    assert!(error.contains("does not exist"), "{error}");
+    assert_eq!(status["last_result"]["ok"], false);
+    assert_eq!(
+        status["schema_version"], first["schema_version"],
+        "the cache did not change"
+    );
+    assert_eq!(
+        objects(&app, &connection_id).await,
+        cached,
+        "the previous cache is still served"
+    );
+    let run_status: String =
+        sqlx::query_scalar("SELECT status FROM refresh_runs ORDER BY queued_at DESC LIMIT 1")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(run_status, "failed");
+}
+
+#[tokio::test]
+async fn snapshot_write_that_fails_half_way_leaves_the_old_cache_whole() {
+    let app = TestApp::spawn().await;
+    let source_url = source_database(SHOP).await;
+    let connection_id = app.create_connection("shop", &source_url).await;
+    let worker = app.spawn_worker();
+    app.post_empty(&format!("/api/connections/{connection_id}/schemas/refresh"))
+        .await;
+    let before = app.wait_for_refresh(&connection_id).await;
+    worker.stop().await;
+
+    // A second run whose snapshot cannot be written: the same object twice makes
+    // the insert fail after the old rows were already deleted in the transaction.
+    let context = RefreshContext {
+        pool: app.pool.clone(),
+        secrets: app.store.secret_box().unwrap(),
+        limits: SourceLimits::default(),
+        job_timeout: Duration::from_secs(30),
+    };
+    let accepted: Value = app
+        .post_empty(&format!("/api/connections/{connection_id}/schemas/refresh"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let run_id = accepted["data"]["job_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let run = runs::claim(&app.pool, run_id).await.unwrap().unwrap();
+    let mut read =
+        schemata_store::snapshots::load(&mut *app.pool.acquire().await.unwrap(), run.connection_id)
+            .await
+            .unwrap();
+    read.objects.push(read.objects[0].clone());
+    let broken = Introspection {
+        snapshot: Snapshot {
+            objects: read.objects,
+        },
+        failures: vec![],
+    };
+    assert!(apply(&context, &run, broken, Instant::now()).await.is_err());
+
+    assert_eq!(
+        objects(&app, &connection_id).await,
+        ["public.customers", "public.orders"]
+    );
+    let orders: Value = app
+        .get(&format!(
+            "/api/connections/{connection_id}/schemas/public.orders"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        orders["data"]["fields"].as_array().unwrap().len(),
+        2,
+        "fields survive too"
+    );
+    let status = app.status(&connection_id).await;
+    assert_eq!(status["schema_version"], before["schema_version"]);
+
+    // The job, delivered again, finishes the run properly.
+    let job = RefreshJob {
+        run_id,
+        connection_id: run.connection_id,
+    };
+    assert!(matches!(
+        refresh(&context, job).await.unwrap(),
+        RefreshOutcome::Refreshed(_)
+    ));
+    // A third delivery of the same job does nothing.
+    assert_eq!(
+        refresh(&context, job).await.unwrap(),
+        RefreshOutcome::Skipped
+    );
+    assert_eq!(app.status(&connection_id).await["cache_status"], "fresh");
+}
+
+use sqlx::Connection;

@@ -1,0 +1,158 @@
+//! Refreshes of unreachable sources are refused with 409 before anything is queued.
+
+use schemata_testkit::{TestApp, fresh_database, server};
+use serde_json::Value;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+async fn assert_refused_without_a_job(app: &TestApp, connection_id: &str, reason: &str) {
+    let response = app
+        .post_empty(&format!("/api/connections/{connection_id}/schemas/refresh"))
+        .await;
+    assert_eq!(response.status(), 409);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["success"], false);
+    assert_eq!(body["error"]["code"], "connection_unhealthy");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(reason),
+        "message `{message}` should contain `{reason}`"
+    );
+    assert!(body["error"]["requestId"].is_string());
+
+    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM refresh_runs")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.jobs")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        (runs, jobs),
+        (0, 0),
+        "no run and no job for an unhealthy connection"
+    );
+
+    let connection: Value = app
+        .get(&format!("/api/connections/{connection_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(connection["data"]["health_status"], "unhealthy");
+    assert!(
+        connection["data"]["health_message"]
+            .as_str()
+            .unwrap()
+            .contains(reason)
+    );
+    assert!(connection["data"]["health_checked_at"].is_string());
+    let status = app.status(connection_id).await;
+    assert_eq!(status["cache_status"], "none");
+}
+
+#[tokio::test]
+async fn refresh_with_an_unknown_role_is_refused_with_409_and_the_reason() {
+    let app = TestApp::spawn().await;
+    let database = fresh_database("src").await;
+    let url = database.replacen(
+        "postgres://postgres@",
+        "postgres://no_such_reader:secret@",
+        1,
+    );
+    let id = app.create_connection("bad-user", &url).await;
+    assert_refused_without_a_job(&app, &id, "role \"no_such_reader\" does not exist").await;
+}
+
+#[tokio::test]
+async fn refresh_of_a_missing_database_is_refused_with_409() {
+    let app = TestApp::spawn().await;
+    let url = server().await.database_url("schemata_no_such_database");
+    let id = app.create_connection("no-db", &url).await;
+    assert_refused_without_a_job(
+        &app,
+        &id,
+        "database \"schemata_no_such_database\" does not exist",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn refresh_of_a_closed_port_is_refused_with_409() {
+    let app = TestApp::spawn().await;
+    // Bind then drop, so the port is known to be closed.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let id = app
+        .create_connection(
+            "closed",
+            &format!("postgres://reader:secret@127.0.0.1:{port}/app"),
+        )
+        .await;
+    assert_refused_without_a_job(&app, &id, "Connection refused").await;
+}
+
+#[tokio::test]
+async fn refresh_of_an_unknown_host_is_refused_with_409() {
+    let app = TestApp::spawn().await;
+    let id = app
+        .create_connection(
+            "nowhere",
+            "postgres://reader:secret@no-such-host.invalid:5432/app",
+        )
+        .await;
+    assert_refused_without_a_job(&app, &id, "could not connect").await;
+}
+
+#[tokio::test]
+async fn refresh_of_a_source_that_never_answers_is_refused_after_the_health_timeout() {
+    let app =
+        TestApp::spawn_with(|settings| settings.health_timeout = Duration::from_secs(1)).await;
+    // Accepts connections and then says nothing, like a wedged server.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let id = app
+        .create_connection(
+            "silent",
+            &format!("postgres://reader:secret@127.0.0.1:{port}/app"),
+        )
+        .await;
+    assert_refused_without_a_job(&app, &id, "timed out after 1s").await;
+}
+
+#[tokio::test]
+async fn test_endpoint_reports_health_latency_and_never_echoes_the_password() {
+    let app = TestApp::spawn().await;
+    let database = fresh_database("src").await;
+    let id = app.create_connection("ok", &database).await;
+    let response = app.post_empty(&format!("/api/connections/{id}/test")).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["health"], "healthy");
+    assert_eq!(body["data"]["message"], Value::Null);
+    assert!(body["data"]["latency_ms"].is_u64());
+    assert!(body["data"]["checked_at"].as_str().unwrap().ends_with('Z'));
+
+    let bad = app
+        .create_connection("bad", "postgres://reader:hunter2@127.0.0.1:1/app")
+        .await;
+    let body: Value = app
+        .post_empty(&format!("/api/connections/{bad}/test"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["data"]["health"], "unhealthy");
+    assert!(!body.to_string().contains("hunter2"));
+}
