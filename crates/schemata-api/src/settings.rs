@@ -20,8 +20,13 @@ pub struct ApiSettings {
 
 impl ApiSettings {
     pub fn from_env() -> Result<Self, String> {
+        Self::from_env_with(StoreSettings::from_env()?)
+    }
+
+    /// Everything but the store from the environment (`schemata dev` brings its own store).
+    pub fn from_env_with(store: StoreSettings) -> Result<Self, String> {
         Ok(Self {
-            store: StoreSettings::from_env()?,
+            store,
             host: env_or("SCHEMATA_API_HOST", "127.0.0.1".to_owned())?,
             port: env_or("SCHEMATA_API_PORT", 8080)?,
             http_workers: env_or("SCHEMATA_API_WORKERS", 2)?,

@@ -1,1 +1,39 @@
-fn main() {}
+//! `schemata`: the all-in-one dev server, migrations and API keys.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "schemata",
+    version,
+    about = "Schemata: an always-current cache of your databases' schemas"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run everything locally: find or start PostgreSQL, migrate, serve API and worker, seed a demo.
+    Dev(commands::dev::DevArgs),
+    /// Apply Schemata's and the job queue's migrations to DATABASE_URL.
+    Migrate,
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: commands::keys::KeysCommand,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    schemata_telemetry::init();
+    match Cli::parse().command {
+        Command::Dev(args) => commands::dev::run(args).await,
+        Command::Migrate => commands::migrate::run().await,
+        Command::Keys { command } => commands::keys::run(command).await,
+    }
+}

@@ -50,6 +50,17 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// `a,b,c` for messages.
+    pub fn list_text(scopes: &[Scope]) -> String {
+        scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -238,3 +238,19 @@ pub async fn lock(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<bool, 
             .await?;
     Ok(found.is_some())
 }
+
+/// An organization's connection with this name, if any.
+pub async fn find_by_name(
+    pool: &PgPool,
+    organization_id: Uuid,
+    name: &str,
+) -> Result<Option<ConnectionRow>, StoreError> {
+    let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM connections WHERE organization_id = $1 AND name = $2"
+    )))
+    .bind(organization_id)
+    .bind(name)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row)
+}

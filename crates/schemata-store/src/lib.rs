@@ -17,5 +17,5 @@ pub use crypto::SecretBox;
 pub use error::StoreError;
 pub use migrations::{check_migrated, migrate};
 pub use queue::{QUEUE_NAME, enqueue};
-pub use settings::{StoreSettings, env_or};
+pub use settings::{DEFAULT_DATABASE_URL, StoreSettings, env_or};
 pub use sqlx::PgPool;

@@ -26,8 +26,13 @@ pub struct WorkerSettings {
 
 impl WorkerSettings {
     pub fn from_env() -> Result<Self, String> {
+        Self::from_env_with(StoreSettings::from_env()?)
+    }
+
+    /// Everything but the store from the environment (`schemata dev` brings its own store).
+    pub fn from_env_with(store: StoreSettings) -> Result<Self, String> {
         Ok(Self {
-            store: StoreSettings::from_env()?,
+            store,
             concurrency: env_or("SCHEMATA_WORKER_CONCURRENCY", 4)?,
             poll_interval: Duration::from_millis(env_or("SCHEMATA_WORKER_POLL_INTERVAL_MS", 2000)?),
             heartbeat_interval: Duration::from_secs(env_or("SCHEMATA_WORKER_HEARTBEAT_SECS", 15)?),
