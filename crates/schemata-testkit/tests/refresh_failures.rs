@@ -103,7 +103,7 @@ async fn snapshot_write_that_fails_half_way_leaves_the_old_cache_whole() {
         .unwrap();
     let run = runs::claim(&app.pool, run_id).await.unwrap().unwrap();
     let mut read =
-        schemata_store::snapshots::load(&mut *app.pool.acquire().await.unwrap(), run.connection_id)
+        schemata_store::snapshots::load(&mut app.pool.acquire().await.unwrap(), run.connection_id)
             .await
             .unwrap();
     read.objects.push(read.objects[0].clone());
