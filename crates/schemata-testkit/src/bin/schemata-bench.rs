@@ -1,0 +1,132 @@
+//! Refresh benchmark: pagila through the whole service (POST → fresh), the
+//! introspection alone, and `pg_dump --schema-only` on the same database as the
+//! reference, in one run. Prints figures; asserts nothing.
+//!
+//! `cargo run --release -p schemata-testkit --bin schemata-bench -- [ITERATIONS] [FIXTURE]`
+
+use schemata_core::RefreshOptions;
+use schemata_sources::{IntrospectionScope, Source, SourceLimits, connect};
+use schemata_testkit::{TestApp, fixture, source_database};
+use std::time::{Duration, Instant};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let iterations: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(20);
+    let fixture_name = args
+        .next()
+        .unwrap_or_else(|| "pagila-schema.postgres.sql".into());
+    let sql = match std::fs::read_to_string(&fixture_name) {
+        Ok(sql) => sql,
+        Err(_) => fixture(&fixture_name),
+    };
+
+    let app = TestApp::spawn().await;
+    let source_url = source_database(&sql).await;
+    let connection_id = app.create_connection("bench", &source_url).await;
+    let worker = app.spawn_worker();
+    let refresh_path = format!("/api/connections/{connection_id}/schemas/refresh");
+
+    let mut end_to_end = Vec::new();
+    let mut in_worker = Vec::new();
+    let mut objects = 0;
+    for round in 0..=iterations {
+        let started = Instant::now();
+        let accepted = app.post_empty(&refresh_path).await;
+        anyhow::ensure!(
+            accepted.status() == 202,
+            "refresh answered {}",
+            accepted.status()
+        );
+        let status = loop {
+            let status = app.status(&connection_id).await;
+            if status["cache_status"] != "refreshing" {
+                break status;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        anyhow::ensure!(
+            status["cache_status"] == "fresh",
+            "refresh failed: {status}"
+        );
+        if round > 0 {
+            end_to_end.push(started.elapsed());
+            in_worker.push(Duration::from_millis(
+                status["last_result"]["duration_ms"]
+                    .as_u64()
+                    .unwrap_or_default(),
+            ));
+        }
+        objects = status["last_result"]["table_count"]
+            .as_u64()
+            .unwrap_or_default()
+            + status["last_result"]["view_count"]
+                .as_u64()
+                .unwrap_or_default();
+    }
+    worker.stop().await;
+
+    let source = connect(
+        schemata_core::SourceKind::Postgresql,
+        &source_url,
+        SourceLimits::default(),
+    )?;
+    let scope = IntrospectionScope {
+        options: RefreshOptions::default(),
+        ..IntrospectionScope::default()
+    };
+    let mut introspection = Vec::new();
+    for _ in 0..iterations {
+        let started = Instant::now();
+        source.introspect(&scope).await?;
+        introspection.push(started.elapsed());
+    }
+
+    let mut pg_dump = Vec::new();
+    for _ in 0..iterations {
+        let started = Instant::now();
+        let output = std::process::Command::new("pg_dump")
+            .args(["--schema-only", "-f", "/dev/null", &source_url])
+            .output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "pg_dump failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        pg_dump.push(started.elapsed());
+    }
+
+    println!(
+        "\nSchemata refresh benchmark: {fixture_name}, {objects} objects, {iterations} runs each\n"
+    );
+    println!(
+        "{:<44} {:>9} {:>9} {:>9} {:>9}",
+        "measure", "min ms", "p50 ms", "p95 ms", "max ms"
+    );
+    report(
+        "refresh, POST → fresh (API + queue + worker)",
+        &mut end_to_end,
+    );
+    report("refresh, inside the worker (last_result)", &mut in_worker);
+    report(
+        "introspection alone (4 catalog queries)",
+        &mut introspection,
+    );
+    report("reference: pg_dump --schema-only", &mut pg_dump);
+    Ok(())
+}
+
+fn report(name: &str, samples: &mut [Duration]) {
+    samples.sort();
+    let at = |q: f64| {
+        let index = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples[index].as_secs_f64() * 1000.0
+    };
+    println!(
+        "{name:<44} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+        at(0.0),
+        at(0.5),
+        at(0.95),
+        at(1.0)
+    );
+}
