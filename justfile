@@ -1,0 +1,37 @@
+# Everyday commands. The README's two commands work without just.
+
+# Run everything locally: PostgreSQL, migrations, API, worker, demo source.
+run:
+    cargo run --bin schemata -- dev
+
+# The test suite, against real PostgreSQL.
+test:
+    cargo test --workspace
+
+# Faster test runs when cargo-nextest is installed.
+nextest:
+    cargo nextest run --workspace
+
+# Formatting and lints, as CI runs them.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+    cargo fmt --all
+
+# Refresh benchmark against pg_dump --schema-only (release build).
+bench iterations="30":
+    cargo run --release -p schemata-testkit --bin schemata-bench -- {{iterations}}
+
+# Apply migrations to DATABASE_URL.
+migrate:
+    cargo run --bin schemata -- migrate
+
+# Create an API key: just key acme all
+key org scopes="all":
+    cargo run --bin schemata -- keys create --org {{org}} --scopes {{scopes}}
+
+# What CI runs.
+ci:
+    bash .ci/run
