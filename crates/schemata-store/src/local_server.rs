@@ -90,7 +90,15 @@ pub async fn find_or_start(
             origin: "127.0.0.1:5432".into(),
         });
     }
-    start_private(private_dir).await
+    start_private(private_dir, PRIVATE_PORT, ClusterAuth::Trust).await
+}
+
+/// How clients authenticate to a private cluster over TCP.
+#[derive(Debug, Clone, Copy)]
+pub enum ClusterAuth {
+    Trust,
+    /// SCRAM with this password for user `postgres` (tests of bad credentials).
+    Password(&'static str),
 }
 
 impl LocalServer {
@@ -107,9 +115,19 @@ async fn answers(url: &str) -> bool {
     )
 }
 
-async fn start_private(dir: &Path) -> Result<LocalServer, String> {
+/// Creates (first time) and starts a cluster in `dir` listening on 127.0.0.1:`port`.
+pub async fn start_private(
+    dir: &Path,
+    port: u16,
+    auth: ClusterAuth,
+) -> Result<LocalServer, String> {
     let dir = std::path::absolute(dir).map_err(|e| e.to_string())?;
-    let server_url = format!("postgres://postgres@127.0.0.1:{PRIVATE_PORT}");
+    let server_url = match auth {
+        ClusterAuth::Trust => format!("postgres://postgres@127.0.0.1:{port}"),
+        ClusterAuth::Password(password) => {
+            format!("postgres://postgres:{password}@127.0.0.1:{port}")
+        }
+    };
     let server = LocalServer {
         server_url: server_url.clone(),
         origin: format!("private cluster in {}", dir.display()),
@@ -131,22 +149,38 @@ async fn start_private(dir: &Path) -> Result<LocalServer, String> {
             .status();
     }
     if !data.join("PG_VERSION").exists() {
-        run(
-            as_postgres,
-            &bin.join("initdb"),
-            &[
-                "-D",
-                &data.to_string_lossy(),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--no-sync",
-            ],
-        )?;
+        let data_dir = data.to_string_lossy().into_owned();
+        let mut args = vec![
+            "-D",
+            data_dir.as_str(),
+            "-U",
+            "postgres",
+            "--encoding=UTF8",
+            "--no-sync",
+        ];
+        let password_file = dir.join("password");
+        let password_arg = format!("--pwfile={}", password_file.display());
+        match auth {
+            ClusterAuth::Trust => args.push("--auth=trust"),
+            ClusterAuth::Password(password) => {
+                std::fs::write(&password_file, password).map_err(|e| e.to_string())?;
+                if as_postgres {
+                    let _ = Command::new("chown")
+                        .args(["postgres:postgres"])
+                        .arg(&password_file)
+                        .status();
+                }
+                args.extend([
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    password_arg.as_str(),
+                ]);
+            }
+        }
+        run(as_postgres, &bin.join("initdb"), &args)?;
     }
     let options = format!(
-        "-p {PRIVATE_PORT} -c listen_addresses=127.0.0.1 -k {}",
+        "-p {port} -c listen_addresses=127.0.0.1 -k {}",
         dir.display()
     );
     run(

@@ -31,3 +31,20 @@ pub async fn enqueue(
     apalis_postgres::queries::push_tasks(&mut **tx, QUEUE_NAME, vec![task]).await?;
     Ok(task_id(job))
 }
+
+/// Deletes finished refresh jobs: done ones after a day, killed or exhausted ones
+/// after a week. apalis never prunes, and a long queue table slows every fetch.
+/// The refresh history lives in `refresh_runs` and is not affected.
+pub async fn prune(pool: &sqlx::PgPool) -> Result<u64, StoreError> {
+    let deleted = sqlx::query(
+        "DELETE FROM apalis.jobs
+         WHERE job_type = $1
+           AND ((status = 'Done' AND done_at < now() - interval '1 day')
+                OR (status IN ('Killed', 'Failed') AND attempts >= max_attempts
+                    AND coalesce(done_at, run_at) < now() - interval '7 days'))",
+    )
+    .bind(QUEUE_NAME)
+    .execute(pool)
+    .await?;
+    Ok(deleted.rows_affected())
+}

@@ -171,9 +171,9 @@ pub async fn set_progress(
     Ok(())
 }
 
-/// Closes a running run and moves its connection's cache state, in the caller's
+/// Closes an active run and moves its connection's cache state, in the caller's
 /// transaction (the one that wrote the snapshot, when there is one). False when the
-/// run was no longer running (cancelled, or finished by another delivery): the
+/// run was no longer active (cancelled, or finished by another delivery): the
 /// caller must then roll back.
 pub async fn finish(
     tx: &mut Transaction<'_, Postgres>,
@@ -186,7 +186,7 @@ pub async fn finish(
     let closed = sqlx::query(
         "UPDATE refresh_runs SET status = $2, result = $3, error = $4, change_set = $5, finished_at = now(),
              objects_done = CASE WHEN $2 = 'failed' THEN objects_done ELSE objects_total END
-         WHERE id = $1 AND status = 'running'",
+         WHERE id = $1 AND status IN ('queued', 'running')",
     )
     .bind(run.id)
     .bind(status.as_str())
@@ -214,4 +214,24 @@ pub async fn finish(
     .execute(&mut **tx)
     .await?;
     Ok(true)
+}
+
+/// Active runs whose job the queue no longer holds alive (done, killed, out of
+/// attempts, or gone) for longer than `grace`. Left alone they would keep their
+/// connection `refreshing` and swallow every later request by coalescing.
+pub async fn lost(pool: &PgPool, grace: std::time::Duration) -> Result<Vec<RunRow>, StoreError> {
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM refresh_runs r
+         WHERE r.status IN ('queued', 'running')
+           AND r.queued_at < now() - make_interval(secs => $1)
+           AND NOT EXISTS (
+               SELECT 1 FROM apalis.jobs j
+               WHERE j.id = r.task_id
+                 AND (j.status IN ('Pending', 'Queued', 'Running')
+                      OR (j.status = 'Failed' AND j.attempts < j.max_attempts)))"
+    )))
+    .bind(grace.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
 }

@@ -89,6 +89,7 @@ impl TestApp {
             ops_host: "127.0.0.1".into(),
             ops_port: 0,
             shutdown_timeout: Duration::from_secs(10),
+            maintenance_interval: Duration::from_secs(60),
         }
     }
 

@@ -1,4 +1,4 @@
-use schemata_store::local_server::{LocalServer, find_or_start};
+use schemata_store::local_server::{ClusterAuth, LocalServer, find_or_start, start_private};
 use sqlx::{Connection, PgConnection, PgPool, postgres::PgPoolOptions};
 use std::{
     path::PathBuf,
@@ -123,4 +123,22 @@ async fn drop_stale_databases(server: &LocalServer) {
             .await;
         }
     }
+}
+
+/// A private cluster that checks passwords (SCRAM), for tests of bad credentials.
+/// Its URL carries the right password, `schemata-test`.
+pub async fn password_protected_server() -> LocalServer {
+    static PROTECTED: OnceCell<LocalServer> = OnceCell::const_new();
+    PROTECTED
+        .get_or_init(|| async {
+            start_private(
+                &workspace_dir().join("target/schemata-test-postgres-scram"),
+                54330,
+                ClusterAuth::Password("schemata-test"),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("cannot start a password-protected PostgreSQL: {e}"))
+        })
+        .await
+        .clone()
 }

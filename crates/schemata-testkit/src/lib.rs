@@ -7,7 +7,9 @@ mod databases;
 mod worker;
 
 pub use app::TestApp;
-pub use databases::{fixture, fresh_database, migrated_database, server, source_database};
+pub use databases::{
+    fixture, fresh_database, migrated_database, password_protected_server, server, source_database,
+};
 pub use worker::TestWorker;
 
 /// Logs for a test run only when asked: `TEST_LOG=1 cargo test`.

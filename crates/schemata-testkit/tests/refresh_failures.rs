@@ -153,3 +153,66 @@ async fn snapshot_write_that_fails_half_way_leaves_the_old_cache_whole() {
 }
 
 use sqlx::Connection;
+
+#[tokio::test]
+async fn a_run_whose_job_the_queue_gave_up_on_is_failed_and_no_longer_blocks_refreshes() {
+    let app = TestApp::spawn().await;
+    let source_url = source_database(SHOP).await;
+    let connection_id = app.create_connection("shop", &source_url).await;
+    let path = format!("/api/connections/{connection_id}/schemas/refresh");
+    let first: Value = app.post_empty(&path).await.json().await.unwrap();
+    // The queue gives up on the job (say our database was down for every retry)
+    // and the run is older than the grace period.
+    sqlx::query("UPDATE apalis.jobs SET status = 'Killed', done_at = now()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE refresh_runs SET queued_at = now() - interval '5 minutes'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let coalesced: Value = app.post_empty(&path).await.json().await.unwrap();
+    assert_eq!(
+        coalesced["data"]["job_id"], first["data"]["job_id"],
+        "before the sweep the dead run still coalesces"
+    );
+
+    let context = RefreshContext {
+        pool: app.pool.clone(),
+        secrets: app.store.secret_box().unwrap(),
+        limits: SourceLimits::default(),
+        job_timeout: Duration::from_secs(30),
+    };
+    assert_eq!(
+        schemata_worker::jobs::maintenance::sweep(&context)
+            .await
+            .unwrap(),
+        1
+    );
+    let status = app.status(&connection_id).await;
+    assert_eq!(status["cache_status"], "error");
+    assert!(
+        status["last_refresh_error"]
+            .as_str()
+            .unwrap()
+            .contains("lost by the queue")
+    );
+    assert_eq!(status["current_job"], Value::Null);
+    assert_eq!(
+        schemata_worker::jobs::maintenance::sweep(&context)
+            .await
+            .unwrap(),
+        0,
+        "sweeping is idempotent"
+    );
+
+    let next: Value = app.post_empty(&path).await.json().await.unwrap();
+    assert_eq!(next["data"]["coalesced"], false);
+    assert_ne!(next["data"]["job_id"], first["data"]["job_id"]);
+    let worker = app.spawn_worker();
+    assert_eq!(
+        app.wait_for_refresh(&connection_id).await["cache_status"],
+        "fresh"
+    );
+    worker.stop().await;
+}

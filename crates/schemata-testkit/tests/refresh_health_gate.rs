@@ -156,3 +156,32 @@ async fn test_endpoint_reports_health_latency_and_never_echoes_the_password() {
     assert_eq!(body["data"]["health"], "unhealthy");
     assert!(!body.to_string().contains("hunter2"));
 }
+
+#[tokio::test]
+async fn refresh_with_a_wrong_password_is_refused_with_the_servers_reason() {
+    let app = TestApp::spawn().await;
+    let protected = schemata_testkit::password_protected_server().await;
+    let right = protected.database_url("postgres");
+    let wrong = right.replacen(":schemata-test@", ":not-the-password@", 1);
+    assert_ne!(right, wrong);
+
+    let good = app.create_connection("right-password", &right).await;
+    let health: Value = app
+        .post_empty(&format!("/api/connections/{good}/test"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        health["data"]["health"], "healthy",
+        "the protected server accepts the right password: {health}"
+    );
+
+    let bad = app.create_connection("wrong-password", &wrong).await;
+    assert_refused_without_a_job(
+        &app,
+        &bad,
+        "password authentication failed for user \"postgres\"",
+    )
+    .await;
+}

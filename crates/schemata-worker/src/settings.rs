@@ -22,6 +22,8 @@ pub struct WorkerSettings {
     pub ops_port: u16,
     /// Time given to running refreshes to finish on SIGTERM.
     pub shutdown_timeout: Duration,
+    /// How often to fail lost runs and prune finished jobs.
+    pub maintenance_interval: Duration,
 }
 
 impl WorkerSettings {
@@ -48,6 +50,10 @@ impl WorkerSettings {
             shutdown_timeout: Duration::from_secs(env_or(
                 "SCHEMATA_WORKER_SHUTDOWN_TIMEOUT_SECS",
                 30,
+            )?),
+            maintenance_interval: Duration::from_secs(env_or(
+                "SCHEMATA_WORKER_MAINTENANCE_SECS",
+                60,
             )?),
         })
     }

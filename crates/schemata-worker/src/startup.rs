@@ -74,6 +74,10 @@ impl Worker {
             },
             job_timeout: self.settings.job_timeout,
         });
+        let maintenance = tokio::spawn(maintain(
+            context.clone(),
+            self.settings.maintenance_interval,
+        ));
         let ops = ops::serve(self.ops_listener, self.pool.clone())?;
         let ops_handle = ops.handle();
         tokio::spawn(ops);
@@ -109,7 +113,20 @@ impl Worker {
             })
             .await;
         ops_handle.stop(true).await;
+        maintenance.abort();
         result.context("The queue worker stopped unexpectedly")
+    }
+}
+
+/// Sweeps lost runs and old jobs every `interval`, for as long as the worker runs.
+async fn maintain(context: Arc<RefreshContext>, interval: std::time::Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(error) = crate::jobs::maintenance::sweep(&context).await {
+            tracing::warn!(error = ?error, "queue maintenance failed; will retry");
+        }
     }
 }
 

@@ -179,7 +179,7 @@ async fn write_snapshot(
     Ok(RefreshOutcome::Refreshed(status))
 }
 
-async fn record_failure(
+pub(crate) async fn record_failure(
     ctx: &RefreshContext,
     run: &RunRow,
     error: String,
