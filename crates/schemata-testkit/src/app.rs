@@ -189,6 +189,16 @@ impl TestApp {
         }
     }
 
+    /// How many refresh runs and queued jobs exist: what a refresh request left behind.
+    pub async fn runs_and_jobs(&self) -> (i64, i64) {
+        sqlx::query_as(
+            "SELECT (SELECT count(*) FROM refresh_runs), (SELECT count(*) FROM apalis.jobs)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .expect("count runs and jobs")
+    }
+
     /// Every cached object of a connection, following cursors.
     pub async fn all_objects(&self, connection_id: &str) -> Vec<Value> {
         let mut objects = Vec::new();

@@ -26,14 +26,7 @@ async fn fifty_concurrent_refreshes_share_one_job() {
     }
     assert_eq!(job_ids.len(), 1, "every answer names the same job");
     assert_eq!(fresh_jobs, 1, "exactly one request created the job");
-    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM refresh_runs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.jobs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let (runs, jobs) = app.runs_and_jobs().await;
     assert_eq!((runs, jobs), (1, 1));
 
     // Once that refresh is done, the next request makes a new job.

@@ -20,14 +20,7 @@ async fn assert_refused_without_a_job(app: &TestApp, connection_id: &str, reason
     );
     assert!(body["error"]["requestId"].is_string());
 
-    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM refresh_runs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.jobs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let (runs, jobs) = app.runs_and_jobs().await;
     assert_eq!(
         (runs, jobs),
         (0, 0),

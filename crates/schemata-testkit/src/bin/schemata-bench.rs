@@ -82,6 +82,13 @@ async fn main() -> anyhow::Result<()> {
         introspection.push(started.elapsed());
     }
 
+    let mut health = Vec::new();
+    for _ in 0..iterations {
+        let started = Instant::now();
+        source.health().await?;
+        health.push(started.elapsed());
+    }
+
     let mut pg_dump = Vec::new();
     for _ in 0..iterations {
         let started = Instant::now();
@@ -109,9 +116,10 @@ async fn main() -> anyhow::Result<()> {
     );
     report("refresh, inside the worker (last_result)", &mut in_worker);
     report(
-        "introspection alone (4 catalog queries)",
+        "introspection alone (connect + 4 queries)",
         &mut introspection,
     );
+    report("health check (connect + SELECT 1)", &mut health);
     report("reference: pg_dump --schema-only", &mut pg_dump);
     Ok(())
 }
