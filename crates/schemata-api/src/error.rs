@@ -30,6 +30,11 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    #[error(
+        "This connection's stored credentials cannot be decrypted with the service's current encryption key. \
+         Send its `configuration` again (PATCH) to replace them."
+    )]
+    CredentialsUnreadable,
     #[error("Not ready: the database is unreachable or not migrated.")]
     NotReady,
     #[error("Internal server error.")]
@@ -48,6 +53,7 @@ impl ApiError {
             Self::ConnectionUnhealthy(_) => "connection_unhealthy",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::CredentialsUnreadable => "credentials_unreadable",
             Self::NotReady => "not_ready",
             Self::Internal(_) => "internal",
         }
@@ -75,7 +81,15 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        Self::Internal(anyhow::Error::new(error))
+        match error {
+            StoreError::Decrypt => {
+                tracing::warn!(
+                    "stored credentials could not be decrypted: wrong or rotated SCHEMATA_ENCRYPTION_KEY?"
+                );
+                Self::CredentialsUnreadable
+            }
+            other => Self::Internal(anyhow::Error::new(other)),
+        }
     }
 }
 
@@ -87,7 +101,9 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) | Self::ConnectionUnhealthy(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::ConnectionUnhealthy(_) | Self::CredentialsUnreadable => {
+                StatusCode::CONFLICT
+            }
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,

@@ -213,3 +213,53 @@ async fn deleting_a_connection_removes_its_cache() {
     .unwrap();
     assert_eq!(left, (0, 0));
 }
+
+#[tokio::test]
+async fn credentials_sealed_under_another_key_are_reported_and_can_be_replaced() {
+    let app = TestApp::spawn().await;
+    let database = fresh_database("src").await;
+    let id = app.create_connection("rotated", &database).await;
+    // As after a key rotation: the stored secret was sealed with a key we no longer have.
+    let other_key =
+        schemata_store::SecretBox::from_hex(&schemata_store::SecretBox::generate_key_hex())
+            .unwrap();
+    let uuid: uuid::Uuid = id.parse().unwrap();
+    sqlx::query("UPDATE connections SET secret = $2 WHERE id = $1")
+        .bind(uuid)
+        .bind(other_key.seal(b"{\"url\": \"postgres://x@h/d\"}", uuid.as_bytes()))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    for response in [
+        app.post_empty(&format!("/api/connections/{id}/test")).await,
+        app.post_empty(&format!("/api/connections/{id}/schemas/refresh"))
+            .await,
+    ] {
+        assert_eq!(response.status(), 409);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "credentials_unreadable");
+    }
+    assert_eq!(app.runs_and_jobs().await, (0, 0));
+
+    let patch = |body: Value| {
+        app.client
+            .patch(app.url(&format!("/api/connections/{id}")))
+            .bearer_auth(&app.api_key)
+            .json(&body)
+    };
+    let without_configuration = patch(json!({"name": "renamed"})).send().await.unwrap();
+    assert_eq!(without_configuration.status(), 409);
+    let repaired = patch(json!({"configuration": {"url": database}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(repaired.status(), 200);
+    let health: Value = app
+        .post_empty(&format!("/api/connections/{id}/test"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["data"]["health"], "healthy");
+}

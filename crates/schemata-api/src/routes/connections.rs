@@ -123,11 +123,18 @@ pub(crate) async fn update(
             "`type` cannot be changed; create a new connection instead.".into(),
         ));
     }
-    let previous = connections::source_config(&state.pool, &state.secrets, row.id).await?;
+    // Unreadable credentials (a rotated key) can be repaired by sending a new configuration.
+    let previous = match connections::source_config(&state.pool, &state.secrets, row.id).await {
+        Ok(config) => Some(config),
+        Err(schemata_store::StoreError::Decrypt) if patch.contains_key("configuration") => None,
+        Err(error) => return Err(error.into()),
+    };
     let mut fields = ConnectionFields {
         name: row.name.clone(),
         kind,
-        config: previous.clone(),
+        config: previous
+            .clone()
+            .unwrap_or(SourceConfig::Url { url: String::new() }),
         status: row.status.clone(),
         schema_filter: row.schema_filter.clone(),
         table_allowlist: row.table_allowlist.clone(),
@@ -139,9 +146,12 @@ pub(crate) async fn update(
         match key.as_str() {
             "name" => fields.name = value.as_str().ok_or_else(|| bad("a string"))?.to_owned(),
             "configuration" => {
-                fields.config = SourceConfig::parse(kind, &value)
-                    .map_err(|e| ApiError::BadRequest(e.to_string()))?
-                    .keep_password_from(&previous);
+                let config = SourceConfig::parse(kind, &value)
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                fields.config = match &previous {
+                    Some(previous) => config.keep_password_from(previous),
+                    None => config,
+                };
             }
             "status" => {
                 fields.status = value
@@ -177,7 +187,7 @@ pub(crate) async fn update(
         fields.refresh_ttl_seconds,
         fields.auto_refresh,
     )?;
-    let configuration_changed = fields.config != previous;
+    let configuration_changed = previous.as_ref() != Some(&fields.config);
     let updated = connections::update(
         &state.pool,
         &state.secrets,

@@ -161,11 +161,6 @@ async fn demo_connection(
     organization_id: uuid::Uuid,
     url: &str,
 ) -> anyhow::Result<String> {
-    if let Some(existing) =
-        connections::find_by_name(pool, organization_id, DEMO_CONNECTION).await?
-    {
-        return Ok(existing.id.to_string());
-    }
     let fields = ConnectionFields {
         name: DEMO_CONNECTION.into(),
         kind: SourceKind::Postgresql,
@@ -178,6 +173,14 @@ async fn demo_connection(
         refresh_ttl_seconds: Some(3600),
         auto_refresh: false,
     };
+    // Re-sealed at every start: the dev key may be new (a `cargo clean`) while the
+    // database, and the connection in it, persisted.
+    if let Some(existing) =
+        connections::find_by_name(pool, organization_id, DEMO_CONNECTION).await?
+    {
+        connections::update(pool, secrets, &existing, &fields, false).await?;
+        return Ok(existing.id.to_string());
+    }
     Ok(connections::insert(pool, secrets, organization_id, &fields)
         .await?
         .id
