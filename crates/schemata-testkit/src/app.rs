@@ -3,7 +3,7 @@ use reqwest::{Client, Response};
 use schemata_api::{ApiSettings, Application};
 use schemata_core::Scope;
 use schemata_store::{SecretBox, StoreSettings, api_keys, organizations};
-use schemata_worker::WorkerSettings;
+use schemata_worker::{RefreshContext, WorkerSettings};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
@@ -142,6 +142,30 @@ impl TestApp {
             .send()
             .await
             .expect("POST")
+    }
+
+    /// `POST …/schemas/refresh` with no options.
+    pub async fn request_refresh(&self, connection_id: &str) -> Response {
+        self.post_empty(&format!("/api/connections/{connection_id}/schemas/refresh"))
+            .await
+    }
+
+    /// `POST …/test`, returning its `data`.
+    pub async fn check_health(&self, connection_id: &str) -> Value {
+        let response = self
+            .post_empty(&format!("/api/connections/{connection_id}/test"))
+            .await;
+        response.json::<Value>().await.expect("JSON body")["data"].clone()
+    }
+
+    /// What the worker's refresh function needs, for tests that call it directly.
+    pub fn refresh_context(&self) -> RefreshContext {
+        RefreshContext {
+            pool: self.pool.clone(),
+            secrets: self.store.secret_box().expect("the test key is valid"),
+            limits: schemata_sources::SourceLimits::default(),
+            job_timeout: Duration::from_secs(30),
+        }
     }
 
     /// Creates a PostgreSQL connection to `url` and returns its id.

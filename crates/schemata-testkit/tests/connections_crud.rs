@@ -128,9 +128,7 @@ async fn connections_are_listed_with_cursors_updated_and_deleted() {
     assert_eq!(patch(json!({"name": "c1"})).await.status(), 409);
 
     // A disabled connection is skipped, with no job.
-    let skipped = app
-        .post_empty(&format!("/api/connections/{id}/schemas/refresh"))
-        .await;
+    let skipped = app.request_refresh(id).await;
     assert_eq!(skipped.status(), 200);
     let skipped: Value = skipped.json().await.unwrap();
     assert_eq!(skipped["data"]["skipped"], true);
@@ -154,13 +152,8 @@ async fn connections_are_listed_with_cursors_updated_and_deleted() {
     let kept =
         patch(json!({"status": "active", "configuration": shown["data"]["configuration"]})).await;
     assert_eq!(kept.status(), 200);
-    let health: Value = app
-        .post_empty(&format!("/api/connections/{id}/test"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(health["data"]["health"], "healthy");
+    let health: Value = app.check_health(id).await;
+    assert_eq!(health["health"], "healthy");
 
     let deleted = app
         .client
@@ -190,8 +183,7 @@ async fn deleting_a_connection_removes_its_cache() {
     let source = schemata_testkit::source_database("CREATE TABLE t (id int PRIMARY KEY);").await;
     let id = app.create_connection("c", &source).await;
     let worker = app.spawn_worker();
-    app.post_empty(&format!("/api/connections/{id}/schemas/refresh"))
-        .await;
+    app.request_refresh(&id).await;
     app.wait_for_refresh(&id).await;
     worker.stop().await;
     let cached: i64 = sqlx::query_scalar("SELECT count(*) FROM schema_fields")
@@ -233,8 +225,7 @@ async fn credentials_sealed_under_another_key_are_reported_and_can_be_replaced()
 
     for response in [
         app.post_empty(&format!("/api/connections/{id}/test")).await,
-        app.post_empty(&format!("/api/connections/{id}/schemas/refresh"))
-            .await,
+        app.request_refresh(&id).await,
     ] {
         assert_eq!(response.status(), 409);
         let body: Value = response.json().await.unwrap();
@@ -255,11 +246,6 @@ async fn credentials_sealed_under_another_key_are_reported_and_can_be_replaced()
         .await
         .unwrap();
     assert_eq!(repaired.status(), 200);
-    let health: Value = app
-        .post_empty(&format!("/api/connections/{id}/test"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(health["data"]["health"], "healthy");
+    let health: Value = app.check_health(&id).await;
+    assert_eq!(health["health"], "healthy");
 }

@@ -46,7 +46,7 @@ async fn status_shows_the_queued_job_while_the_cache_is_refreshing() {
     let source_url = source_database("CREATE TABLE t (id int PRIMARY KEY);").await;
     let connection_id = app.create_connection("tiny", &source_url).await;
     let accepted: Value = app
-        .post_empty(&format!("/api/connections/{connection_id}/schemas/refresh"))
+        .request_refresh(&connection_id)
         .await
         .json()
         .await

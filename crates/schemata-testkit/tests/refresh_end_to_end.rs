@@ -23,9 +23,7 @@ async fn refresh_of_pagila_caches_exactly_what_the_source_catalog_says() {
     let worker = app.spawn_worker();
 
     let started = Instant::now();
-    let response = app
-        .post_empty(&format!("/api/connections/{connection_id}/schemas/refresh"))
-        .await;
+    let response = app.request_refresh(&connection_id).await;
     assert_eq!(response.status(), 202);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(
@@ -186,8 +184,7 @@ async fn schema_list_honours_its_etag_and_filters_by_schema() {
     let source_url = source_database(&fixture("pagila-schema.postgres.sql")).await;
     let connection_id = app.create_connection("pagila", &source_url).await;
     let worker = app.spawn_worker();
-    app.post_empty(&format!("/api/connections/{connection_id}/schemas/refresh"))
-        .await;
+    app.request_refresh(&connection_id).await;
     let status = app.wait_for_refresh(&connection_id).await;
 
     let response = app

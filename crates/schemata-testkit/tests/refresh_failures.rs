@@ -1,12 +1,12 @@
 //! A refresh that fails never costs the cache anything.
 
 use schemata_core::{RefreshJob, Snapshot};
-use schemata_sources::{Introspection, SourceLimits};
+use schemata_sources::Introspection;
 use schemata_store::runs;
 use schemata_testkit::{TestApp, server, source_database};
-use schemata_worker::{RefreshContext, RefreshOutcome, apply, refresh};
+use schemata_worker::{RefreshOutcome, apply, refresh};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const SHOP: &str = "CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL);
                     CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers (id));";
@@ -77,21 +77,15 @@ async fn snapshot_write_that_fails_half_way_leaves_the_old_cache_whole() {
     let source_url = source_database(SHOP).await;
     let connection_id = app.create_connection("shop", &source_url).await;
     let worker = app.spawn_worker();
-    app.post_empty(&format!("/api/connections/{connection_id}/schemas/refresh"))
-        .await;
+    app.request_refresh(&connection_id).await;
     let before = app.wait_for_refresh(&connection_id).await;
     worker.stop().await;
 
     // A second run whose snapshot cannot be written: the same object twice makes
     // the insert fail after the old rows were already deleted in the transaction.
-    let context = RefreshContext {
-        pool: app.pool.clone(),
-        secrets: app.store.secret_box().unwrap(),
-        limits: SourceLimits::default(),
-        job_timeout: Duration::from_secs(30),
-    };
+    let context = app.refresh_context();
     let accepted: Value = app
-        .post_empty(&format!("/api/connections/{connection_id}/schemas/refresh"))
+        .request_refresh(&connection_id)
         .await
         .json()
         .await
@@ -177,12 +171,7 @@ async fn a_run_whose_job_the_queue_gave_up_on_is_failed_and_no_longer_blocks_ref
         "before the sweep the dead run still coalesces"
     );
 
-    let context = RefreshContext {
-        pool: app.pool.clone(),
-        secrets: app.store.secret_box().unwrap(),
-        limits: SourceLimits::default(),
-        job_timeout: Duration::from_secs(30),
-    };
+    let context = app.refresh_context();
     assert_eq!(
         schemata_worker::jobs::maintenance::sweep(&context)
             .await

@@ -6,9 +6,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 async fn assert_refused_without_a_job(app: &TestApp, connection_id: &str, reason: &str) {
-    let response = app
-        .post_empty(&format!("/api/connections/{connection_id}/schemas/refresh"))
-        .await;
+    let response = app.request_refresh(connection_id).await;
     assert_eq!(response.status(), 409);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["success"], false);
@@ -140,13 +138,8 @@ async fn test_endpoint_reports_health_latency_and_never_echoes_the_password() {
     let bad = app
         .create_connection("bad", "postgres://reader:hunter2@127.0.0.1:1/app")
         .await;
-    let body: Value = app
-        .post_empty(&format!("/api/connections/{bad}/test"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(body["data"]["health"], "unhealthy");
+    let body: Value = app.check_health(&bad).await;
+    assert_eq!(body["health"], "unhealthy");
     assert!(!body.to_string().contains("hunter2"));
 }
 
@@ -159,14 +152,9 @@ async fn refresh_with_a_wrong_password_is_refused_with_the_servers_reason() {
     assert_ne!(right, wrong);
 
     let good = app.create_connection("right-password", &right).await;
-    let health: Value = app
-        .post_empty(&format!("/api/connections/{good}/test"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let health: Value = app.check_health(&good).await;
     assert_eq!(
-        health["data"]["health"], "healthy",
+        health["health"], "healthy",
         "the protected server accepts the right password: {health}"
     );
 

@@ -14,12 +14,7 @@ async fn worker_picks_up_a_job_on_notify_long_before_its_poll_interval() {
     // Let the worker register and go idle, so only a notification can wake it.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    assert_eq!(
-        app.post_empty(&format!("/api/connections/{connection_id}/schemas/refresh"))
-            .await
-            .status(),
-        202
-    );
+    assert_eq!(app.request_refresh(&connection_id).await.status(), 202);
     // wait_for_refresh gives up after 60 s, ten times less than the poll interval:
     // a fresh cache here can only come from the worker waking on NOTIFY.
     let status = app.wait_for_refresh(&connection_id).await;
