@@ -79,10 +79,9 @@ pub async fn find_or_start(
 ) -> Result<LocalServer, String> {
     if let Some(url) = explicit_url {
         return Ok(LocalServer {
-            server_url: database_url(url, ""),
+            server_url: database_url(url, "").trim_end_matches('/').to_owned(),
             origin: "DATABASE_URL".into(),
-        }
-        .trimmed());
+        });
     }
     if answers(&database_url(LOCAL_SERVER_URL, "postgres")).await {
         return Ok(LocalServer {
@@ -99,13 +98,6 @@ pub enum ClusterAuth {
     Trust,
     /// SCRAM with this password for user `postgres` (tests of bad credentials).
     Password(&'static str),
-}
-
-impl LocalServer {
-    fn trimmed(mut self) -> Self {
-        self.server_url = self.server_url.trim_end_matches('/').to_owned();
-        self
-    }
 }
 
 async fn answers(url: &str) -> bool {

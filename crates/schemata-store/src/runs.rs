@@ -60,6 +60,7 @@ pub struct Started {
 }
 
 /// Records a new queued run in `tx`, or returns the one already in flight.
+/// `None` when the run it collided with finished in between: ask again.
 ///
 /// The partial unique index on active runs decides: concurrent callers block on
 /// each other's insert and all but one see the conflict.
@@ -69,7 +70,7 @@ pub async fn start(
     connection_id: Uuid,
     options: &RefreshOptions,
     requested_by: Option<Uuid>,
-) -> Result<Started, StoreError> {
+) -> Result<Option<Started>, StoreError> {
     let tables: Vec<String> = options.tables.iter().map(ToString::to_string).collect();
     let inserted: Option<Uuid> = sqlx::query_scalar(
         "INSERT INTO refresh_runs (id, connection_id, organization_id, hard_refresh, only_schemas, only_tables, requested_by)
@@ -87,10 +88,10 @@ pub async fn start(
     .fetch_optional(&mut **tx)
     .await?;
     if let Some(run_id) = inserted {
-        return Ok(Started {
+        return Ok(Some(Started {
             run_id,
             coalesced: false,
-        });
+        }));
     }
     let active: Option<Uuid> = sqlx::query_scalar(
         "SELECT id FROM refresh_runs WHERE connection_id = $1 AND status IN ('queued', 'running')",
@@ -98,14 +99,10 @@ pub async fn start(
     .bind(connection_id)
     .fetch_optional(&mut **tx)
     .await?;
-    match active {
-        Some(run_id) => Ok(Started {
-            run_id,
-            coalesced: true,
-        }),
-        // The run we collided with finished in between: the caller retries.
-        None => Err(StoreError::Database(sqlx::Error::RowNotFound)),
-    }
+    Ok(active.map(|run_id| Started {
+        run_id,
+        coalesced: true,
+    }))
 }
 
 pub async fn set_task_id(

@@ -135,6 +135,15 @@ impl TestApp {
             .expect("POST")
     }
 
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .expect("DELETE")
+    }
+
     pub async fn post_empty(&self, path: &str) -> Response {
         self.client
             .post(self.url(path))

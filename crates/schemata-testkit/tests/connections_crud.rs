@@ -155,25 +155,13 @@ async fn connections_are_listed_with_cursors_updated_and_deleted() {
     let health: Value = app.check_health(id).await;
     assert_eq!(health["health"], "healthy");
 
-    let deleted = app
-        .client
-        .delete(app.url(&format!("/api/connections/{id}")))
-        .bearer_auth(&app.api_key)
-        .send()
-        .await
-        .unwrap();
+    let deleted = app.delete(&format!("/api/connections/{id}")).await;
     assert_eq!(deleted.status(), 204);
     assert_eq!(
         app.get(&format!("/api/connections/{id}")).await.status(),
         404
     );
-    let again = app
-        .client
-        .delete(app.url(&format!("/api/connections/{id}")))
-        .bearer_auth(&app.api_key)
-        .send()
-        .await
-        .unwrap();
+    let again = app.delete(&format!("/api/connections/{id}")).await;
     assert_eq!(again.status(), 404);
 }
 
@@ -191,12 +179,7 @@ async fn deleting_a_connection_removes_its_cache() {
         .await
         .unwrap();
     assert_eq!(cached, 1);
-    app.client
-        .delete(app.url(&format!("/api/connections/{id}")))
-        .bearer_auth(&app.api_key)
-        .send()
-        .await
-        .unwrap();
+    app.delete(&format!("/api/connections/{id}")).await;
     let left: (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM schema_objects), (SELECT count(*) FROM refresh_runs)",
     )

@@ -124,17 +124,27 @@ pub(crate) async fn update(
         ));
     }
     // Unreadable credentials (a rotated key) can be repaired by sending a new configuration.
+    let sent_config = patch
+        .remove("configuration")
+        .map(|value| {
+            SourceConfig::parse(kind, &value).map_err(|e| ApiError::BadRequest(e.to_string()))
+        })
+        .transpose()?;
     let previous = match connections::source_config(&state.pool, &state.secrets, row.id).await {
         Ok(config) => Some(config),
-        Err(schemata_store::StoreError::Decrypt) if patch.contains_key("configuration") => None,
+        Err(schemata_store::StoreError::Decrypt) if sent_config.is_some() => None,
         Err(error) => return Err(error.into()),
+    };
+    let config = match (sent_config, &previous) {
+        (Some(sent), Some(previous)) => sent.keep_password_from(previous),
+        (Some(sent), None) => sent,
+        (None, Some(previous)) => previous.clone(),
+        (None, None) => return Err(ApiError::CredentialsUnreadable),
     };
     let mut fields = ConnectionFields {
         name: row.name.clone(),
         kind,
-        config: previous
-            .clone()
-            .unwrap_or(SourceConfig::Url { url: String::new() }),
+        config,
         status: row.status.clone(),
         schema_filter: row.schema_filter.clone(),
         table_allowlist: row.table_allowlist.clone(),
@@ -145,14 +155,6 @@ pub(crate) async fn update(
         let bad = |what: &str| ApiError::BadRequest(format!("`{key}` must be {what}."));
         match key.as_str() {
             "name" => fields.name = value.as_str().ok_or_else(|| bad("a string"))?.to_owned(),
-            "configuration" => {
-                let config = SourceConfig::parse(kind, &value)
-                    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-                fields.config = match &previous {
-                    Some(previous) => config.keep_password_from(previous),
-                    None => config,
-                };
-            }
             "status" => {
                 fields.status = value
                     .as_str()

@@ -58,10 +58,13 @@ pub(crate) async fn refresh(
         )));
     }
     for _ in 0..START_ATTEMPTS {
-        match start(&state, &caller, row.id, &options).await {
-            Ok((run_id, coalesced)) => return Ok(accepted(row.id, run_id, "queued", coalesced)),
-            Err(StoreError::Database(sqlx::Error::RowNotFound)) => continue,
-            Err(error) => return Err(error.into()),
+        if let Some(started) = start(&state, &caller, row.id, &options).await? {
+            return Ok(accepted(
+                row.id,
+                started.run_id,
+                "queued",
+                started.coalesced,
+            ));
         }
     }
     Err(ApiError::Conflict(
@@ -70,12 +73,13 @@ pub(crate) async fn refresh(
 }
 
 /// Records the run, marks the cache refreshing and pushes the job, all or nothing.
+/// `None` when the run this request collided with finished in between.
 async fn start(
     state: &AppState,
     caller: &Caller,
     connection_id: Uuid,
     options: &RefreshOptions,
-) -> Result<(Uuid, bool), StoreError> {
+) -> Result<Option<runs::Started>, StoreError> {
     let mut tx = state.pool.begin().await?;
     let started = runs::start(
         &mut tx,
@@ -85,6 +89,9 @@ async fn start(
         Some(caller.key_id),
     )
     .await?;
+    let Some(started) = started else {
+        return Ok(None);
+    };
     if !started.coalesced {
         schemata_store::connections::mark_refreshing(&mut tx, connection_id).await?;
         let job = RefreshJob {
@@ -96,7 +103,7 @@ async fn start(
         tracing::info!(connection.id = %connection_id, job.id = %started.run_id, "refresh enqueued");
     }
     tx.commit().await?;
-    Ok((started.run_id, started.coalesced))
+    Ok(Some(started))
 }
 
 fn accepted(connection_id: Uuid, run_id: Uuid, status: &str, coalesced: bool) -> HttpResponse {
