@@ -37,6 +37,9 @@ pub enum ApiError {
     CredentialsUnreadable,
     #[error("Not ready: the database is unreachable or not migrated.")]
     NotReady,
+    /// Temporarily unable to serve (our database down, no slot free): retry.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("Internal server error.")]
     Internal(#[from] anyhow::Error),
 }
@@ -55,6 +58,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::CredentialsUnreadable => "credentials_unreadable",
             Self::NotReady => "not_ready",
+            Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -88,6 +92,12 @@ impl From<StoreError> for ApiError {
                 );
                 Self::CredentialsUnreadable
             }
+            StoreError::StaleConfiguration(message) => Self::Conflict(format!(
+                "This connection's stored configuration is no longer accepted ({message}). Send its `configuration` again (PATCH)."
+            )),
+            error if error.is_bad_text() => {
+                Self::BadRequest("Text values must not contain NUL characters.".into())
+            }
             other => Self::Internal(anyhow::Error::new(other)),
         }
     }
@@ -106,7 +116,7 @@ impl ResponseError for ApiError {
             }
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotReady | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -121,8 +131,14 @@ impl ResponseError for ApiError {
             "error": { "message": self.to_string(), "code": self.code(), "requestId": request_id::current() },
         });
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, Self::Unauthorized) {
-            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        match self {
+            Self::Unauthorized => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            Self::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            _ => {}
         }
         let mut response = response.json(body);
         response.extensions_mut().insert(Enveloped);

@@ -4,7 +4,13 @@ use crate::{error::ApiError, state::AppState};
 use chrono::{DateTime, Utc};
 use schemata_sources::{Source, SourceError, connect};
 use schemata_store::connections::{self, ConnectionRow};
-use std::time::Instant;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Instant,
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use uuid::Uuid;
 
 pub(crate) struct HealthOutcome {
     pub healthy: bool,
@@ -13,31 +19,36 @@ pub(crate) struct HealthOutcome {
     pub latency_ms: u64,
 }
 
-/// Checks the source now, bounded by the health timeout, and records the result
-/// on the connection.
+/// Checks the source now and records the result on the connection. The whole
+/// check, the wait for a slot included, fits in the health timeout.
 pub(crate) async fn check(
     state: &AppState,
     row: &ConnectionRow,
 ) -> Result<HealthOutcome, ApiError> {
     let kind = row.source_kind()?;
     let config = connections::source_config(&state.pool, &state.secrets, row.id).await?;
-    let _permit = state
-        .health_gate
-        .acquire()
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
     let started = Instant::now();
-    let probe = async {
-        let url = config
-            .connect_url(kind)
-            .map_err(|e| SourceError::Configuration(e.to_string()))?;
-        connect(kind, &url, state.source_limits)?.health().await
+    let deadline = tokio::time::Instant::now() + state.health_timeout;
+    let Ok(_permits) =
+        tokio::time::timeout_at(deadline, state.health_slots.acquire(row.organization_id)).await
+    else {
+        return Err(ApiError::Unavailable(
+            "Too many health checks are in flight for your organization; try again shortly.".into(),
+        ));
     };
-    let result = tokio::time::timeout(state.health_timeout, probe)
+    let probe = async {
+        connect(kind, &config, state.source_limits, &state.policy)?
+            .health()
+            .await
+    };
+    let result = tokio::time::timeout_at(deadline, probe)
         .await
-        .unwrap_or(Err(SourceError::ConnectTimeout(state.health_timeout)));
+        .unwrap_or(Err(SourceError::Unreachable));
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let message = result.err().map(|e| e.to_string());
+    if let Some(reason) = &message {
+        tracing::info!(connection.id = %row.id, reason = %reason, "source unhealthy");
+    }
     connections::set_health(&state.pool, row.id, message.is_none(), message.as_deref()).await?;
     Ok(HealthOutcome {
         healthy: message.is_none(),
@@ -45,4 +56,75 @@ pub(crate) async fn check(
         checked_at: Utc::now(),
         latency_ms,
     })
+}
+
+/// Health-check slots: a process-wide cap, and a smaller cap per organization so
+/// one tenant's slow sources cannot hold every slot.
+pub(crate) struct HealthSlots {
+    total: Arc<Semaphore>,
+    per_organization: usize,
+    organizations: Mutex<HashMap<Uuid, Arc<Semaphore>>>,
+}
+
+impl HealthSlots {
+    pub fn new(total: usize, per_organization: usize) -> Self {
+        Self {
+            total: Arc::new(Semaphore::new(total.max(1))),
+            per_organization: per_organization.clamp(1, total.max(1)),
+            organizations: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits for the organization's share first, then for a slot of the process.
+    pub async fn acquire(&self, organization_id: Uuid) -> [OwnedSemaphorePermit; 2] {
+        let share = self.share_of(organization_id);
+        let own = share
+            .acquire_owned()
+            .await
+            .expect("health-check semaphores are never closed");
+        let global = self
+            .total
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("health-check semaphores are never closed");
+        [own, global]
+    }
+
+    fn share_of(&self, organization_id: Uuid) -> Arc<Semaphore> {
+        let mut organizations = self
+            .organizations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if organizations.len() > 10_000 {
+            // Forget idle organizations; their semaphores hold no permits out.
+            organizations.retain(|_, share| Arc::strong_count(share) > 1);
+        }
+        organizations
+            .entry(organization_id)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_organization)))
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn one_organization_cannot_take_every_slot() {
+        let slots = HealthSlots::new(4, 2);
+        let noisy = Uuid::now_v7();
+        let _first = slots.acquire(noisy).await;
+        let _second = slots.acquire(noisy).await;
+        let third = tokio::time::timeout(Duration::from_millis(50), slots.acquire(noisy)).await;
+        assert!(
+            third.is_err(),
+            "the noisy organization waits for its own share"
+        );
+        let quiet =
+            tokio::time::timeout(Duration::from_millis(50), slots.acquire(Uuid::now_v7())).await;
+        assert!(quiet.is_ok(), "another organization still gets a slot");
+    }
 }

@@ -1,6 +1,7 @@
 //! The Schemata HTTP API: connections, refreshes and the cached schema, as in shared/API.md.
 
 mod auth;
+mod clean_input;
 mod envelope;
 mod error;
 mod health;
@@ -13,4 +14,4 @@ mod views;
 
 pub use error::ApiError;
 pub use settings::ApiSettings;
-pub use startup::Application;
+pub use startup::{Application, serve_from_env};

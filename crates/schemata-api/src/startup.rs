@@ -1,12 +1,14 @@
 //! Builds the HTTP server on a bound listener, so tests can use port 0.
 
-use crate::{ApiSettings, error::ApiError, request_id, routes, state::AppState};
+use crate::{
+    ApiSettings, auth, clean_input, error::ApiError, health::HealthSlots, request_id, routes,
+    state::AppState,
+};
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
-use schemata_sources::SourceLimits;
+use schemata_sources::AccessPolicy;
 use schemata_store::PgPool;
-use std::{net::TcpListener, sync::Arc};
-use tokio::sync::Semaphore;
+use std::net::TcpListener;
 
 pub struct Application {
     port: u16,
@@ -21,26 +23,34 @@ impl Application {
             .connect_migrated()
             .await
             .context("Failed to open the Schemata database")?;
-        Self::build_with_pool(settings, pool)
+        Self::build_with_pool(settings, pool).await
     }
 
-    pub fn build_with_pool(settings: ApiSettings, pool: PgPool) -> anyhow::Result<Self> {
+    pub async fn build_with_pool(settings: ApiSettings, pool: PgPool) -> anyhow::Result<Self> {
         let secrets = settings.store.secret_box().map_err(anyhow::Error::msg)?;
+        let policy = AccessPolicy::build(&settings.sources.policy, &settings.store.database_url)
+            .await
+            .map_err(anyhow::Error::msg)
+            .context("Invalid source access policy")?;
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("Failed to bind {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             pool,
             secrets,
-            source_limits: SourceLimits {
-                connect_timeout: settings.health_timeout,
-                statement_timeout: settings.source_statement_timeout,
-            },
+            source_limits: settings.sources.limits,
+            policy,
             health_timeout: settings.health_timeout,
-            health_gate: Arc::new(Semaphore::new(settings.max_concurrent_health_checks.max(1))),
+            health_slots: HealthSlots::new(
+                settings.max_concurrent_health_checks,
+                settings.health_checks_per_organization,
+            ),
         });
         let server = HttpServer::new(move || {
             App::new()
+                // The last wrap is the outermost: request id, then the key, then input hygiene.
+                .wrap(from_fn(clean_input::reject_nul))
+                .wrap(from_fn(auth::authenticate))
                 .wrap(from_fn(request_id::middleware))
                 .app_data(state.clone())
                 .app_data(routes::json_config())
@@ -69,4 +79,18 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// What `schemata-api` (and `schemata api`) run: settings from the environment,
+/// serve until SIGINT/SIGTERM.
+pub async fn serve_from_env() -> anyhow::Result<()> {
+    let settings = ApiSettings::from_env()
+        .map_err(anyhow::Error::msg)
+        .context("Invalid configuration")?;
+    let application = Application::build(settings).await?;
+    tracing::info!(port = application.port(), "schemata-api listening");
+    application
+        .run_until_stopped()
+        .await
+        .context("The API server failed")
 }

@@ -1,14 +1,16 @@
-use schemata_sources::SourceLimits;
+use crate::health::HealthSlots;
+use schemata_sources::{AccessPolicy, SourceLimits};
 use schemata_store::{PgPool, SecretBox};
-use std::{sync::Arc, time::Duration};
-use tokio::sync::Semaphore;
+use std::time::Duration;
 
 /// Shared by every request handler.
 pub(crate) struct AppState {
     pub pool: PgPool,
     pub secrets: SecretBox,
     pub source_limits: SourceLimits,
+    pub policy: AccessPolicy,
     pub health_timeout: Duration,
-    /// Bounds concurrent health checks so a burst of requests cannot flood a source.
-    pub health_gate: Arc<Semaphore>,
+    /// Bounds concurrent health checks, overall and per organization, so a burst
+    /// of requests cannot flood a source nor one tenant delay the others.
+    pub health_slots: HealthSlots,
 }

@@ -19,6 +19,10 @@ struct Cli {
 enum Command {
     /// Run everything locally: find or start PostgreSQL, migrate, serve API and worker, seed a demo.
     Dev(commands::dev::DevArgs),
+    /// Serve the API alone, configured from the environment (as `schemata-api`).
+    Api,
+    /// Run a worker alone, configured from the environment (as `schemata-worker`).
+    Worker,
     /// Apply Schemata's and the job queue's migrations to DATABASE_URL.
     Migrate,
     /// Manage API keys.
@@ -33,6 +37,8 @@ async fn main() -> anyhow::Result<()> {
     schemata_telemetry::init();
     match Cli::parse().command {
         Command::Dev(args) => commands::dev::run(args).await,
+        Command::Api => schemata_api::serve_from_env().await,
+        Command::Worker => schemata_worker::run_from_env().await,
         Command::Migrate => commands::migrate::run().await,
         Command::Keys { command } => commands::keys::run(command).await,
     }

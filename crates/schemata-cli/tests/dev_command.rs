@@ -4,9 +4,21 @@
 use schemata_testkit::fresh_database;
 use serde_json::Value;
 use std::{
-    process::{Command, Stdio},
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
+
+/// Kills the child when the test ends, whether it passed or not.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
 
 fn read_env(path: &std::path::Path) -> Option<(String, String, String)> {
     let text = std::fs::read_to_string(path).ok()?;
@@ -28,7 +40,7 @@ async fn dev_serves_the_walkthrough_and_stops_cleanly_on_sigterm() {
     let database_url = fresh_database("dev").await;
     let state_dir = std::env::temp_dir().join(format!("schemata-dev-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state_dir);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_schemata"))
+    let child = Command::new(env!("CARGO_BIN_EXE_schemata"))
         .args([
             "dev",
             "--port",
@@ -38,13 +50,14 @@ async fn dev_serves_the_walkthrough_and_stops_cleanly_on_sigterm() {
             "--state-dir",
         ])
         .arg(&state_dir)
-        .env("DATABASE_URL", &database_url)
+        .env("DATABASE_URL", database_url.url())
         .env_remove("SCHEMATA_ENCRYPTION_KEY")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start schemata dev");
+    let mut child = ChildGuard(child);
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let (base, key, connection) = loop {
@@ -52,7 +65,7 @@ async fn dev_serves_the_walkthrough_and_stops_cleanly_on_sigterm() {
             break found;
         }
         assert!(
-            child.try_wait().unwrap().is_none(),
+            child.0.try_wait().unwrap().is_none(),
             "schemata dev exited early"
         );
         assert!(Instant::now() < deadline, "schemata dev did not start");
@@ -127,12 +140,12 @@ async fn dev_serves_the_walkthrough_and_stops_cleanly_on_sigterm() {
     );
 
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
     let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
+        if let Some(exit) = child.0.try_wait().unwrap() {
             break exit;
         }
         assert!(

@@ -14,6 +14,9 @@ impl SchemaFilter {
             if name.is_empty() {
                 return Err("schema_filter entries must not be empty".into());
             }
+            if name.contains('\0') {
+                return Err("schema_filter entries must not contain NUL characters".into());
+            }
             if name.len() > 255 {
                 return Err(format!(
                     "schema_filter entry `{name}` is longer than 255 characters"
@@ -28,10 +31,6 @@ impl SchemaFilter {
 
     pub fn names(&self) -> &[String] {
         &self.0
-    }
-
-    pub fn allows(&self, schema: &str) -> bool {
-        self.0.is_empty() || self.0.iter().any(|s| s == schema)
     }
 }
 
@@ -62,10 +61,6 @@ impl TableAllowlist {
     pub fn entries(&self) -> &[String] {
         &self.0
     }
-
-    pub fn allows(&self, id: &SchemaId) -> bool {
-        self.0.is_empty() || self.0.iter().any(|e| *e == id.to_string())
-    }
 }
 
 #[cfg(test)]
@@ -73,26 +68,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn star_or_empty_allowlist_allows_everything() {
-        let id = SchemaId::new("public", "users");
-        assert!(TableAllowlist::parse(vec!["*".into()]).unwrap().allows(&id));
-        assert!(TableAllowlist::parse(vec![]).unwrap().allows(&id));
+    fn star_or_empty_allowlist_means_all() {
+        assert!(
+            TableAllowlist::parse(vec!["*".into()])
+                .unwrap()
+                .entries()
+                .is_empty()
+        );
+        assert!(TableAllowlist::parse(vec![]).unwrap().entries().is_empty());
     }
 
     #[test]
-    fn allowlist_matches_exactly_and_case_sensitively() {
-        let list = TableAllowlist::parse(vec!["public.users".into()]).unwrap();
-        assert!(list.allows(&SchemaId::new("public", "users")));
-        assert!(!list.allows(&SchemaId::new("public", "Users")));
-        assert!(!list.allows(&SchemaId::new("public", "users2")));
+    fn allowlist_entries_are_schema_dot_table_kept_exactly() {
+        let list =
+            TableAllowlist::parse(vec!["public.Users".into(), "public.Users".into()]).unwrap();
+        assert_eq!(list.entries(), ["public.Users".to_string()]);
         assert!(TableAllowlist::parse(vec!["users".into()]).is_err());
+        assert!(TableAllowlist::parse(vec!["public.a\0b".into()]).is_err());
     }
 
     #[test]
-    fn schema_filter_rejects_blank_names_and_dedupes() {
+    fn schema_filter_rejects_blank_names_and_nul_and_dedupes() {
         assert!(SchemaFilter::parse(vec![" ".into()]).is_err());
+        assert!(SchemaFilter::parse(vec!["a\0".into()]).is_err());
         let filter = SchemaFilter::parse(vec!["a".into(), "a".into()]).unwrap();
         assert_eq!(filter.names(), ["a".to_string()]);
-        assert!(filter.allows("a") && !filter.allows("b"));
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod cache_status;
 pub mod diff;
+pub mod env;
 pub mod filters;
 pub mod refresh;
 pub mod schema_id;
@@ -19,6 +20,6 @@ pub use refresh::{RefreshFailure, RefreshJob, RefreshOptions, RefreshResult, Run
 pub use schema_id::SchemaId;
 pub use scope::Scope;
 pub use snapshot::{Association, Field, Index, ObjectKind, SchemaObject, Snapshot};
-pub use source_config::{SourceConfig, SourceConfigError};
+pub use source_config::{NetworkEndpoint, SourceConfig, SourceConfigError, SqliteFile, TlsMode};
 pub use source_kind::SourceKind;
 pub use types::FieldType;

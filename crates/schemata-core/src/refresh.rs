@@ -67,12 +67,49 @@ impl RefreshOptions {
         !self.schemas.is_empty() || !self.tables.is_empty()
     }
 
-    /// Whether an object lies inside what this refresh covers.
-    pub fn covers(&self, id: &SchemaId) -> bool {
+    /// Whether a run with these options does everything `other` asks for: what
+    /// decides whether a new request may join a run already queued or running.
+    pub fn covers(&self, other: &RefreshOptions) -> bool {
+        if self.hard_refresh && !self.is_partial() {
+            return true;
+        }
+        if other.hard_refresh {
+            return false;
+        }
         if !self.is_partial() {
             return true;
         }
-        self.schemas.contains(&id.schema) || self.tables.contains(id)
+        other.is_partial()
+            && other.schemas.iter().all(|s| self.schemas.contains(s))
+            && other
+                .tables
+                .iter()
+                .all(|t| self.schemas.contains(&t.schema) || self.tables.contains(t))
+    }
+
+    /// The smallest options that cover both: how a queued run is widened.
+    pub fn merged_with(&self, other: &RefreshOptions) -> RefreshOptions {
+        if self.hard_refresh || other.hard_refresh {
+            return RefreshOptions::default();
+        }
+        if !self.is_partial() || !other.is_partial() {
+            return RefreshOptions {
+                hard_refresh: false,
+                ..RefreshOptions::default()
+            };
+        }
+        let mut merged = self.clone();
+        for schema in &other.schemas {
+            if !merged.schemas.contains(schema) {
+                merged.schemas.push(schema.clone());
+            }
+        }
+        for table in &other.tables {
+            if !merged.tables.contains(table) {
+                merged.tables.push(table.clone());
+            }
+        }
+        merged
     }
 }
 
@@ -166,16 +203,54 @@ mod tests {
         assert!(RefreshOptions::parse(Some(true), None, Some("public.users")).is_err());
         let soft = RefreshOptions::parse(Some(false), Some("a, b"), Some("public.users")).unwrap();
         assert_eq!(soft.schemas, ["a", "b"]);
-        assert!(soft.covers(&SchemaId::new("a", "x")));
-        assert!(soft.covers(&SchemaId::new("public", "users")));
-        assert!(!soft.covers(&SchemaId::new("public", "orders")));
+        assert_eq!(soft.tables, [SchemaId::new("public", "users")]);
         assert!(RefreshOptions::parse(Some(false), None, Some("nodot")).is_err());
     }
 
+    fn options(hard: bool, schemas: &str, tables: &str) -> RefreshOptions {
+        RefreshOptions::parse(Some(hard), Some(schemas), Some(tables)).unwrap()
+    }
+
     #[test]
-    fn default_refresh_is_hard_and_covers_everything() {
+    fn a_run_covers_a_request_only_when_it_does_all_the_request_asks() {
+        let hard = RefreshOptions::default();
+        let soft_all = options(false, "", "");
+        let one_table = options(false, "", "public.users");
+        let public = options(false, "public", "");
+        for request in [&hard, &soft_all, &one_table, &public] {
+            assert!(
+                hard.covers(request),
+                "a full hard refresh covers everything"
+            );
+        }
+        assert!(
+            !soft_all.covers(&hard),
+            "soft never removes, so it cannot stand for hard"
+        );
+        assert!(!one_table.covers(&hard));
+        assert!(soft_all.covers(&one_table) && soft_all.covers(&public));
+        assert!(!one_table.covers(&soft_all));
+        assert!(public.covers(&one_table), "public covers public.users");
+        assert!(!one_table.covers(&public));
+        assert!(!one_table.covers(&options(false, "", "public.orders")));
+    }
+
+    #[test]
+    fn merged_options_cover_both_sides() {
+        let one = options(false, "", "public.users");
+        let two = options(false, "sales", "");
+        let merged = one.merged_with(&two);
+        assert!(merged.covers(&one) && merged.covers(&two));
+        assert!(merged.is_partial() && !merged.hard_refresh);
+        let with_hard = one.merged_with(&RefreshOptions::default());
+        assert_eq!(with_hard, RefreshOptions::default());
+        let with_soft_all = one.merged_with(&options(false, "", ""));
+        assert!(!with_soft_all.hard_refresh && !with_soft_all.is_partial());
+    }
+
+    #[test]
+    fn default_refresh_is_hard_and_full() {
         let options = RefreshOptions::parse(None, None, None).unwrap();
         assert!(options.hard_refresh && !options.is_partial());
-        assert!(options.covers(&SchemaId::new("x", "y")));
     }
 }

@@ -20,6 +20,9 @@ impl SchemaId {
     }
 
     pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.contains('\0') {
+            return Err("schema ids must not contain NUL characters".into());
+        }
         match raw.split_once('.') {
             Some((schema, name)) if !schema.is_empty() && !name.is_empty() => {
                 Ok(Self::new(schema, name))
@@ -51,7 +54,7 @@ mod tests {
             SchemaId::parse("public.v1.users").unwrap(),
             SchemaId::new("public", "v1.users")
         );
-        for bad in ["users", ".users", "public.", ""] {
+        for bad in ["users", ".users", "public.", "", "public.a\0b"] {
             assert!(SchemaId::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

@@ -22,6 +22,14 @@ impl SourceKind {
         }
     }
 
+    /// The discrete fields a configuration of this kind may use instead of `url`.
+    pub fn discrete_fields(self) -> &'static str {
+        match self {
+            Self::Sqlite => "path",
+            _ => "host, port, database, user, password, sslmode",
+        }
+    }
+
     /// The schema every object lives in when the source has no schemas of its own.
     pub fn default_schema(self) -> Option<&'static str> {
         match self {

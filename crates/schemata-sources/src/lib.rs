@@ -1,9 +1,15 @@
-//! Reading sources: health checks and schema introspection, one module per kind.
-//! Knows nothing of HTTP or the queue.
+//! Reading sources: health checks and schema introspection, one module per kind,
+//! behind one access policy. Knows nothing of HTTP or the queue.
 
 mod error;
+mod limits;
+pub mod policy;
 pub mod postgres;
+mod settings;
 mod source;
 
 pub use error::SourceError;
-pub use source::{AnySource, Introspection, IntrospectionScope, Source, SourceLimits, connect};
+pub use limits::{Budget, CLIENT_MARGIN, SourceLimits, within};
+pub use policy::{AccessPolicy, PolicySettings};
+pub use settings::SourceSettings;
+pub use source::{AnySource, Introspection, IntrospectionScope, Source, connect, supports};

@@ -2,62 +2,137 @@
 
 mod catalog;
 
-use crate::{Introspection, IntrospectionScope, Source, SourceError, SourceLimits};
-use sqlx::{ConnectOptions, Connection, PgConnection, postgres::PgConnectOptions};
-use std::str::FromStr;
+use crate::{
+    AccessPolicy, Introspection, IntrospectionScope, Source, SourceError, SourceLimits, within,
+};
+use schemata_core::{NetworkEndpoint, TlsMode};
+use sqlx::{
+    ConnectOptions, Connection, PgConnection, Row,
+    postgres::{PgConnectOptions, PgSslMode},
+};
+use sqlx_core::net::CONNECT_GUARD;
+use std::time::Duration;
+
+/// Set by our migrations on Schemata's own database (`ALTER DATABASE … SET`), so
+/// a session that lands there, by whatever address, knows it.
+const INSTANCE_MARKER: &str = "SELECT current_setting('schemata.instance', true)";
 
 /// A PostgreSQL database reached with one short-lived connection per operation.
 #[derive(Debug, Clone)]
 pub struct PostgresSource {
     options: PgConnectOptions,
+    database: Option<String>,
     limits: SourceLimits,
+    policy: AccessPolicy,
 }
 
 impl PostgresSource {
-    pub fn new(url: &str, limits: SourceLimits) -> Result<Self, SourceError> {
+    pub fn new(endpoint: &NetworkEndpoint, limits: SourceLimits, policy: AccessPolicy) -> Self {
+        let limits = limits.narrowed_by(&endpoint.session);
         let statement_timeout_ms = limits.statement_timeout.as_millis().to_string();
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| SourceError::Configuration(e.to_string()))?
+        let lock_timeout_ms = limits.lock_timeout.as_millis().to_string();
+        // Built field by field from nothing: never from the process environment
+        // (PGUSER, PGPASSWORD, ~/.pgpass, PGSSLCERT…) and never from a URL string.
+        let mut options = PgConnectOptions::isolated()
+            .host(&endpoint.host)
+            .port(endpoint.port)
+            .username(&endpoint.user)
+            .ssl_mode(ssl_mode(endpoint.tls))
             .application_name("schemata")
             // Every session is read-only and bounded, whatever the user's role allows.
             .options([
                 ("default_transaction_read_only", "on"),
                 ("statement_timeout", statement_timeout_ms.as_str()),
-                ("lock_timeout", "5000"),
+                ("lock_timeout", lock_timeout_ms.as_str()),
             ])
             .disable_statement_logging();
-        Ok(Self { options, limits })
+        if let Some(password) = &endpoint.password {
+            options = options.password(password);
+        }
+        if let Some(database) = &endpoint.database {
+            options = options.database(database);
+        }
+        Self {
+            options,
+            database: endpoint.effective_database().map(str::to_owned),
+            limits,
+            policy,
+        }
     }
 
+    /// Connects through the access policy, within the connect timeout.
     async fn connect(&self) -> Result<PgConnection, SourceError> {
-        match tokio::time::timeout(self.limits.connect_timeout, self.options.connect()).await {
+        let guard = self.policy.connect_guard(self.database.as_deref());
+        let connecting = CONNECT_GUARD.scope(guard, self.options.connect());
+        match tokio::time::timeout(self.limits.connect_timeout, connecting).await {
             Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(error)) => Err(SourceError::from_sqlx(error)),
-            Err(_) => Err(SourceError::ConnectTimeout(self.limits.connect_timeout)),
+            Ok(Err(error)) => Err(SourceError::from_connect(error)),
+            Err(_) => {
+                tracing::info!(
+                    timeout_s = self.limits.connect_timeout.as_secs(),
+                    "source did not complete the connection in time"
+                );
+                Err(SourceError::Unreachable)
+            }
         }
+    }
+
+    /// Runs `work` on a fresh session and always ends it, politely if it answers.
+    async fn with_session<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, SourceError>,
+    ) -> Result<T, SourceError> {
+        let mut conn = self.connect().await?;
+        let result = work(&mut conn).await;
+        if !matches!(result, Err(SourceError::Timeout(_))) {
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
+        }
+        result
+    }
+}
+
+/// Refuses a session that landed in Schemata's own database.
+pub(crate) fn refuse_own_database(marker: Option<String>) -> Result<(), SourceError> {
+    match marker {
+        Some(instance) if !instance.is_empty() => {
+            tracing::warn!("source session landed in a Schemata database; refused by policy");
+            Err(SourceError::Refused)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn ssl_mode(tls: Option<TlsMode>) -> PgSslMode {
+    match tls {
+        None | Some(TlsMode::Prefer) => PgSslMode::Prefer,
+        Some(TlsMode::Disable) => PgSslMode::Disable,
+        Some(TlsMode::Allow) => PgSslMode::Allow,
+        Some(TlsMode::Require) => PgSslMode::Require,
+        Some(TlsMode::VerifyCa) => PgSslMode::VerifyCa,
+        Some(TlsMode::VerifyFull) => PgSslMode::VerifyFull,
     }
 }
 
 impl Source for PostgresSource {
     async fn health(&self) -> Result<(), SourceError> {
-        let mut conn = self.connect().await?;
-        let probe = tokio::time::timeout(
-            self.limits.connect_timeout,
-            sqlx::query("SELECT 1").execute(&mut conn),
-        )
-        .await;
-        let _ = conn.close().await;
-        match probe {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(error)) => Err(SourceError::from_query(error)),
-            Err(_) => Err(SourceError::ConnectTimeout(self.limits.connect_timeout)),
-        }
+        let round_trip = self.limits.round_trip().min(self.limits.connect_timeout);
+        self.with_session(async |conn| {
+            let marker = within(round_trip, async {
+                let row = sqlx::raw_sql(INSTANCE_MARKER)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(SourceError::from_query)?;
+                row.try_get::<Option<String>, _>(0)
+                    .map_err(SourceError::from_query)
+            })
+            .await?;
+            refuse_own_database(marker)
+        })
+        .await
     }
 
     async fn introspect(&self, scope: &IntrospectionScope) -> Result<Introspection, SourceError> {
-        let mut conn = self.connect().await?;
-        let introspection = catalog::read(&mut conn, scope).await;
-        let _ = conn.close().await;
-        introspection
+        self.with_session(async |conn| catalog::read(conn, scope, &self.limits).await)
+            .await
     }
 }

@@ -1,24 +1,8 @@
-use crate::{SourceError, postgres::PostgresSource};
+use crate::{AccessPolicy, SourceError, SourceLimits, postgres::PostgresSource};
 use schemata_core::{
-    RefreshFailure, RefreshOptions, SchemaFilter, Snapshot, SourceKind, TableAllowlist,
+    RefreshFailure, RefreshOptions, SchemaFilter, Snapshot, SourceConfig, SourceKind,
+    TableAllowlist,
 };
-use std::time::Duration;
-
-/// Bounds on every conversation with a source.
-#[derive(Debug, Clone, Copy)]
-pub struct SourceLimits {
-    pub connect_timeout: Duration,
-    pub statement_timeout: Duration,
-}
-
-impl Default for SourceLimits {
-    fn default() -> Self {
-        Self {
-            connect_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(30),
-        }
-    }
-}
 
 /// What part of a source to introspect: the connection's filters, narrowed by
 /// the refresh's own `schemas`/`tables` when it is partial.
@@ -53,15 +37,27 @@ pub enum AnySource {
     Postgres(PostgresSource),
 }
 
-/// Prepares a source for `kind` at `url`; connects lazily, on first use.
+/// Whether this build can read sources of `kind`.
+pub fn supports(kind: SourceKind) -> bool {
+    matches!(kind, SourceKind::Postgresql)
+}
+
+/// Prepares the source a configuration describes; connects lazily, on first use,
+/// and only to destinations `policy` allows.
 pub fn connect(
     kind: SourceKind,
-    url: &str,
+    config: &SourceConfig,
     limits: SourceLimits,
+    policy: &AccessPolicy,
 ) -> Result<AnySource, SourceError> {
-    match kind {
-        SourceKind::Postgresql => Ok(AnySource::Postgres(PostgresSource::new(url, limits)?)),
-        other => Err(SourceError::Unsupported(other.to_string())),
+    match (kind, config) {
+        (SourceKind::Postgresql, SourceConfig::Network(endpoint)) => Ok(AnySource::Postgres(
+            PostgresSource::new(endpoint, limits, policy.clone()),
+        )),
+        (SourceKind::Postgresql, _) => Err(SourceError::Configuration(
+            "a postgresql connection needs a host".into(),
+        )),
+        (other, _) => Err(SourceError::Unsupported(other.to_string())),
     }
 }
 

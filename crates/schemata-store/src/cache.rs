@@ -72,11 +72,16 @@ struct ObjectRow {
     indexes: sqlx::types::Json<Vec<Index>>,
 }
 
+/// One object with its fields, both read from the same snapshot (a refresh that
+/// commits in between cannot pair the old object with the new fields).
 pub async fn get_object(
     pool: &PgPool,
     connection_id: Uuid,
     id: &SchemaId,
 ) -> Result<Option<CachedObject>, StoreError> {
+    let mut tx = pool
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await?;
     let object: Option<ObjectRow> = sqlx::query_as(
         "SELECT schema_name, name, kind, row_estimate, partition_count, comment, primary_keys, indexes
          FROM schema_objects WHERE connection_id = $1 AND schema_name = $2 AND name = $3",
@@ -84,7 +89,7 @@ pub async fn get_object(
     .bind(connection_id)
     .bind(&id.schema)
     .bind(&id.name)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
     let Some(object) = object else {
         return Ok(None);
@@ -96,8 +101,9 @@ pub async fn get_object(
     .bind(connection_id)
     .bind(&id.schema)
     .bind(&id.name)
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     let fields: Vec<Field> = fields.into_iter().map(FieldRow::into_field).collect();
     Ok(Some(CachedObject {
         summary: ObjectSummary {

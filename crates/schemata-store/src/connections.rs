@@ -58,8 +58,11 @@ pub struct ConnectionFields {
     pub auto_refresh: bool,
 }
 
+/// Seals the configuration in its client form, secrets included; reading it back
+/// goes through the same parser as a client's request.
 fn seal(secrets: &SecretBox, id: Uuid, config: &SourceConfig) -> Vec<u8> {
-    let plaintext = serde_json::to_vec(config).expect("a source configuration always serializes");
+    let plaintext =
+        serde_json::to_vec(&config.sealed_form()).expect("a JSON value always serializes");
     secrets.seal(&plaintext, id.as_bytes())
 }
 
@@ -170,19 +173,24 @@ pub async fn delete(pool: &PgPool, organization_id: Uuid, id: Uuid) -> Result<bo
     Ok(deleted.rows_affected() == 1)
 }
 
-/// The decrypted configuration, for the API's health checks and the worker.
+/// The decrypted configuration, for the API's health checks and the worker. It is
+/// parsed again as a client's would be, so a configuration stored before a rule
+/// was tightened is refused instead of used.
 pub async fn source_config(
     pool: &PgPool,
     secrets: &SecretBox,
     id: Uuid,
 ) -> Result<SourceConfig, StoreError> {
-    let sealed: Vec<u8> = sqlx::query_scalar("SELECT secret FROM connections WHERE id = $1")
-        .bind(id)
-        .fetch_one(pool)
-        .await?;
+    let (kind, sealed): (String, Vec<u8>) =
+        sqlx::query_as("SELECT kind, secret FROM connections WHERE id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await?;
+    let kind: SourceKind = kind.parse().map_err(StoreError::Corrupt)?;
     let plaintext = secrets.open(&sealed, id.as_bytes())?;
-    serde_json::from_slice(&plaintext)
-        .map_err(|e| StoreError::Corrupt(format!("sealed configuration: {e}")))
+    let raw: Value = serde_json::from_slice(&plaintext)
+        .map_err(|e| StoreError::Corrupt(format!("sealed configuration: {e}")))?;
+    SourceConfig::parse(kind, &raw).map_err(|e| StoreError::StaleConfiguration(e.to_string()))
 }
 
 /// Records the outcome of a health check.
@@ -228,11 +236,12 @@ pub async fn get_by_id(pool: &PgPool, id: Uuid) -> Result<Option<ConnectionRow>,
     Ok(row)
 }
 
-/// Locks the connection row for the rest of `tx`, so that two deliveries of one job
-/// cannot write the cache at the same time. False when the connection is gone.
+/// Locks the connection row for the rest of `tx`. Every transaction that changes
+/// runs takes this lock first, so they cannot deadlock on each other. False when
+/// the connection is gone.
 pub async fn lock(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<bool, StoreError> {
     let found: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM connections WHERE id = $1 FOR UPDATE")
+        sqlx::query_scalar("SELECT id FROM connections WHERE id = $1 FOR NO KEY UPDATE")
             .bind(id)
             .fetch_optional(&mut **tx)
             .await?;

@@ -9,11 +9,25 @@ pub enum StoreError {
     Decrypt,
     #[error("{0}")]
     Corrupt(String),
+    /// A stored configuration that today's rules no longer accept.
+    #[error("the stored configuration is no longer accepted ({0}); send it again with PATCH")]
+    StaleConfiguration(String),
     #[error("the database is not migrated: {0}. Run `schemata migrate` first")]
     NotMigrated(String),
 }
 
 impl StoreError {
+    /// True when PostgreSQL refused text it cannot store (NUL characters).
+    pub fn is_bad_text(&self) -> bool {
+        matches!(self, Self::Database(sqlx::Error::Database(e))
+            if matches!(e.code().as_deref(), Some("22021" | "22P05")))
+    }
+
+    /// True when a foreign key rejected the write: what it pointed at is gone.
+    pub fn is_foreign_key_violation(&self) -> bool {
+        matches!(self, Self::Database(sqlx::Error::Database(e)) if e.is_foreign_key_violation())
+    }
+
     /// True when a unique constraint rejected the write.
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, Self::Database(sqlx::Error::Database(e)) if e.is_unique_violation())

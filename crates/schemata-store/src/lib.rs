@@ -1,7 +1,9 @@
 //! Postgres persistence of Schemata. The only crate that knows the SQL of our tables.
 
+pub mod admission;
 pub mod api_keys;
 pub mod cache;
+pub mod claims;
 pub mod connections;
 pub mod crypto;
 mod error;
@@ -17,5 +19,6 @@ pub use crypto::SecretBox;
 pub use error::StoreError;
 pub use migrations::{check_migrated, migrate};
 pub use queue::{QUEUE_NAME, enqueue};
-pub use settings::{DEFAULT_DATABASE_URL, StoreSettings, env_or};
+pub use schemata_core::env::{env_opt, env_or};
+pub use settings::{DEFAULT_DATABASE_URL, StoreSettings};
 pub use sqlx::PgPool;

@@ -12,7 +12,7 @@ use url::Url;
 
 /// The well-known local server of a developer machine.
 pub const LOCAL_SERVER_URL: &str = "postgres://postgres@127.0.0.1:5432";
-/// Port of the private cluster, away from the usual 5432.
+/// Port of `schemata dev`'s private cluster, away from the usual 5432 (tests use others).
 pub const PRIVATE_PORT: u16 = 54329;
 
 /// A reachable server, as a URL without a database path.
@@ -21,6 +21,8 @@ pub struct LocalServer {
     pub server_url: String,
     /// How it was found, for messages: `DATABASE_URL`, `127.0.0.1:5432` or `private cluster in …`.
     pub origin: String,
+    /// Where its files are, when it is a private cluster we started.
+    pub private_dir: Option<PathBuf>,
 }
 
 impl LocalServer {
@@ -72,24 +74,27 @@ pub fn database_url(url: &str, name: &str) -> String {
 }
 
 /// Finds a server: `explicit_url` (e.g. DATABASE_URL), the local one, or a
-/// private cluster in `private_dir`, created and started on first use.
+/// private cluster in `private_dir` on `private_port`, created and started on first use.
 pub async fn find_or_start(
     explicit_url: Option<&str>,
     private_dir: &Path,
+    private_port: u16,
 ) -> Result<LocalServer, String> {
     if let Some(url) = explicit_url {
         return Ok(LocalServer {
             server_url: database_url(url, "").trim_end_matches('/').to_owned(),
             origin: "DATABASE_URL".into(),
+            private_dir: None,
         });
     }
     if answers(&database_url(LOCAL_SERVER_URL, "postgres")).await {
         return Ok(LocalServer {
             server_url: LOCAL_SERVER_URL.into(),
             origin: "127.0.0.1:5432".into(),
+            private_dir: None,
         });
     }
-    start_private(private_dir, PRIVATE_PORT, ClusterAuth::Trust).await
+    start_private(private_dir, private_port, ClusterAuth::Trust).await
 }
 
 /// How clients authenticate to a private cluster over TCP.
@@ -123,6 +128,7 @@ pub async fn start_private(
     let server = LocalServer {
         server_url: server_url.clone(),
         origin: format!("private cluster in {}", dir.display()),
+        private_dir: Some(dir.clone()),
     };
     if answers(&database_url(&server_url, "postgres")).await {
         return Ok(server);
@@ -197,6 +203,22 @@ pub async fn start_private(
             dir.display()
         ))
     }
+}
+
+/// Stops the private cluster in `dir` (fast shutdown), if it is running.
+pub fn stop_private(dir: &Path) -> Result<(), String> {
+    let data = std::path::absolute(dir)
+        .map_err(|e| e.to_string())?
+        .join("data");
+    if !data.join("postmaster.pid").exists() {
+        return Ok(());
+    }
+    let bin = postgres_bin_dir().ok_or("no pg_ctl found")?;
+    run(
+        running_as_root(),
+        &bin.join("pg_ctl"),
+        &["-D", &data.to_string_lossy(), "-m", "fast", "-w", "stop"],
+    )
 }
 
 fn run(as_postgres: bool, program: &Path, args: &[&str]) -> Result<(), String> {

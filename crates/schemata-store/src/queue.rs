@@ -4,6 +4,7 @@ use crate::StoreError;
 use apalis_core::task::{builder::TaskBuilder, task_id::TaskId};
 use schemata_core::RefreshJob;
 use sqlx::{Postgres, Transaction};
+use std::time::Duration;
 use ulid::Ulid;
 
 /// The apalis queue that carries refresh jobs.
@@ -13,23 +14,32 @@ pub const QUEUE_NAME: &str = "schemata::refresh";
 /// Source failures are recorded on the run and never retried by the queue.
 pub const MAX_ATTEMPTS: usize = 3;
 
-/// The apalis task id of a run: the run's UUID read as a ULID.
-pub fn task_id(job: &RefreshJob) -> String {
-    Ulid::from(job.run_id).to_string()
-}
-
 /// Pushes a refresh job inside `tx`: it exists only if the transaction commits.
 pub async fn enqueue(
     tx: &mut Transaction<'_, Postgres>,
     job: &RefreshJob,
 ) -> Result<String, StoreError> {
+    enqueue_after(tx, job, Duration::ZERO).await
+}
+
+/// Pushes a refresh job due after `delay`. Each push gets its own task id; the
+/// run row names the one that counts, so an older delivery of the same run is
+/// recognised as stale.
+pub async fn enqueue_after(
+    tx: &mut Transaction<'_, Postgres>,
+    job: &RefreshJob,
+    delay: Duration,
+) -> Result<String, StoreError> {
     let payload = serde_json::to_vec(job).expect("a refresh job always serializes");
-    let task = TaskBuilder::new(payload)
-        .task_id(TaskId::from_ulid(Ulid::from(job.run_id)))
-        .max_attempts(MAX_ATTEMPTS)
-        .build();
-    apalis_postgres::queries::push_tasks(&mut **tx, QUEUE_NAME, vec![task]).await?;
-    Ok(task_id(job))
+    let task_id = Ulid::from(uuid::Uuid::now_v7());
+    let mut task = TaskBuilder::new(payload)
+        .task_id(TaskId::from_ulid(task_id))
+        .max_attempts(MAX_ATTEMPTS);
+    if !delay.is_zero() {
+        task = task.run_after(delay);
+    }
+    apalis_postgres::queries::push_tasks(&mut **tx, QUEUE_NAME, vec![task.build()]).await?;
+    Ok(task_id.to_string())
 }
 
 /// Deletes finished refresh jobs: done ones after a day, killed or exhausted ones

@@ -1,14 +1,15 @@
-//! Refresh runs: one row per job, the history clients read and the coalescing guard.
+//! Refresh runs: one row per job, the history clients read. How requests become
+//! runs is in `admission`, how workers take them in `claims`.
 
-use crate::StoreError;
+use crate::{QUEUE_NAME, StoreError};
 use chrono::{DateTime, Utc};
 use schemata_core::{RefreshOptions, RunStatus, SchemaId};
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-const COLUMNS: &str = "id, connection_id, status, hard_refresh, only_schemas, only_tables, task_id, attempt,
-    max_attempts, objects_done, objects_total, result, error, change_set, queued_at, started_at, finished_at";
+pub(crate) const COLUMNS: &str = "id, connection_id, status, hard_refresh, only_schemas, only_tables, task_id, attempt,
+    max_attempts, objects_done, objects_total, result, error, change_set, queued_at, started_at, finished_at, lock_key";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RunRow {
@@ -29,6 +30,8 @@ pub struct RunRow {
     pub queued_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Key of the advisory lock a worker holds while the run is running.
+    pub lock_key: i64,
 }
 
 impl RunRow {
@@ -51,101 +54,21 @@ impl RunRow {
     }
 }
 
-/// What asking for a refresh produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Started {
-    pub run_id: Uuid,
-    /// True when a refresh was already queued or running and this request joined it.
-    pub coalesced: bool,
-}
-
-/// Records a new queued run in `tx`, or returns the one already in flight.
-/// `None` when the run it collided with finished in between: ask again.
-///
-/// The partial unique index on active runs decides: concurrent callers block on
-/// each other's insert and all but one see the conflict.
-pub async fn start(
-    tx: &mut Transaction<'_, Postgres>,
-    organization_id: Uuid,
-    connection_id: Uuid,
-    options: &RefreshOptions,
-    requested_by: Option<Uuid>,
-) -> Result<Option<Started>, StoreError> {
-    let tables: Vec<String> = options.tables.iter().map(ToString::to_string).collect();
-    let inserted: Option<Uuid> = sqlx::query_scalar(
-        "INSERT INTO refresh_runs (id, connection_id, organization_id, hard_refresh, only_schemas, only_tables, requested_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (connection_id) WHERE status IN ('queued', 'running') DO NOTHING
-         RETURNING id",
-    )
-    .bind(Uuid::now_v7())
-    .bind(connection_id)
-    .bind(organization_id)
-    .bind(options.hard_refresh)
-    .bind(&options.schemas)
-    .bind(&tables)
-    .bind(requested_by)
-    .fetch_optional(&mut **tx)
-    .await?;
-    if let Some(run_id) = inserted {
-        return Ok(Some(Started {
-            run_id,
-            coalesced: false,
-        }));
-    }
-    let active: Option<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM refresh_runs WHERE connection_id = $1 AND status IN ('queued', 'running')",
-    )
-    .bind(connection_id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(active.map(|run_id| Started {
-        run_id,
-        coalesced: true,
-    }))
-}
-
-pub async fn set_task_id(
-    tx: &mut Transaction<'_, Postgres>,
-    run_id: Uuid,
-    task_id: &str,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE refresh_runs SET task_id = $2 WHERE id = $1")
-        .bind(run_id)
-        .bind(task_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// The queued or running run of a connection, if any.
-pub async fn active(pool: &PgPool, connection_id: Uuid) -> Result<Option<RunRow>, StoreError> {
-    let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM refresh_runs WHERE connection_id = $1 AND status IN ('queued', 'running')"
+/// The queued and running runs of a connection, running first.
+pub async fn active(pool: &PgPool, connection_id: Uuid) -> Result<Vec<RunRow>, StoreError> {
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM refresh_runs WHERE connection_id = $1 AND status IN ('queued', 'running')
+         ORDER BY status DESC, queued_at"
     )))
     .bind(connection_id)
-    .fetch_optional(pool)
+    .fetch_all(pool)
     .await?;
-    Ok(row)
+    Ok(rows)
 }
 
 pub async fn get(pool: &PgPool, run_id: Uuid) -> Result<Option<RunRow>, StoreError> {
     let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM refresh_runs WHERE id = $1"
-    )))
-    .bind(run_id)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row)
-}
-
-/// Marks a run running and counts the attempt. `None` when the run is already
-/// finished or cancelled: a job delivered twice then does nothing.
-pub async fn claim(pool: &PgPool, run_id: Uuid) -> Result<Option<RunRow>, StoreError> {
-    let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE refresh_runs SET status = 'running', attempt = attempt + 1, started_at = coalesce(started_at, now())
-         WHERE id = $1 AND status IN ('queued', 'running')
-         RETURNING {COLUMNS}"
     )))
     .bind(run_id)
     .fetch_optional(pool)
@@ -172,6 +95,10 @@ pub async fn set_progress(
 /// transaction (the one that wrote the snapshot, when there is one). False when the
 /// run was no longer active (cancelled, or finished by another delivery): the
 /// caller must then roll back.
+///
+/// Locks the connection row first, as every writer of runs does, so the API,
+/// the workers and the sweep cannot deadlock. A follow-up run queued behind this
+/// one keeps the cache `refreshing` and is woken at once.
 pub async fn finish(
     tx: &mut Transaction<'_, Postgres>,
     run: &RunRow,
@@ -180,6 +107,7 @@ pub async fn finish(
     error: Option<&str>,
     change_set: Option<&Value>,
 ) -> Result<bool, StoreError> {
+    crate::connections::lock(tx, run.connection_id).await?;
     let closed = sqlx::query(
         "UPDATE refresh_runs SET status = $2, result = $3, error = $4, change_set = $5, finished_at = now(),
              objects_done = CASE WHEN $2 = 'failed' THEN objects_done ELSE objects_total END
@@ -195,22 +123,56 @@ pub async fn finish(
     if closed.rows_affected() == 0 {
         return Ok(false);
     }
+    let follow_up: Option<String> = sqlx::query_scalar(
+        "SELECT task_id FROM refresh_runs WHERE connection_id = $1 AND status = 'queued'",
+    )
+    .bind(run.connection_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .flatten();
     let cache_status = if status == RunStatus::Failed {
         "error"
     } else {
         "fresh"
     };
+    // With a follow-up queued the cache is still refreshing, and
+    // `last_refresh_finished` must not pass the follow-up's `last_refresh_started`.
     sqlx::query(
-        "UPDATE connections SET cache_status = $2, last_refresh_error = $3, last_refresh_finished = now(), last_run_id = $4, updated_at = now()
+        "UPDATE connections SET
+             cache_status = CASE WHEN $5 THEN 'refreshing' ELSE $2 END,
+             last_refresh_error = $3,
+             last_refresh_finished = CASE WHEN $5 THEN last_refresh_finished ELSE now() END,
+             last_run_id = $4, updated_at = now()
          WHERE id = $1",
     )
     .bind(run.connection_id)
     .bind(cache_status)
     .bind(error)
     .bind(run.id)
+    .bind(follow_up.is_some())
     .execute(&mut **tx)
     .await?;
+    if let Some(task_id) = follow_up {
+        wake(tx, &task_id).await?;
+    }
     Ok(true)
+}
+
+/// Makes a pending job due now and tells idle workers, as apalis's insert trigger would.
+async fn wake(tx: &mut Transaction<'_, Postgres>, task_id: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "WITH due AS (
+             UPDATE apalis.jobs SET run_at = now() WHERE id = $1 AND status = 'Pending' RETURNING id
+         )
+         SELECT pg_notify('apalis::job::insert',
+                          json_build_object('job_type', $2::text, 'id', id, 'run_at', now())::text)
+         FROM due",
+    )
+    .bind(task_id)
+    .bind(QUEUE_NAME)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Active runs whose job the queue no longer holds alive (done, killed, out of

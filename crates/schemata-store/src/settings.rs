@@ -2,8 +2,9 @@
 //! that opens stored credentials. Read from the environment only in `main`.
 
 use crate::{SecretBox, StoreError, check_migrated};
+use schemata_core::env::env_or;
 use sqlx::{PgPool, postgres::PgPoolOptions};
-use std::{str::FromStr, time::Duration};
+use std::time::Duration;
 
 /// The development default: the local PostgreSQL with trust auth.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/schemata";
@@ -41,16 +42,5 @@ impl StoreSettings {
             .await?;
         check_migrated(&pool).await?;
         Ok(pool)
-    }
-}
-
-/// Reads `name` from the environment, or `default` when unset.
-pub fn env_or<T: FromStr>(name: &str, default: T) -> Result<T, String> {
-    match std::env::var(name) {
-        Ok(raw) if !raw.trim().is_empty() => raw
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}=`{raw}` is not valid")),
-        _ => Ok(default),
     }
 }

@@ -1,7 +1,8 @@
-use crate::{TestWorker, init_test_logs, migrated_database};
+use crate::{TestDatabase, TestWorker, init_test_logs, migrated_database};
 use reqwest::{Client, Response};
 use schemata_api::{ApiSettings, Application};
 use schemata_core::Scope;
+use schemata_sources::{AccessPolicy, SourceSettings};
 use schemata_store::{SecretBox, StoreSettings, api_keys, organizations};
 use schemata_worker::{RefreshContext, WorkerSettings};
 use serde_json::{Value, json};
@@ -19,6 +20,8 @@ pub struct TestApp {
     pub organization_id: Uuid,
     pub store: StoreSettings,
     handle: actix_web::dev::ServerHandle,
+    /// Dropped with the app, after the server stopped.
+    _database: TestDatabase,
 }
 
 impl TestApp {
@@ -29,20 +32,21 @@ impl TestApp {
     /// Spawns with settings adjusted by `adjust` (e.g. a shorter health timeout).
     pub async fn spawn_with(adjust: impl FnOnce(&mut ApiSettings)) -> Self {
         init_test_logs();
-        let (url, pool) = migrated_database().await;
+        let (database, pool) = migrated_database().await;
         let store = StoreSettings {
-            database_url: url,
+            database_url: database.url().to_owned(),
             max_connections: 20,
             encryption_key: SecretBox::generate_key_hex(),
         };
         let mut settings = ApiSettings {
             store: store.clone(),
+            sources: SourceSettings::default(),
             host: "127.0.0.1".into(),
             port: 0,
             http_workers: 2,
             health_timeout: Duration::from_secs(5),
-            source_statement_timeout: Duration::from_secs(30),
             max_concurrent_health_checks: 8,
+            health_checks_per_organization: 8,
         };
         adjust(&mut settings);
         let app_pool = sqlx::postgres::PgPoolOptions::new()
@@ -50,7 +54,9 @@ impl TestApp {
             .connect(&store.database_url)
             .await
             .expect("connect the API pool");
-        let application = Application::build_with_pool(settings, app_pool).expect("build the API");
+        let application = Application::build_with_pool(settings, app_pool)
+            .await
+            .expect("build the API");
         let address = format!("http://127.0.0.1:{}", application.port());
         let handle = application.handle();
         tokio::spawn(application.run_until_stopped());
@@ -72,6 +78,7 @@ impl TestApp {
             organization_id: organization.id,
             store,
             handle,
+            _database: database,
         }
     }
 
@@ -79,13 +86,12 @@ impl TestApp {
     pub fn worker_settings(&self) -> WorkerSettings {
         WorkerSettings {
             store: self.store.clone(),
+            sources: SourceSettings::default(),
             concurrency: 4,
             poll_interval: Duration::from_millis(500),
             heartbeat_interval: Duration::from_secs(5),
             missed_heartbeats: 4,
             job_timeout: Duration::from_secs(120),
-            source_connect_timeout: Duration::from_secs(5),
-            source_statement_timeout: Duration::from_secs(30),
             ops_host: "127.0.0.1".into(),
             ops_port: 0,
             shutdown_timeout: Duration::from_secs(10),
@@ -168,11 +174,14 @@ impl TestApp {
     }
 
     /// What the worker's refresh function needs, for tests that call it directly.
-    pub fn refresh_context(&self) -> RefreshContext {
+    pub async fn refresh_context(&self) -> RefreshContext {
         RefreshContext {
             pool: self.pool.clone(),
             secrets: self.store.secret_box().expect("the test key is valid"),
             limits: schemata_sources::SourceLimits::default(),
+            policy: AccessPolicy::build(&Default::default(), &self.store.database_url)
+                .await
+                .expect("the default policy builds"),
             job_timeout: Duration::from_secs(30),
         }
     }

@@ -1,14 +1,17 @@
 //! Test helpers. Every test gets its own databases on a real PostgreSQL server:
 //! `SCHEMATA_TEST_DATABASE_URL` or `DATABASE_URL` if set, else 127.0.0.1:5432,
-//! else a private cluster under `target/`.
+//! else a private cluster under `target/`. Databases are dropped when the test
+//! that made them ends.
 
 mod app;
 mod databases;
+pub mod fake_postgres;
 mod worker;
 
 pub use app::TestApp;
 pub use databases::{
-    fixture, fresh_database, migrated_database, password_protected_server, server, source_database,
+    PROTECTED_PASSWORD, ServerLease, TestDatabase, fixture, fresh_database, load,
+    migrated_database, password_protected_server, protected_database, server, source_database,
 };
 pub use worker::TestWorker;
 

@@ -97,7 +97,7 @@ async fn connections_are_listed_with_cursors_updated_and_deleted() {
     let duplicate = app
         .post(
             "/api/connections",
-            &json!({"name": "c0", "type": "postgresql", "configuration": {"url": database}}),
+            &json!({"name": "c0", "type": "postgresql", "configuration": {"url": database.url()}}),
         )
         .await;
     assert_eq!(duplicate.status(), 409);
@@ -224,7 +224,7 @@ async fn credentials_sealed_under_another_key_are_reported_and_can_be_replaced()
     };
     let without_configuration = patch(json!({"name": "renamed"})).send().await.unwrap();
     assert_eq!(without_configuration.status(), 409);
-    let repaired = patch(json!({"configuration": {"url": database}}))
+    let repaired = patch(json!({"configuration": {"url": database.url()}}))
         .send()
         .await
         .unwrap();

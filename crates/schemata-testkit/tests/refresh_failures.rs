@@ -1,12 +1,10 @@
 //! A refresh that fails never costs the cache anything.
 
-use schemata_core::{RefreshJob, Snapshot};
-use schemata_sources::Introspection;
+use schemata_core::RefreshJob;
 use schemata_store::runs;
-use schemata_testkit::{TestApp, server, source_database};
-use schemata_worker::{RefreshOutcome, apply, refresh};
+use schemata_testkit::{TestApp, source_database};
+use schemata_worker::{RefreshOutcome, refresh};
 use serde_json::Value;
-use std::time::Instant;
 
 const SHOP: &str = "CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL);
                     CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers (id));";
@@ -36,8 +34,8 @@ async fn failed_refresh_keeps_the_previous_cache_and_reports_the_error() {
     // Queue a refresh while the source is healthy, then lose the source before
     // the worker gets to it: the refresh fails mid-way.
     assert_eq!(app.post_empty(&refresh_path).await.status(), 202);
-    let database = source_url.rsplit('/').next().unwrap().to_owned();
-    let mut admin = sqlx::PgConnection::connect(&server().await.database_url("postgres"))
+    let database = source_url.name().to_owned();
+    let mut admin = sqlx::PgConnection::connect(&source_url.server().database_url("postgres"))
         .await
         .unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
@@ -81,33 +79,43 @@ async fn snapshot_write_that_fails_half_way_leaves_the_old_cache_whole() {
     let before = app.wait_for_refresh(&connection_id).await;
     worker.stop().await;
 
-    // A second run whose snapshot cannot be written: the same object twice makes
-    // the insert fail after the old rows were already deleted in the transaction.
-    let context = app.refresh_context();
+    // Our database refuses one field half-way through the snapshot write, after
+    // the old rows were already deleted inside the transaction.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_explode() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.name = 'explode' THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER refuse_explode BEFORE INSERT ON schema_fields
+             FOR EACH ROW EXECUTE FUNCTION refuse_explode();",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    schemata_testkit::load(&source_url, "ALTER TABLE orders ADD COLUMN explode int;").await;
+
+    // Through refresh(), as the worker's handler calls it.
+    let context = app.refresh_context().await;
     let accepted: Value = app
         .request_refresh(&connection_id)
         .await
         .json()
         .await
         .unwrap();
-    let run_id = accepted["data"]["job_id"]
+    let run_id: uuid::Uuid = accepted["data"]["job_id"]
         .as_str()
         .unwrap()
         .parse()
         .unwrap();
-    let run = runs::claim(&app.pool, run_id).await.unwrap().unwrap();
-    let mut read =
-        schemata_store::snapshots::load(&mut app.pool.acquire().await.unwrap(), run.connection_id)
-            .await
-            .unwrap();
-    read.objects.push(read.objects[0].clone());
-    let broken = Introspection {
-        snapshot: Snapshot {
-            objects: read.objects,
-        },
-        failures: vec![],
+    let run = runs::get(&app.pool, run_id).await.unwrap().unwrap();
+    let task_id = run.task_id.clone().unwrap();
+    let job = RefreshJob {
+        run_id,
+        connection_id: run.connection_id,
     };
-    assert!(apply(&context, &run, broken, Instant::now()).await.is_err());
+    let outcome = refresh(&context, job, &task_id).await.unwrap();
+    assert!(
+        matches!(outcome, RefreshOutcome::Failed(ref m) if m.contains("previous cache is kept")),
+        "{outcome:?}"
+    );
 
     assert_eq!(
         objects(&app, &connection_id).await,
@@ -124,26 +132,36 @@ async fn snapshot_write_that_fails_half_way_leaves_the_old_cache_whole() {
     assert_eq!(
         orders["data"]["fields"].as_array().unwrap().len(),
         2,
-        "fields survive too"
+        "the old fields are all still there"
     );
     let status = app.status(&connection_id).await;
+    assert_eq!(status["cache_status"], "error");
     assert_eq!(status["schema_version"], before["schema_version"]);
-
-    // The job, delivered again, finishes the run properly.
-    let job = RefreshJob {
-        run_id,
-        connection_id: run.connection_id,
-    };
-    assert!(matches!(
-        refresh(&context, job).await.unwrap(),
-        RefreshOutcome::Refreshed(_)
-    ));
-    // A third delivery of the same job does nothing.
     assert_eq!(
-        refresh(&context, job).await.unwrap(),
-        RefreshOutcome::Skipped
+        refresh(&context, job, &task_id).await.unwrap(),
+        RefreshOutcome::Skipped,
+        "a repeated delivery of a finished run does nothing"
     );
-    assert_eq!(app.status(&connection_id).await["cache_status"], "fresh");
+
+    // Once our database accepts the write again, the next refresh caches the column.
+    sqlx::raw_sql("DROP TRIGGER refuse_explode ON schema_fields")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let worker = app.spawn_worker();
+    app.request_refresh(&connection_id).await;
+    let after = app.wait_for_refresh(&connection_id).await;
+    worker.stop().await;
+    assert_eq!(after["cache_status"], "fresh");
+    let orders: Value = app
+        .get(&format!(
+            "/api/connections/{connection_id}/schemas/public.orders"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(orders["data"]["fields"].as_array().unwrap().len(), 3);
 }
 
 use sqlx::Connection;
@@ -171,7 +189,7 @@ async fn a_run_whose_job_the_queue_gave_up_on_is_failed_and_no_longer_blocks_ref
         "before the sweep the dead run still coalesces"
     );
 
-    let context = app.refresh_context();
+    let context = app.refresh_context().await;
     assert_eq!(
         schemata_worker::jobs::maintenance::sweep(&context)
             .await

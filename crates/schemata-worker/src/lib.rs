@@ -10,4 +10,4 @@ mod startup;
 pub use jobs::refresh::{RefreshContext, RefreshOutcome, apply, refresh};
 pub use settings::WorkerSettings;
 pub use shutdown::shutdown_signal;
-pub use startup::Worker;
+pub use startup::{Worker, run_from_env};

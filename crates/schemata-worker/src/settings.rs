@@ -1,11 +1,14 @@
 //! The worker's configuration, from environment variables with developer defaults.
 
+use schemata_sources::SourceSettings;
 use schemata_store::{StoreSettings, env_or};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     pub store: StoreSettings,
+    /// Limits of every conversation with a source, and the access policy.
+    pub sources: SourceSettings,
     /// Refreshes run at once by this process.
     pub concurrency: usize,
     /// Fallback poll when a NOTIFY was missed; pickup is normally immediate.
@@ -13,10 +16,9 @@ pub struct WorkerSettings {
     /// A worker silent for `heartbeat × missed_heartbeats` has its jobs re-queued.
     pub heartbeat_interval: Duration,
     pub missed_heartbeats: usize,
-    /// Bound on one whole refresh.
+    /// Bound on reading a source (connect and every catalog query); writing the
+    /// cache afterwards is not counted.
     pub job_timeout: Duration,
-    pub source_connect_timeout: Duration,
-    pub source_statement_timeout: Duration,
     /// Where `/healthz` and `/readyz` are served; 0 picks a free port.
     pub ops_host: String,
     pub ops_port: u16,
@@ -35,16 +37,12 @@ impl WorkerSettings {
     pub fn from_env_with(store: StoreSettings) -> Result<Self, String> {
         Ok(Self {
             store,
+            sources: SourceSettings::from_env()?,
             concurrency: env_or("SCHEMATA_WORKER_CONCURRENCY", 4)?,
             poll_interval: Duration::from_millis(env_or("SCHEMATA_WORKER_POLL_INTERVAL_MS", 2000)?),
             heartbeat_interval: Duration::from_secs(env_or("SCHEMATA_WORKER_HEARTBEAT_SECS", 15)?),
             missed_heartbeats: env_or("SCHEMATA_WORKER_MISSED_HEARTBEATS", 4)?,
             job_timeout: Duration::from_secs(env_or("SCHEMATA_JOB_TIMEOUT_SECS", 600)?),
-            source_connect_timeout: Duration::from_secs(env_or("SCHEMATA_HEALTH_TIMEOUT_SECS", 5)?),
-            source_statement_timeout: Duration::from_secs(env_or(
-                "SCHEMATA_SOURCE_STATEMENT_TIMEOUT_SECS",
-                30,
-            )?),
             ops_host: env_or("SCHEMATA_WORKER_OPS_HOST", "127.0.0.1".to_owned())?,
             ops_port: env_or("SCHEMATA_WORKER_OPS_PORT", 8081)?,
             shutdown_timeout: Duration::from_secs(env_or(

@@ -7,7 +7,7 @@ use apalis::prelude::{Monitor, WorkerBuilder, WorkerBuilderExt};
 use apalis_core::backend::ext::poll_strategy::{PollWith, Strategy};
 use apalis_postgres::{Config, PostgresStorage, Pubsub};
 use schemata_core::RefreshJob;
-use schemata_sources::SourceLimits;
+use schemata_sources::AccessPolicy;
 use schemata_store::{PgPool, QUEUE_NAME};
 use std::{net::TcpListener, sync::Arc};
 
@@ -65,13 +65,18 @@ impl Worker {
             .store
             .secret_box()
             .map_err(anyhow::Error::msg)?;
+        let policy = AccessPolicy::build(
+            &self.settings.sources.policy,
+            &self.settings.store.database_url,
+        )
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("Invalid source access policy")?;
         let context = Arc::new(RefreshContext {
             pool: self.pool.clone(),
             secrets,
-            limits: SourceLimits {
-                connect_timeout: self.settings.source_connect_timeout,
-                statement_timeout: self.settings.source_statement_timeout,
-            },
+            limits: self.settings.sources.limits,
+            policy,
             job_timeout: self.settings.job_timeout,
         });
         let maintenance = tokio::spawn(maintain(
@@ -142,4 +147,19 @@ fn unique_name() -> String {
         std::process::id(),
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     )
+}
+
+/// What `schemata-worker` (and `schemata worker`) run: settings from the
+/// environment, work until SIGINT/SIGTERM.
+pub async fn run_from_env() -> anyhow::Result<()> {
+    let settings = WorkerSettings::from_env()
+        .map_err(anyhow::Error::msg)
+        .context("Invalid configuration")?;
+    let worker = Worker::build(settings).await?;
+    tracing::info!(
+        ops_port = worker.ops_port(),
+        worker.name = worker.name(),
+        "schemata-worker ready"
+    );
+    worker.run_until_stopped(crate::shutdown_signal()).await
 }

@@ -1,8 +1,17 @@
 //! Reading the cached schema: the object list (with ETag) and one object in full.
 
-use crate::{auth::Caller, envelope, error::ApiError, routes::connections, state::AppState};
+use crate::{
+    auth::{Authorized, SchemasRead},
+    envelope,
+    error::ApiError,
+    routes::{
+        connections,
+        pages::{next_cursor, page_limit},
+    },
+    state::AppState,
+};
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
-use schemata_core::{Field, SchemaId, Scope};
+use schemata_core::{Field, SchemaId};
 use schemata_store::cache::{self, CachedObject, ObjectSummary};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -16,13 +25,12 @@ pub(crate) struct ListQuery {
 }
 
 pub(crate) async fn list(
+    caller: Authorized<SchemasRead>,
     state: web::Data<AppState>,
-    caller: Caller,
     id: web::Path<Uuid>,
     query: web::Query<ListQuery>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Scope::SchemasRead)?;
     let row = connections::load(&state, &caller, *id).await?;
     let etag = row.schema_version.as_ref().map(|v| format!("\"{v}\""));
     if let Some(etag) = &etag
@@ -32,7 +40,7 @@ pub(crate) async fn list(
             .insert_header((header::ETAG, etag.as_str()))
             .finish());
     }
-    let limit = connections::page_limit(query.limit)?;
+    let limit = page_limit(query.limit)?;
     let after = query
         .cursor
         .as_deref()
@@ -47,8 +55,7 @@ pub(crate) async fn list(
         limit + 1,
     )
     .await?;
-    let next_cursor =
-        connections::next_cursor(&mut rows, limit, |o| encode_cursor(&o.schema_name, &o.name));
+    let next_cursor = next_cursor(&mut rows, limit, |o| encode_cursor(&o.schema_name, &o.name));
     let mut response = envelope::list(rows.iter().map(summary).collect::<Vec<_>>(), next_cursor);
     if let Some(etag) = etag
         && let Ok(value) = header::HeaderValue::from_str(&etag)
@@ -59,11 +66,10 @@ pub(crate) async fn list(
 }
 
 pub(crate) async fn get(
+    caller: Authorized<SchemasRead>,
     state: web::Data<AppState>,
-    caller: Caller,
     path: web::Path<(Uuid, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Scope::SchemasRead)?;
     let (id, raw_schema_id) = path.into_inner();
     let row = connections::load(&state, &caller, id).await?;
     // actix leaves %2F and %25 encoded in path segments; decode what remains.
@@ -140,5 +146,8 @@ fn decode_cursor(raw: &str) -> Result<SchemaId, ApiError> {
     let bytes = hex::decode(raw).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (schema, name) = text.split_once('\0').ok_or_else(invalid)?;
+    if name.contains('\0') {
+        return Err(invalid());
+    }
     Ok(SchemaId::new(schema, name))
 }

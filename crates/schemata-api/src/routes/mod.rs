@@ -3,6 +3,7 @@
 mod cache;
 mod connections;
 mod ops;
+mod pages;
 mod refresh;
 mod status;
 

@@ -1,20 +1,26 @@
-//! `POST /api/connections/{id}/schemas/refresh`: health gate, then one transaction
-//! that records the run, marks the cache refreshing and enqueues the job.
+//! `POST /api/connections/{id}/schemas/refresh`: join, widen or queue a run. A
+//! new run needs a healthy source first, and is recorded, marked and enqueued
+//! in one transaction.
 
 use crate::{
-    auth::Caller, envelope, error::ApiError, health, routes::connections, routes::status,
+    auth::{Authorized, SchemasWrite},
+    envelope,
+    error::ApiError,
+    health,
+    routes::{connections, status},
     state::AppState,
 };
 use actix_web::{HttpResponse, http::StatusCode, http::header, web};
 use chrono::Utc;
-use schemata_core::{RefreshJob, RefreshOptions, Scope};
-use schemata_store::{StoreError, runs};
+use schemata_core::{RefreshOptions, RunStatus};
+use schemata_store::admission::{self, Admission, AdmitOutcome};
+use schemata_store::runs;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-/// Collisions with a run that finishes between our insert and our read are retried.
-const START_ATTEMPTS: usize = 3;
+/// Rounds of "decide, check health, decide again" before giving up.
+const ADMIT_ROUNDS: usize = 3;
 
 #[derive(Deserialize)]
 pub(crate) struct RefreshQuery {
@@ -25,12 +31,11 @@ pub(crate) struct RefreshQuery {
 }
 
 pub(crate) async fn refresh(
+    caller: Authorized<SchemasWrite>,
     state: web::Data<AppState>,
-    caller: Caller,
     id: web::Path<Uuid>,
     query: web::Query<RefreshQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Scope::SchemasWrite)?;
     let options = parse_options(&query)?;
     let max_age = parse_max_age(query.max_age.as_deref())?;
     let row = connections::load(&state, &caller, *id).await?;
@@ -47,24 +52,56 @@ pub(crate) async fn refresh(
     {
         return Ok(envelope::ok(status::view(&state, &row).await?));
     }
-    // Joining a refresh already in flight needs no new health check.
-    if let Some(active) = runs::active(&state.pool, row.id).await? {
-        return Ok(accepted(row.id, active.id, &active.status, true));
+    // A run already covering the request answers at once: no source check, no write.
+    let active = runs::active(&state.pool, row.id).await?;
+    if let admission::Plan::Join(run) = admission::plan(&active, &options)? {
+        return Ok(accepted(
+            row.id,
+            Admission::Joined {
+                run_id: run.id,
+                status: run.run_status()?,
+            },
+        ));
     }
-    let outcome = health::check(&state, &row).await?;
-    if let Some(reason) = outcome.message {
-        return Err(ApiError::ConnectionUnhealthy(format!(
-            "Connection is unhealthy: {reason}"
-        )));
-    }
-    for _ in 0..START_ATTEMPTS {
-        if let Some(started) = start(&state, &caller, row.id, &options).await? {
-            return Ok(accepted(
-                row.id,
-                started.run_id,
-                "queued",
-                started.coalesced,
-            ));
+    let mut source_is_healthy = false;
+    for _ in 0..ADMIT_ROUNDS {
+        let mut tx = state
+            .pool
+            .begin()
+            .await
+            .map_err(schemata_store::StoreError::from)?;
+        let outcome = admission::admit(
+            &mut tx,
+            caller.organization_id,
+            row.id,
+            &options,
+            Some(caller.key_id),
+            source_is_healthy,
+        )
+        .await;
+        match outcome {
+            Ok(AdmitOutcome::Admitted(admitted)) => {
+                tx.commit()
+                    .await
+                    .map_err(schemata_store::StoreError::from)?;
+                return Ok(accepted(row.id, admitted));
+            }
+            Ok(AdmitOutcome::ConnectionGone) => return Err(ApiError::connection_not_found(row.id)),
+            Ok(AdmitOutcome::NeedsHealthCheck) => {
+                drop(tx);
+                let outcome = health::check(&state, &row).await?;
+                if let Some(reason) = outcome.message {
+                    return Err(ApiError::ConnectionUnhealthy(format!(
+                        "Connection is unhealthy: {reason}"
+                    )));
+                }
+                source_is_healthy = true;
+            }
+            // Deleted while we were queueing: the run's foreign key says so.
+            Err(error) if error.is_foreign_key_violation() => {
+                return Err(ApiError::connection_not_found(row.id));
+            }
+            Err(error) => return Err(error.into()),
         }
     }
     Err(ApiError::Conflict(
@@ -72,44 +109,23 @@ pub(crate) async fn refresh(
     ))
 }
 
-/// Records the run, marks the cache refreshing and pushes the job, all or nothing.
-/// `None` when the run this request collided with finished in between.
-async fn start(
-    state: &AppState,
-    caller: &Caller,
-    connection_id: Uuid,
-    options: &RefreshOptions,
-) -> Result<Option<runs::Started>, StoreError> {
-    let mut tx = state.pool.begin().await?;
-    let started = runs::start(
-        &mut tx,
-        caller.organization_id,
-        connection_id,
-        options,
-        Some(caller.key_id),
-    )
-    .await?;
-    let Some(started) = started else {
-        return Ok(None);
+/// 202 with `Location`, and a body that says how the request was answered.
+fn accepted(connection_id: Uuid, admission: Admission) -> HttpResponse {
+    let (run_id, status, coalesced, widened, follows) = match admission {
+        Admission::Queued { run_id, follows } => (run_id, RunStatus::Queued, false, false, follows),
+        Admission::Joined { run_id, status } => (run_id, status, true, false, None),
+        Admission::Widened { run_id } => (run_id, RunStatus::Queued, true, true, None),
     };
-    if !started.coalesced {
-        schemata_store::connections::mark_refreshing(&mut tx, connection_id).await?;
-        let job = RefreshJob {
-            run_id: started.run_id,
-            connection_id,
-        };
-        let task_id = schemata_store::enqueue(&mut tx, &job).await?;
-        runs::set_task_id(&mut tx, started.run_id, &task_id).await?;
-        tracing::info!(connection.id = %connection_id, job.id = %started.run_id, "refresh enqueued");
-    }
-    tx.commit().await?;
-    Ok(Some(started))
-}
-
-fn accepted(connection_id: Uuid, run_id: Uuid, status: &str, coalesced: bool) -> HttpResponse {
     let mut response = envelope::with_status(
         StatusCode::ACCEPTED,
-        json!({ "job_id": run_id, "connection_id": connection_id, "status": status, "coalesced": coalesced }),
+        json!({
+            "job_id": run_id,
+            "connection_id": connection_id,
+            "status": status.as_str(),
+            "coalesced": coalesced,
+            "widened": widened,
+            "follows_job_id": follows,
+        }),
     );
     if let Ok(location) =
         header::HeaderValue::from_str(&format!("/api/connections/{connection_id}/schemas/status"))
@@ -126,7 +142,8 @@ fn parse_options(query: &RefreshQuery) -> Result<RefreshOptions, ApiError> {
         Some("false" | "0") => Some(false),
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
-                "`hard_refresh` must be true or false, not `{other}`."
+                "`hard_refresh` must be true or false, not `{}`.",
+                other.chars().take(32).collect::<String>()
             )));
         }
     };
@@ -142,7 +159,8 @@ fn parse_max_age(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
     raw.map(|raw| {
         raw.parse::<u32>().map(i64::from).map_err(|_| {
             ApiError::BadRequest(format!(
-                "`max_age` must be a number of seconds, not `{raw}`."
+                "`max_age` must be a number of seconds, not `{}`.",
+                raw.chars().take(32).collect::<String>()
             ))
         })
     })

@@ -1,19 +1,28 @@
 //! `GET /api/connections/{id}/schemas/status`: what clients poll after a 202.
 
-use crate::{auth::Caller, envelope, error::ApiError, routes::connections, state::AppState, views};
+use crate::{
+    auth::{Authorized, SchemasRead},
+    envelope,
+    error::ApiError,
+    routes::connections,
+    state::AppState,
+    views,
+};
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use schemata_core::{CacheStatus, Scope};
-use schemata_store::{connections::ConnectionRow, runs};
+use schemata_core::CacheStatus;
+use schemata_store::{
+    connections::ConnectionRow,
+    runs::{self, RunRow},
+};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 pub(crate) async fn status(
+    caller: Authorized<SchemasRead>,
     state: web::Data<AppState>,
-    caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Scope::SchemasRead)?;
     let row = connections::load(&state, &caller, *id).await?;
     Ok(envelope::ok(view(&state, &row).await?))
 }
@@ -29,16 +38,10 @@ pub(crate) async fn view(state: &AppState, row: &ConnectionRow) -> Result<Value,
         row.last_refresh_finished,
         row.refresh_ttl_seconds,
     );
-    let current_job = runs::active(&state.pool, row.id).await?.map(|run| {
-        json!({
-            "job_id": run.id,
-            "status": run.status,
-            "attempt": run.attempt,
-            "progress": { "objects_done": run.objects_done, "objects_total": run.objects_total },
-            "queued_at": views::timestamp(Some(run.queued_at)),
-            "started_at": views::timestamp(run.started_at),
-        })
-    });
+    // Running first: the job in progress, then a follow-up queued behind it.
+    let mut active = runs::active(&state.pool, row.id).await?.into_iter();
+    let current_job = active.next().map(|run| job(&run));
+    let next_job = active.next().map(|run| job(&run));
     let last_result = match row.last_run_id {
         Some(run_id) => runs::get(&state.pool, run_id)
             .await?
@@ -52,6 +55,18 @@ pub(crate) async fn view(state: &AppState, row: &ConnectionRow) -> Result<Value,
         "last_refresh_error": row.last_refresh_error,
         "schema_version": row.schema_version,
         "current_job": current_job,
+        "next_job": next_job,
         "last_result": last_result,
     }))
+}
+
+fn job(run: &RunRow) -> Value {
+    json!({
+        "job_id": run.id,
+        "status": run.status,
+        "attempt": run.attempt,
+        "progress": { "objects_done": run.objects_done, "objects_total": run.objects_total },
+        "queued_at": views::timestamp(Some(run.queued_at)),
+        "started_at": views::timestamp(run.started_at),
+    })
 }

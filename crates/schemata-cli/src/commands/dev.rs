@@ -8,11 +8,12 @@ use schemata_core::{Scope, SourceConfig, SourceKind};
 use schemata_store::{
     PgPool, SecretBox, StoreSettings, api_keys,
     connections::{self, ConnectionFields},
-    local_server::{LocalServer, find_or_start},
+    env_or,
+    local_server::{LocalServer, PRIVATE_PORT, find_or_start},
     organizations,
 };
 use schemata_worker::{Worker, WorkerSettings, shutdown_signal};
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, postgres::PgPoolOptions};
 use std::path::PathBuf;
 
 const DEMO_ORG: &str = "demo";
@@ -37,10 +38,14 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("Failed to create {}", args.state_dir.display()))?;
     let explicit = std::env::var("DATABASE_URL").ok();
-    let server = find_or_start(explicit.as_deref(), &args.state_dir.join("postgres"))
-        .await
-        .map_err(anyhow::Error::msg)
-        .context("Failed to find or start PostgreSQL")?;
+    let server = find_or_start(
+        explicit.as_deref(),
+        &args.state_dir.join("postgres"),
+        PRIVATE_PORT,
+    )
+    .await
+    .map_err(anyhow::Error::msg)
+    .context("Failed to find or start PostgreSQL")?;
     let database_url = match &explicit {
         Some(url) => url.clone(),
         None => {
@@ -57,17 +62,21 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
         server.origin
     );
 
-    let pool = PgPool::connect(&database_url)
+    let store = StoreSettings {
+        database_url,
+        // API and worker share one pool here, so the default is twice a process's.
+        max_connections: env_or("SCHEMATA_DATABASE_MAX_CONNECTIONS", 20)
+            .map_err(anyhow::Error::msg)?,
+        encryption_key: encryption_key(&args)?,
+    };
+    let pool = PgPoolOptions::new()
+        .max_connections(store.max_connections)
+        .connect(&store.database_url)
         .await
         .context("Failed to connect to the Schemata database")?;
     schemata_store::migrate(&pool)
         .await
         .context("Failed to migrate")?;
-    let store = StoreSettings {
-        database_url,
-        max_connections: 20,
-        encryption_key: encryption_key(&args)?,
-    };
     let secrets = store.secret_box().map_err(anyhow::Error::msg)?;
 
     let organization = organizations::ensure(&pool, DEMO_ORG).await?;
@@ -81,7 +90,8 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
             ..ApiSettings::from_env_with(store.clone()).map_err(anyhow::Error::msg)?
         },
         pool.clone(),
-    )?;
+    )
+    .await?;
     let mut worker_settings = WorkerSettings::from_env_with(store).map_err(anyhow::Error::msg)?;
     worker_settings.ops_port = args.worker_ops_port;
     let worker = Worker::build_with_pool(worker_settings, pool.clone())?;
@@ -161,12 +171,12 @@ async fn demo_connection(
     organization_id: uuid::Uuid,
     url: &str,
 ) -> anyhow::Result<String> {
+    let config = SourceConfig::parse(SourceKind::Postgresql, &serde_json::json!({ "url": url }))
+        .context("The demo source's URL is not a valid configuration")?;
     let fields = ConnectionFields {
         name: DEMO_CONNECTION.into(),
         kind: SourceKind::Postgresql,
-        config: SourceConfig::Url {
-            url: url.to_owned(),
-        },
+        config,
         status: "active".into(),
         schema_filter: vec![],
         table_allowlist: vec![],

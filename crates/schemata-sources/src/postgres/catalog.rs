@@ -1,10 +1,15 @@
 //! The catalog queries and their assembly into a snapshot. Each query covers every
 //! object at once; results are joined in memory by relation oid.
 
-use crate::{Introspection, IntrospectionScope, SourceError};
+use super::refuse_own_database;
+use crate::{Budget, Introspection, IntrospectionScope, SourceError, SourceLimits, within};
+use futures::TryStreamExt;
 use schemata_core::{Association, Field, FieldType, Index, ObjectKind, SchemaObject, Snapshot};
-use sqlx::{PgConnection, postgres::types::Oid};
-use std::collections::HashMap;
+use sqlx::{
+    PgConnection, Postgres, Row,
+    postgres::{PgArguments, PgRow, types::Oid},
+};
+use std::{collections::HashMap, time::Duration};
 
 const OBJECTS: &str = "
 SELECT c.oid AS oid, n.nspname::text AS schema_name, c.relname::text AS name, c.relkind::text AS relkind,
@@ -22,7 +27,8 @@ WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')
   AND (cardinality($2::text[]) = 0 OR n.nspname || '.' || c.relname = ANY($2))
   AND ((cardinality($3::text[]) = 0 AND cardinality($4::text[]) = 0)
        OR n.nspname = ANY($3) OR n.nspname || '.' || c.relname = ANY($4))
-ORDER BY n.nspname, c.relname";
+ORDER BY n.nspname, c.relname
+LIMIT $5";
 
 const COLUMNS: &str = "
 SELECT a.attrelid AS relid, a.attname::text AS name, a.attnum::int4 AS ordinal,
@@ -37,7 +43,8 @@ JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attrelid, a.attnum";
+ORDER BY a.attrelid, a.attnum
+LIMIT $2";
 
 /// Primary and foreign keys, with their columns in key order. Foreign keys that
 /// PostgreSQL clones onto partitions (conparentid <> 0) are skipped.
@@ -109,61 +116,120 @@ struct IndexRow {
 }
 
 /// Reads the catalog in one REPEATABLE READ, READ ONLY transaction, so all four
-/// queries see the same moment of the source.
+/// queries see the same moment of the source. Every round trip has a client-side
+/// deadline and every result counts against the refresh's caps.
 pub(super) async fn read(
     conn: &mut PgConnection,
     scope: &IntrospectionScope,
+    limits: &SourceLimits,
 ) -> Result<Introspection, SourceError> {
-    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .execute(&mut *conn)
-        .await
-        .map_err(SourceError::from_query)?;
-    let result = read_in_transaction(conn, scope).await;
-    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+    let deadline = limits.round_trip();
+    let marker = within(deadline, async {
+        let row = sqlx::raw_sql(BEGIN)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(SourceError::from_query)?;
+        row.try_get::<Option<String>, _>(0)
+            .map_err(SourceError::from_query)
+    })
+    .await?;
+    refuse_own_database(marker)?;
+    let result = read_in_transaction(conn, scope, limits).await;
+    if !matches!(result, Err(SourceError::Timeout(_))) {
+        let _ = within(deadline, async {
+            sqlx::raw_sql("ROLLBACK")
+                .execute(&mut *conn)
+                .await
+                .map_err(SourceError::from_query)
+        })
+        .await;
+    }
     result
 }
+
+/// Opens the snapshot and, in the same round trip, reads our own-database marker.
+const BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT current_setting('schemata.instance', true)";
 
 async fn read_in_transaction(
     conn: &mut PgConnection,
     scope: &IntrospectionScope,
+    limits: &SourceLimits,
 ) -> Result<Introspection, SourceError> {
+    let mut budget = limits.budget();
+    let deadline = limits.round_trip();
     let only_tables: Vec<String> = scope
         .options
         .tables
         .iter()
         .map(ToString::to_string)
         .collect();
-    let objects: Vec<ObjectRow> = sqlx::query_as(OBJECTS)
-        .bind(scope.schema_filter.names())
-        .bind(scope.table_allowlist.entries())
-        .bind(&scope.options.schemas)
-        .bind(&only_tables)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(SourceError::from_query)?;
+    let object_cap = i64::try_from(budget.max_objects()).unwrap_or(i64::MAX);
+    let objects: Vec<ObjectRow> = fetch(
+        conn,
+        sqlx::query(OBJECTS)
+            .bind(scope.schema_filter.names())
+            .bind(scope.table_allowlist.entries())
+            .bind(&scope.options.schemas)
+            .bind(&only_tables)
+            .bind(object_cap + 1),
+        &mut budget,
+        deadline,
+    )
+    .await?;
+    budget.check_objects(objects.len())?;
     let oids: Vec<Oid> = objects.iter().map(|o| o.oid).collect();
-    let columns: Vec<ColumnRow> = fetch_for(conn, COLUMNS, &oids).await?;
-    let keys: Vec<KeyRow> = fetch_for(conn, KEYS, &oids).await?;
-    let indexes: Vec<IndexRow> = fetch_for(conn, INDEXES, &oids).await?;
+    let column_cap = i64::try_from(budget.max_columns()).unwrap_or(i64::MAX);
+    let columns: Vec<ColumnRow> = fetch(
+        conn,
+        sqlx::query(COLUMNS).bind(&oids).bind(column_cap + 1),
+        &mut budget,
+        deadline,
+    )
+    .await?;
+    budget.check_columns(columns.len())?;
+    let keys: Vec<KeyRow> =
+        fetch(conn, sqlx::query(KEYS).bind(&oids), &mut budget, deadline).await?;
+    let indexes: Vec<IndexRow> = fetch(
+        conn,
+        sqlx::query(INDEXES).bind(&oids),
+        &mut budget,
+        deadline,
+    )
+    .await?;
     Ok(Introspection {
         snapshot: assemble(objects, columns, keys, indexes),
         failures: vec![],
     })
 }
 
-async fn fetch_for<T>(
+/// Streams a query's rows under `deadline`, charging their size to `budget`.
+async fn fetch<'q, T>(
     conn: &mut PgConnection,
-    sql: &'static str,
-    oids: &[Oid],
+    query: sqlx::query::Query<'q, Postgres, PgArguments>,
+    budget: &mut Budget,
+    deadline: Duration,
 ) -> Result<Vec<T>, SourceError>
 where
-    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    T: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
 {
-    sqlx::query_as(sql)
-        .bind(oids)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(SourceError::from_query)
+    within(deadline, async {
+        let mut rows = query.fetch(&mut *conn);
+        let mut out = Vec::new();
+        while let Some(row) = rows.try_next().await.map_err(SourceError::from_query)? {
+            budget.charge_bytes(row_bytes(&row))?;
+            out.push(T::from_row(&row).map_err(SourceError::from_query)?);
+        }
+        Ok(out)
+    })
+    .await
+}
+
+/// The size of a row as it came over the wire.
+fn row_bytes(row: &PgRow) -> usize {
+    (0..row.len())
+        .filter_map(|i| row.try_get_raw(i).ok())
+        .map(|value| value.as_bytes().map_or(0, <[u8]>::len))
+        .sum()
 }
 
 fn assemble(

@@ -66,11 +66,14 @@ async fn main() -> anyhow::Result<()> {
     }
     worker.stop().await;
 
-    let source = connect(
-        schemata_core::SourceKind::Postgresql,
-        &source_url,
-        SourceLimits::default(),
-    )?;
+    let kind = schemata_core::SourceKind::Postgresql;
+    let config =
+        schemata_core::SourceConfig::parse(kind, &serde_json::json!({ "url": source_url.url() }))?;
+    let policy =
+        schemata_sources::AccessPolicy::build(&Default::default(), &app.store.database_url)
+            .await
+            .map_err(anyhow::Error::msg)?;
+    let source = connect(kind, &config, SourceLimits::default(), &policy)?;
     let scope = IntrospectionScope {
         options: RefreshOptions::default(),
         ..IntrospectionScope::default()
@@ -93,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..iterations {
         let started = Instant::now();
         let output = std::process::Command::new("pg_dump")
-            .args(["--schema-only", "-f", "/dev/null", &source_url])
+            .args(["--schema-only", "-f", "/dev/null", source_url.url()])
             .output()?;
         anyhow::ensure!(
             output.status.success(),

@@ -6,21 +6,31 @@ use schemata_core::{
     RefreshFailure, RefreshJob, RefreshResult, RunStatus, SchemaFilter, Snapshot, TableAllowlist,
     diff, refresh::SchemaSummary,
 };
-use schemata_sources::{Introspection, IntrospectionScope, Source, SourceLimits, connect};
+use schemata_sources::{
+    AccessPolicy, Introspection, IntrospectionScope, Source, SourceLimits, connect,
+};
 use schemata_store::{
-    PgPool, SecretBox, connections,
+    PgPool, SecretBox,
+    claims::{self, Claim, ClaimSession},
+    connections,
     runs::{self, RunRow},
     snapshots,
 };
 use std::{collections::BTreeMap, time::Duration, time::Instant};
 
-/// What a refresh needs from the process: our database, the key, the limits.
+/// What a refresh needs from the process: our database, the key, the limits and
+/// the access policy every source passes.
 pub struct RefreshContext {
     pub pool: PgPool,
     pub secrets: SecretBox,
     pub limits: SourceLimits,
+    pub policy: AccessPolicy,
     pub job_timeout: Duration,
 }
+
+/// When a delivery finds its connection busy, it is tried again after this; a
+/// run that finishes wakes the follow-up behind it sooner.
+pub const BUSY_RETRY: Duration = Duration::from_secs(10);
 
 /// How a job ended. Source failures are outcomes, not errors: they are recorded
 /// on the run and never retried by the queue.
@@ -28,43 +38,63 @@ pub struct RefreshContext {
 pub enum RefreshOutcome {
     Refreshed(RunStatus),
     Failed(String),
-    /// The run was already finished, cancelled or deleted: a repeated delivery.
+    /// The connection was being refreshed by another worker: put back on the queue.
+    Deferred,
+    /// The run was already finished, cancelled or deleted, or this delivery is
+    /// not the run's current job: nothing to do.
     Skipped,
 }
 
-/// Runs the refresh named by `job`. Errors are infrastructure failures (our own
-/// database), which the queue retries.
-pub async fn refresh(ctx: &RefreshContext, job: RefreshJob) -> anyhow::Result<RefreshOutcome> {
-    let Some(run) = runs::claim(&ctx.pool, job.run_id)
+/// Runs the refresh named by `job`, delivered as apalis task `task_id`. Errors
+/// are infrastructure failures (our own database), which the queue retries.
+pub async fn refresh(
+    ctx: &RefreshContext,
+    job: RefreshJob,
+    task_id: &str,
+) -> anyhow::Result<RefreshOutcome> {
+    let mut session = ClaimSession::open(&ctx.pool)
         .await
-        .context("Failed to claim the refresh run")?
-    else {
-        return Ok(RefreshOutcome::Skipped);
+        .context("Failed to open a claim session")?;
+    let outcome = match session.claim(job.run_id, task_id).await {
+        Err(error) => Err(anyhow::Error::new(error).context("Failed to claim the refresh run")),
+        Ok(Claim::Stale) => Ok(RefreshOutcome::Skipped),
+        Ok(Claim::Busy) => claims::defer(&ctx.pool, &job, task_id, BUSY_RETRY)
+            .await
+            .context("Failed to put a busy refresh back on the queue")
+            .map(|_| RefreshOutcome::Deferred),
+        Ok(Claim::Claimed(run)) => run_claimed(ctx, &run).await,
     };
+    // Ending the session releases the claim's locks, after the run was closed.
+    session.close().await;
+    outcome
+}
+
+/// The refresh proper, while this worker holds the run's claim.
+async fn run_claimed(ctx: &RefreshContext, run: &RunRow) -> anyhow::Result<RefreshOutcome> {
     let started = Instant::now();
     if run.attempt > run.max_attempts {
         let error = format!(
             "Gave up after {} attempts: the worker was lost while refreshing.",
             run.max_attempts
         );
-        return record_failure(ctx, &run, error, started).await;
+        return record_failure(ctx, run, error, started).await;
     }
-    let introspected = tokio::time::timeout(ctx.job_timeout, introspect(ctx, &run)).await;
+    let introspected = tokio::time::timeout(ctx.job_timeout, introspect(ctx, run)).await;
     let introspection = match introspected {
         Ok(Ok(introspection)) => introspection,
-        Ok(Err(error)) => return record_failure(ctx, &run, error, started).await,
+        Ok(Err(error)) => return record_failure(ctx, run, error, started).await,
         Err(_) => {
             let error = format!("Refresh timed out after {}s.", ctx.job_timeout.as_secs());
-            return record_failure(ctx, &run, error, started).await;
+            return record_failure(ctx, run, error, started).await;
         }
     };
-    match apply(ctx, &run, introspection, started).await {
+    match apply(ctx, run, introspection, started).await {
         Ok(outcome) => Ok(outcome),
         Err(error) => {
             tracing::error!(job.id = %run.id, error = ?error, "failed to write the snapshot");
             record_failure(
                 ctx,
-                &run,
+                run,
                 "Failed to write the new schema cache; the previous cache is kept.".into(),
                 started,
             )
@@ -83,14 +113,13 @@ async fn introspect(ctx: &RefreshContext, run: &RunRow) -> Result<Introspection,
     let config = connections::source_config(&ctx.pool, &ctx.secrets, connection.id)
         .await
         .map_err(|e| e.to_string())?;
-    let url = config.connect_url(kind).map_err(|e| e.to_string())?;
     let scope = IntrospectionScope {
         schema_filter: SchemaFilter::parse(connection.schema_filter).map_err(|e| e.to_string())?,
         table_allowlist: TableAllowlist::parse(connection.table_allowlist)
             .map_err(|e| e.to_string())?,
         options: run.options().map_err(|e| e.to_string())?,
     };
-    let source = connect(kind, &url, ctx.limits).map_err(|e| e.to_string())?;
+    let source = connect(kind, &config, ctx.limits, &ctx.policy).map_err(|e| e.to_string())?;
     source.introspect(&scope).await.map_err(|e| e.to_string())
 }
 
@@ -134,9 +163,6 @@ async fn write_snapshot(
     introspection: Introspection,
     started: Instant,
 ) -> anyhow::Result<RefreshOutcome> {
-    if !connections::lock(tx, run.connection_id).await? {
-        return Ok(RefreshOutcome::Skipped);
-    }
     let options = run.options()?;
     let previous = snapshots::load(tx, run.connection_id)
         .await
@@ -258,12 +284,16 @@ fn summarize(
 /// which retries the job (the run row counts attempts).
 pub(crate) async fn handle(
     job: RefreshJob,
+    task_id: apalis_core::task::task_id::TaskId,
     ctx: apalis::prelude::Data<std::sync::Arc<RefreshContext>>,
 ) -> Result<(), apalis::prelude::BoxDynError> {
+    use tracing::Instrument;
     let span =
         tracing::info_span!("refresh", job.id = %job.run_id, connection.id = %job.connection_id);
+    let task_id = task_id.to_string();
+    let outcome = refresh(&ctx, job, &task_id).instrument(span.clone()).await;
     let _entered = span.enter();
-    refresh(&ctx, job).await.map(drop).map_err(|error| {
+    outcome.map(drop).map_err(|error| {
         tracing::error!(error = ?error, "refresh job failed; the queue will retry it");
         error.into()
     })

@@ -181,6 +181,46 @@ impl<S: Socket + ?Sized> Socket for Box<S> {
     }
 }
 
+/// Schemata patch: a check every address must pass before a TCP connection is
+/// made to it. Set with `CONNECT_GUARD.scope(guard, connect_future)`.
+#[cfg(feature = "_rt-tokio")]
+pub type ConnectGuard =
+    std::sync::Arc<dyn Fn(std::net::SocketAddr) -> io::Result<()> + Send + Sync + 'static>;
+
+#[cfg(feature = "_rt-tokio")]
+tokio::task_local! {
+    /// Schemata patch: while set for the connecting task, `connect_tcp` resolves the
+    /// host itself and connects only to addresses the guard accepts, so the address
+    /// checked is the address connected to (no second DNS lookup to race).
+    pub static CONNECT_GUARD: ConnectGuard;
+}
+
+#[cfg(feature = "_rt-tokio")]
+async fn connect_tcp_guarded(
+    host: &str,
+    port: u16,
+    guard: &ConnectGuard,
+) -> io::Result<tokio::net::TcpStream> {
+    let mut refused = None;
+    let mut failed = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        if let Err(error) = guard(addr) {
+            refused = Some(error);
+            continue;
+        }
+        match tokio::net::TcpStream::connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(error) => failed = Some(error),
+        }
+    }
+    Err(failed.or(refused).unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            "could not resolve to any address",
+        )
+    }))
+}
+
 pub async fn connect_tcp<Ws: WithSocket>(
     host: &str,
     port: u16,
@@ -188,7 +228,10 @@ pub async fn connect_tcp<Ws: WithSocket>(
 ) -> crate::Result<Ws::Output> {
     #[cfg(feature = "_rt-tokio")]
     if crate::rt::rt_tokio::available() {
-        let stream = tokio::net::TcpStream::connect((host, port)).await?;
+        let stream = match CONNECT_GUARD.try_with(Clone::clone) {
+            Ok(guard) => connect_tcp_guarded(host, port, &guard).await?,
+            Err(_) => tokio::net::TcpStream::connect((host, port)).await?,
+        };
         // Schemata patch (upstream sqlx PR #4336, unreleased in 0.9.0): without
         // TCP_NODELAY, Nagle's algorithm adds ~40 ms stalls to handshakes and queries.
         stream.set_nodelay(true)?;

@@ -1,0 +1,116 @@
+//! How to reach a source, parsed from what a client sent. Everything is
+//! validated here, once: hosts (no unix sockets, no lists), a closed allowlist of
+//! URL parameters, and passwords, which may arrive in the userinfo, in
+//! `password=` or as a discrete field and always end up in one place.
+//!
+//! The whole configuration is a secret at rest ([`SourceConfig::sealed_form`]);
+//! clients only ever see [`SourceConfig::redacted`].
+
+mod endpoint;
+mod sqlite_file;
+mod url_form;
+
+pub use endpoint::{Form, NetworkEndpoint, SessionSettings, TlsMode};
+pub use sqlite_file::SqliteFile;
+
+use crate::SourceKind;
+use serde_json::Value;
+
+/// Shown in place of a password in every response.
+pub const REDACTED: &str = "********";
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum SourceConfigError {
+    #[error("`configuration` must be an object with `url` or with discrete fields ({0})")]
+    NotAnObject(&'static str),
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration: URL parameter(s) not allowed: {names}. Allowed: {allowed}.")]
+    ParametersNotAllowed { names: String, allowed: String },
+    #[error(
+        "configuration: send the password again: `********` keeps the stored password only while host, port, user and database stay the same{0}"
+    )]
+    PasswordRequired(&'static str),
+}
+
+pub(crate) fn invalid(message: impl Into<String>) -> SourceConfigError {
+    SourceConfigError::Invalid(message.into())
+}
+
+/// A parsed, validated source configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceConfig {
+    /// PostgreSQL, MySQL or MariaDB over TCP.
+    Network(NetworkEndpoint),
+    /// A SQLite file, opened read-only.
+    Sqlite(SqliteFile),
+}
+
+impl SourceConfig {
+    /// Parses a client's `configuration` for a connection of `kind`.
+    pub fn parse(kind: SourceKind, raw: &Value) -> Result<Self, SourceConfigError> {
+        let object = raw
+            .as_object()
+            .ok_or(SourceConfigError::NotAnObject(kind.discrete_fields()))?;
+        match kind {
+            SourceKind::Postgresql | SourceKind::Mysql => {
+                NetworkEndpoint::parse(kind, object).map(Self::Network)
+            }
+            SourceKind::Sqlite => SqliteFile::parse(object).map(Self::Sqlite),
+        }
+    }
+
+    /// The configuration as clients may see it: every password replaced by `********`.
+    pub fn redacted(&self) -> Value {
+        match self {
+            Self::Network(endpoint) => endpoint.render(true),
+            Self::Sqlite(file) => file.render(),
+        }
+    }
+
+    /// What is sealed at rest: the client's form with its secrets, which
+    /// [`SourceConfig::parse`] reads back to the same configuration.
+    pub fn sealed_form(&self) -> Value {
+        match self {
+            Self::Network(endpoint) => endpoint.render(false),
+            Self::Sqlite(file) => file.render(),
+        }
+    }
+
+    /// A client that sends `********` back means "keep the stored password";
+    /// that is honoured only while the password would go to the same place.
+    pub fn keep_password_from(self, previous: &SourceConfig) -> Result<Self, SourceConfigError> {
+        match (self, previous) {
+            (Self::Network(sent), Self::Network(stored)) => {
+                sent.keep_password_from(stored).map(Self::Network)
+            }
+            (Self::Network(sent), _) if sent.password.as_deref() == Some(REDACTED) => Err(
+                SourceConfigError::PasswordRequired(": this connection has no stored password"),
+            ),
+            (sent, _) => Ok(sent),
+        }
+    }
+
+    /// Refuses the placeholder where there is nothing stored to keep (on create).
+    pub fn reject_placeholder(&self) -> Result<(), SourceConfigError> {
+        match self {
+            Self::Network(endpoint) if endpoint.password.as_deref() == Some(REDACTED) => Err(
+                invalid("`********` stands for a stored password; send the real password"),
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Rejects text PostgreSQL cannot store or a driver would cut short.
+pub(crate) fn plain_text(what: &str, value: &str, max_len: usize) -> Result<(), SourceConfigError> {
+    if value.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "`{what}` must not contain control characters"
+        )));
+    }
+    if value.len() > max_len {
+        return Err(invalid(format!("`{what}` is longer than {max_len} bytes")));
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! Bounds on every conversation with a source: time for each round trip, and
+//! how much one refresh may read, so no source can stall or flood a worker.
+
+use crate::SourceError;
+use schemata_core::source_config::SessionSettings;
+use std::time::Duration;
+
+/// Allowance over the server-side statement timeout before the client gives up:
+/// a silent source frees its worker slot within `statement_timeout` + this.
+pub const CLIENT_MARGIN: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy)]
+pub struct SourceLimits {
+    pub connect_timeout: Duration,
+    /// Server-side `statement_timeout` (PostgreSQL) / `max_execution_time` (MySQL).
+    pub statement_timeout: Duration,
+    pub lock_timeout: Duration,
+    /// Caps on one refresh: objects (tables, views), columns, bytes of catalog rows.
+    pub max_objects: usize,
+    pub max_columns: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for SourceLimits {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+            lock_timeout: Duration::from_secs(5),
+            max_objects: 200_000,
+            max_columns: 5_000_000,
+            max_bytes: 1 << 30,
+        }
+    }
+}
+
+impl SourceLimits {
+    /// The client-side deadline on one round trip with the source.
+    pub fn round_trip(&self) -> Duration {
+        self.statement_timeout + CLIENT_MARGIN
+    }
+
+    /// A connection may ask for shorter timeouts than the service allows, never longer.
+    pub fn narrowed_by(mut self, session: &SessionSettings) -> Self {
+        if let Some(secs) = session.connect_timeout_secs {
+            self.connect_timeout = self.connect_timeout.min(Duration::from_secs(secs.into()));
+        }
+        if let Some(ms) = session.statement_timeout_ms {
+            self.statement_timeout = self.statement_timeout.min(Duration::from_millis(ms.into()));
+        }
+        if let Some(ms) = session.lock_timeout_ms {
+            self.lock_timeout = self.lock_timeout.min(Duration::from_millis(ms.into()));
+        }
+        self
+    }
+
+    pub fn budget(&self) -> Budget {
+        Budget {
+            limits: *self,
+            bytes: 0,
+        }
+    }
+}
+
+/// Runs one round trip with the source under a client-side deadline.
+pub async fn within<T>(
+    limit: Duration,
+    round_trip: impl Future<Output = Result<T, SourceError>>,
+) -> Result<T, SourceError> {
+    tokio::time::timeout(limit, round_trip)
+        .await
+        .unwrap_or(Err(SourceError::Timeout(limit)))
+}
+
+/// What one refresh has read so far, against its caps.
+#[derive(Debug)]
+pub struct Budget {
+    limits: SourceLimits,
+    bytes: usize,
+}
+
+impl Budget {
+    pub fn charge_bytes(&mut self, bytes: usize) -> Result<(), SourceError> {
+        self.bytes += bytes;
+        if self.bytes > self.limits.max_bytes {
+            return Err(SourceError::TooLarge(format!(
+                "the source's catalog is larger than {} MiB (SCHEMATA_SOURCE_MAX_BYTES); narrow schema_filter or table_allowlist",
+                self.limits.max_bytes >> 20
+            )));
+        }
+        Ok(())
+    }
+
+    /// Fails when `count` objects exceed the cap.
+    pub fn check_objects(&self, count: usize) -> Result<(), SourceError> {
+        if count > self.limits.max_objects {
+            return Err(SourceError::TooLarge(format!(
+                "the source has more than {} tables and views in scope (SCHEMATA_SOURCE_MAX_OBJECTS); narrow schema_filter or table_allowlist",
+                self.limits.max_objects
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn check_columns(&self, count: usize) -> Result<(), SourceError> {
+        if count > self.limits.max_columns {
+            return Err(SourceError::TooLarge(format!(
+                "the source has more than {} columns in scope (SCHEMATA_SOURCE_MAX_COLUMNS); narrow schema_filter or table_allowlist",
+                self.limits.max_columns
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn max_objects(&self) -> usize {
+        self.limits.max_objects
+    }
+
+    pub fn max_columns(&self) -> usize {
+        self.limits.max_columns
+    }
+}

@@ -1,0 +1,341 @@
+//! The one access policy every destination passes before Schemata connects to it:
+//! sources (PostgreSQL, MySQL, SQLite files) and, later, webhook receivers.
+//!
+//! - Schemata's own database is never a source: refused when the address, port
+//!   and database match it, and (PostgreSQL) when the session it reaches carries
+//!   the `schemata.instance` marker our migrations set on our database.
+//! - `SCHEMATA_SOURCE_DENY_NETWORKS`: CIDRs checked on the address actually
+//!   connected to (sqlx resolves through our guard, so a DNS answer that changes
+//!   between check and connect cannot slip through).
+//! - `SCHEMATA_SQLITE_ROOT`: the only directory SQLite files are opened from,
+//!   symlinks resolved.
+
+use crate::SourceError;
+use ipnet::IpNet;
+use sqlx_core::net::ConnectGuard;
+use std::{
+    io,
+    net::{IpAddr, SocketAddr},
+    path::{Component, Path, PathBuf},
+    sync::Arc,
+};
+
+/// Recommended `SCHEMATA_SOURCE_DENY_NETWORKS` for multi-tenant deployments:
+/// loopback, link-local (cloud metadata at 169.254.169.254 included), private
+/// ranges, carrier-grade NAT, unspecified and multicast addresses.
+pub const RECOMMENDED_DENY_NETWORKS: &str = "127.0.0.0/8,::1/128,169.254.0.0/16,fe80::/10,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7,0.0.0.0/8,::/128,224.0.0.0/4,ff00::/8";
+
+/// Marker message callers see; details go to the operator's log only.
+const REFUSED: &str = "refused by policy";
+
+/// What the operator configures.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySettings {
+    pub deny_networks: Vec<IpNet>,
+    pub sqlite_root: Option<PathBuf>,
+}
+
+impl PolicySettings {
+    /// Parses a comma-separated list of CIDRs or single addresses.
+    pub fn parse_networks(list: &str) -> Result<Vec<IpNet>, String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|entry| {
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        format!("`{entry}` is not a CIDR (e.g. 10.0.0.0/8) or an IP address")
+                    })
+            })
+            .collect()
+    }
+}
+
+/// Schemata's own database, as found at start.
+#[derive(Debug, Clone)]
+struct OwnDatabase {
+    addresses: Vec<IpAddr>,
+    port: u16,
+    database: String,
+}
+
+/// Decides whether a destination may be reached. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct AccessPolicy {
+    inner: Arc<PolicyInner>,
+}
+
+#[derive(Debug, Default)]
+struct PolicyInner {
+    deny_networks: Vec<IpNet>,
+    own_databases: Vec<OwnDatabase>,
+    sqlite_root: Option<PathBuf>,
+}
+
+impl AccessPolicy {
+    /// Builds the policy; `own_database_url` is Schemata's `DATABASE_URL`, resolved now.
+    pub async fn build(settings: &PolicySettings, own_database_url: &str) -> Result<Self, String> {
+        let sqlite_root = match &settings.sqlite_root {
+            None => None,
+            Some(root) => Some(std::fs::canonicalize(root).map_err(|e| {
+                format!(
+                    "SCHEMATA_SQLITE_ROOT `{}` cannot be used: {e}",
+                    root.display()
+                )
+            })?),
+        };
+        let own = own_database(own_database_url).await?;
+        Ok(Self {
+            inner: Arc::new(PolicyInner {
+                deny_networks: settings.deny_networks.clone(),
+                own_databases: own.into_iter().collect(),
+                sqlite_root,
+            }),
+        })
+    }
+
+    /// Why `address` may not be connected to for `database`, if it may not.
+    pub fn refusal(&self, address: SocketAddr, database: Option<&str>) -> Option<String> {
+        let ip = address.ip().to_canonical();
+        if let Some(net) = self.inner.deny_networks.iter().find(|n| n.contains(&ip)) {
+            return Some(format!("{ip} is in denied network {net}"));
+        }
+        let own = self.inner.own_databases.iter().any(|own| {
+            own.port == address.port()
+                && database == Some(own.database.as_str())
+                && (own.addresses.contains(&ip) || is_local(ip))
+        });
+        own.then(|| format!("{address} database {database:?} is Schemata's own database"))
+    }
+
+    /// A guard for sqlx's connect: every resolved address is checked before use.
+    pub fn connect_guard(&self, database: Option<&str>) -> ConnectGuard {
+        let policy = self.clone();
+        let database = database.map(str::to_owned);
+        Arc::new(
+            move |address: SocketAddr| match policy.refusal(address, database.as_deref()) {
+                None => Ok(()),
+                Some(reason) => {
+                    tracing::warn!(destination = %address, reason = %reason, "destination refused by the source access policy");
+                    Err(io::Error::new(io::ErrorKind::PermissionDenied, REFUSED))
+                }
+            },
+        )
+    }
+
+    /// Resolves `host` and returns the addresses the policy allows, for clients
+    /// (such as the webhook sender) that pin the address they connect to.
+    pub async fn allowed_addresses(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<SocketAddr>, SourceError> {
+        let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|_| SourceError::Unreachable)?
+            .collect();
+        let allowed: Vec<SocketAddr> = resolved
+            .iter()
+            .copied()
+            .filter(|a| self.refusal(*a, None).is_none())
+            .collect();
+        match (resolved.is_empty(), allowed.is_empty()) {
+            (true, _) => Err(SourceError::Unreachable),
+            (false, true) => Err(SourceError::Refused),
+            (false, false) => Ok(allowed),
+        }
+    }
+
+    /// The real path of a SQLite file, which must lie under `SCHEMATA_SQLITE_ROOT`.
+    pub fn sqlite_path(&self, raw: &str) -> Result<PathBuf, SourceError> {
+        let Some(root) = &self.inner.sqlite_root else {
+            return Err(SourceError::Configuration(
+                "SQLite sources are disabled on this server (SCHEMATA_SQLITE_ROOT is not set)"
+                    .into(),
+            ));
+        };
+        let given = Path::new(raw);
+        if given
+            .components()
+            .any(|c| matches!(c, Component::ParentDir))
+        {
+            return Err(SourceError::Refused);
+        }
+        let joined = if given.is_absolute() {
+            given.to_path_buf()
+        } else {
+            root.join(given)
+        };
+        if !joined.starts_with(root) {
+            return Err(SourceError::Refused);
+        }
+        let real = match std::fs::canonicalize(&joined) {
+            Ok(real) => real,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(SourceError::Configuration(format!(
+                    "the SQLite file `{raw}` does not exist"
+                )));
+            }
+            Err(_) => return Err(SourceError::Unreachable),
+        };
+        if !real.starts_with(root) {
+            tracing::warn!(path = %raw, "SQLite path resolves outside SCHEMATA_SQLITE_ROOT");
+            return Err(SourceError::Refused);
+        }
+        if !real.is_file() {
+            return Err(SourceError::Configuration(format!("`{raw}` is not a file")));
+        }
+        Ok(real)
+    }
+
+    /// Whether an I/O error is this policy's refusal (as opposed to a network failure).
+    pub fn is_refusal(error: &io::Error) -> bool {
+        error.kind() == io::ErrorKind::PermissionDenied && error.to_string() == REFUSED
+    }
+}
+
+/// Loopback and unspecified addresses may reach a server on this machine
+/// whatever the address our own database was configured with.
+fn is_local(ip: IpAddr) -> bool {
+    ip.is_loopback() || ip.is_unspecified()
+}
+
+async fn own_database(url: &str) -> Result<Option<OwnDatabase>, String> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return Ok(None);
+    };
+    let host = parsed
+        .host_str()
+        .unwrap_or("localhost")
+        .trim_matches(['[', ']']);
+    let port = parsed.port().unwrap_or(5432);
+    let database = parsed.path().trim_start_matches('/');
+    let user = parsed.username();
+    let database = if database.is_empty() { user } else { database };
+    let database = percent_encoding::percent_decode_str(database)
+        .decode_utf8_lossy()
+        .into_owned();
+    let addresses = match tokio::net::lookup_host((host, port)).await {
+        Ok(found) => found.map(|a| a.ip().to_canonical()).collect(),
+        Err(error) => return Err(format!("cannot resolve the host of DATABASE_URL: {error}")),
+    };
+    Ok(Some(OwnDatabase {
+        addresses,
+        port,
+        database,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn policy(deny: &str) -> AccessPolicy {
+        let settings = PolicySettings {
+            deny_networks: PolicySettings::parse_networks(deny).unwrap(),
+            sqlite_root: None,
+        };
+        AccessPolicy::build(&settings, "postgres://postgres@127.0.0.1:5432/schemata")
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn own_database_is_refused_on_every_local_address_but_others_are_not() {
+        let policy = policy("").await;
+        for address in [
+            "127.0.0.1:5432",
+            "127.0.0.2:5432",
+            "[::1]:5432",
+            "0.0.0.0:5432",
+            "[::ffff:127.0.0.1]:5432",
+        ] {
+            let address: SocketAddr = address.parse().unwrap();
+            assert!(
+                policy.refusal(address, Some("schemata")).is_some(),
+                "{address}"
+            );
+            assert!(policy.refusal(address, Some("shop")).is_none(), "{address}");
+        }
+        assert!(
+            policy
+                .refusal("127.0.0.1:5433".parse().unwrap(), Some("schemata"))
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn denied_networks_apply_to_mapped_addresses_too() {
+        let policy = policy(RECOMMENDED_DENY_NETWORKS).await;
+        for address in [
+            "169.254.169.254:80",
+            "10.1.2.3:5432",
+            "[::ffff:10.0.0.1]:5432",
+            "[::1]:5432",
+            "192.168.1.1:3306",
+        ] {
+            assert!(
+                policy.refusal(address.parse().unwrap(), None).is_some(),
+                "{address}"
+            );
+        }
+        assert!(
+            policy
+                .refusal("93.184.216.34:5432".parse().unwrap(), None)
+                .is_none()
+        );
+        assert!(
+            PolicySettings::parse_networks("10.0.0.0/8, 1.2.3.4")
+                .unwrap()
+                .len()
+                == 2
+        );
+        assert!(PolicySettings::parse_networks("ten").is_err());
+    }
+
+    #[tokio::test]
+    async fn sqlite_paths_must_stay_under_the_root() {
+        let root = std::env::temp_dir().join(format!("schemata-policy-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("ok.db"), b"").unwrap();
+        let outside = root.with_extension("outside.db");
+        std::fs::write(&outside, b"").unwrap();
+        let _ = std::fs::remove_file(root.join("link.db"));
+        std::os::unix::fs::symlink(&outside, root.join("link.db")).unwrap();
+        let settings = PolicySettings {
+            deny_networks: vec![],
+            sqlite_root: Some(root.clone()),
+        };
+        let policy = AccessPolicy::build(&settings, "postgres://p@127.0.0.1/s")
+            .await
+            .unwrap();
+        assert!(policy.sqlite_path("ok.db").is_ok());
+        assert!(
+            policy
+                .sqlite_path(root.join("ok.db").to_str().unwrap())
+                .is_ok()
+        );
+        for refused in [
+            "../x.db",
+            "/etc/passwd",
+            "link.db",
+            outside.to_str().unwrap(),
+        ] {
+            assert!(
+                matches!(policy.sqlite_path(refused), Err(SourceError::Refused)),
+                "{refused}"
+            );
+        }
+        assert!(
+            matches!(policy.sqlite_path("missing.db"), Err(SourceError::Configuration(m)) if m.contains("does not exist"))
+        );
+        let disabled = AccessPolicy::build(&PolicySettings::default(), "postgres://p@127.0.0.1/s")
+            .await
+            .unwrap();
+        assert!(disabled.sqlite_path("ok.db").is_err());
+        std::fs::remove_dir_all(&root).unwrap();
+        std::fs::remove_file(&outside).unwrap();
+    }
+}

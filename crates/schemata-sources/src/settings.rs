@@ -1,0 +1,41 @@
+//! What the operator configures about sources: the limits of every conversation
+//! with one, and the access policy. Read from the environment in `main` only.
+
+use crate::{PolicySettings, SourceLimits};
+use schemata_core::env::{env_opt, env_or};
+use std::{path::PathBuf, time::Duration};
+
+#[derive(Debug, Clone, Default)]
+pub struct SourceSettings {
+    pub limits: SourceLimits,
+    pub policy: PolicySettings,
+}
+
+impl SourceSettings {
+    pub fn from_env() -> Result<Self, String> {
+        let defaults = SourceLimits::default();
+        Ok(Self {
+            limits: SourceLimits {
+                connect_timeout: Duration::from_secs(env_or("SCHEMATA_HEALTH_TIMEOUT_SECS", 5)?),
+                statement_timeout: Duration::from_secs(env_or(
+                    "SCHEMATA_SOURCE_STATEMENT_TIMEOUT_SECS",
+                    30,
+                )?),
+                lock_timeout: Duration::from_millis(env_or(
+                    "SCHEMATA_SOURCE_LOCK_TIMEOUT_MS",
+                    5000,
+                )?),
+                max_objects: env_or("SCHEMATA_SOURCE_MAX_OBJECTS", defaults.max_objects)?,
+                max_columns: env_or("SCHEMATA_SOURCE_MAX_COLUMNS", defaults.max_columns)?,
+                max_bytes: env_or("SCHEMATA_SOURCE_MAX_BYTES", defaults.max_bytes)?,
+            },
+            policy: PolicySettings {
+                deny_networks: PolicySettings::parse_networks(
+                    &env_opt("SCHEMATA_SOURCE_DENY_NETWORKS").unwrap_or_default(),
+                )
+                .map_err(|e| format!("SCHEMATA_SOURCE_DENY_NETWORKS: {e}"))?,
+                sqlite_root: env_opt("SCHEMATA_SQLITE_ROOT").map(PathBuf::from),
+            },
+        })
+    }
+}

@@ -1,0 +1,170 @@
+//! How a refresh request becomes work: it joins an active run that covers it,
+//! widens the queued run, or queues a new run (behind the running one, if that
+//! one does not cover it). Decided under a lock on the connection row, so
+//! concurrent requests, a concurrent DELETE and the workers see one order.
+
+use crate::{
+    StoreError, connections, queue,
+    runs::{COLUMNS, RunRow},
+};
+use schemata_core::{RefreshJob, RefreshOptions, RunStatus};
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+/// How a request was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// A new run was queued; `follows` is the running run it waits for.
+    Queued { run_id: Uuid, follows: Option<Uuid> },
+    /// An active run already does everything the request asks.
+    Joined { run_id: Uuid, status: RunStatus },
+    /// The queued run, not started yet, was widened to cover the request.
+    Widened { run_id: Uuid },
+}
+
+/// What `admit` needs from its caller before it can go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdmitOutcome {
+    Admitted(Admission),
+    /// Only a new run would do, and new runs need a healthy source first.
+    NeedsHealthCheck,
+    /// The connection was deleted (or never belonged to this organization).
+    ConnectionGone,
+}
+
+/// What a request should do, given the active runs of its connection.
+#[derive(Debug)]
+pub enum Plan<'a> {
+    Join(&'a RunRow),
+    Widen(&'a RunRow, RefreshOptions),
+    Queue { follows: Option<Uuid> },
+}
+
+/// Decides from the active runs (running first) alone.
+pub fn plan<'a>(active: &'a [RunRow], requested: &RefreshOptions) -> Result<Plan<'a>, StoreError> {
+    for run in active {
+        if run.options()?.covers(requested) {
+            return Ok(Plan::Join(run));
+        }
+    }
+    if let Some(queued) = active.iter().find(|r| r.status == "queued") {
+        let merged = queued.options()?.merged_with(requested);
+        return Ok(Plan::Widen(queued, merged));
+    }
+    Ok(Plan::Queue {
+        follows: active.iter().find(|r| r.status == "running").map(|r| r.id),
+    })
+}
+
+/// Answers a refresh request in `tx`. With `source_is_healthy` false, a request
+/// that needs a new run comes back as [`AdmitOutcome::NeedsHealthCheck`].
+pub async fn admit(
+    tx: &mut Transaction<'_, Postgres>,
+    organization_id: Uuid,
+    connection_id: Uuid,
+    requested: &RefreshOptions,
+    requested_by: Option<Uuid>,
+    source_is_healthy: bool,
+) -> Result<AdmitOutcome, StoreError> {
+    let owned: Option<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM connections WHERE id = $1 AND organization_id = $2 FOR NO KEY UPDATE",
+    )
+    .bind(connection_id)
+    .bind(organization_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if owned.is_none() {
+        return Ok(AdmitOutcome::ConnectionGone);
+    }
+    let active: Vec<RunRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM refresh_runs WHERE connection_id = $1 AND status IN ('queued', 'running')
+         ORDER BY status DESC, queued_at FOR UPDATE"
+    )))
+    .bind(connection_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let admission = match plan(&active, requested)? {
+        Plan::Join(run) => Admission::Joined {
+            run_id: run.id,
+            status: run.run_status()?,
+        },
+        Plan::Widen(run, merged) => {
+            set_options(tx, run.id, &merged).await?;
+            Admission::Widened { run_id: run.id }
+        }
+        Plan::Queue { .. } if !source_is_healthy => return Ok(AdmitOutcome::NeedsHealthCheck),
+        Plan::Queue { follows } => {
+            let run_id =
+                insert(tx, organization_id, connection_id, requested, requested_by).await?;
+            connections::mark_refreshing(tx, connection_id).await?;
+            let task_id = queue::enqueue(
+                tx,
+                &RefreshJob {
+                    run_id,
+                    connection_id,
+                },
+            )
+            .await?;
+            set_task_id(tx, run_id, &task_id).await?;
+            tracing::info!(connection.id = %connection_id, job.id = %run_id, "refresh enqueued");
+            Admission::Queued { run_id, follows }
+        }
+    };
+    Ok(AdmitOutcome::Admitted(admission))
+}
+
+async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    organization_id: Uuid,
+    connection_id: Uuid,
+    options: &RefreshOptions,
+    requested_by: Option<Uuid>,
+) -> Result<Uuid, StoreError> {
+    let tables: Vec<String> = options.tables.iter().map(ToString::to_string).collect();
+    let run_id: Uuid = sqlx::query_scalar(
+        "INSERT INTO refresh_runs (id, connection_id, organization_id, hard_refresh, only_schemas, only_tables, requested_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         RETURNING id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(connection_id)
+    .bind(organization_id)
+    .bind(options.hard_refresh)
+    .bind(&options.schemas)
+    .bind(&tables)
+    .bind(requested_by)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(run_id)
+}
+
+async fn set_options(
+    tx: &mut Transaction<'_, Postgres>,
+    run_id: Uuid,
+    options: &RefreshOptions,
+) -> Result<(), StoreError> {
+    let tables: Vec<String> = options.tables.iter().map(ToString::to_string).collect();
+    sqlx::query(
+        "UPDATE refresh_runs SET hard_refresh = $2, only_schemas = $3, only_tables = $4 WHERE id = $1",
+    )
+    .bind(run_id)
+    .bind(options.hard_refresh)
+    .bind(&options.schemas)
+    .bind(&tables)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn set_task_id(
+    tx: &mut Transaction<'_, Postgres>,
+    run_id: Uuid,
+    task_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE refresh_runs SET task_id = $2 WHERE id = $1")
+        .bind(run_id)
+        .bind(task_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

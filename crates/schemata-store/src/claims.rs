@@ -1,0 +1,135 @@
+//! Workers claim runs with session-level advisory locks held on a session of
+//! their own for as long as the refresh runs:
+//!
+//! - the connection's lock (`-lock_key`): two workers never refresh one
+//!   connection at once;
+//! - the run's lock (`lock_key`): proof the run's worker is alive. PostgreSQL
+//!   releases it the moment that worker's session ends, crash or not.
+//!
+//! A session is a plain connection, not a pooled one, so its locks can never
+//! outlive the refresh by going back into a pool.
+
+use crate::{
+    StoreError, admission, connections, queue,
+    runs::{COLUMNS, RunRow},
+};
+use schemata_core::RefreshJob;
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How a delivery of a refresh job went at the door.
+#[derive(Debug)]
+pub enum Claim {
+    /// This worker now runs the run.
+    Claimed(Box<RunRow>),
+    /// The connection (or this very run) is being refreshed by a live worker.
+    Busy,
+    /// The run is finished, cancelled, gone, or this delivery is not its current job.
+    Stale,
+}
+
+/// The session whose advisory locks stand for a running refresh.
+pub struct ClaimSession {
+    conn: PgConnection,
+}
+
+impl ClaimSession {
+    /// Opens a dedicated session on our database (same settings as `pool`).
+    pub async fn open(pool: &PgPool) -> Result<Self, StoreError> {
+        let conn = pool.connect_options().connect().await?;
+        Ok(Self { conn })
+    }
+
+    /// Takes the connection's and the run's locks, then marks the run running
+    /// and counts the attempt. `task_id` is the delivery being worked on.
+    pub async fn claim(&mut self, run_id: Uuid, task_id: &str) -> Result<Claim, StoreError> {
+        let found: Option<(String, Option<String>, i64, i64)> = sqlx::query_as(
+            "SELECT r.status, r.task_id, r.lock_key, c.lock_key
+             FROM refresh_runs r JOIN connections c ON c.id = r.connection_id WHERE r.id = $1",
+        )
+        .bind(run_id)
+        .fetch_optional(&mut self.conn)
+        .await?;
+        let Some((status, current_task, run_key, connection_key)) = found else {
+            return Ok(Claim::Stale);
+        };
+        if !matches!(status.as_str(), "queued" | "running")
+            || current_task.as_deref() != Some(task_id)
+        {
+            return Ok(Claim::Stale);
+        }
+        if !self.try_lock(-connection_key).await? {
+            return Ok(Claim::Busy);
+        }
+        if !self.try_lock(run_key).await? {
+            self.unlock_all().await?;
+            return Ok(Claim::Busy);
+        }
+        let claimed: Option<RunRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE refresh_runs SET status = 'running', attempt = attempt + 1,
+                 started_at = coalesce(started_at, now())
+             WHERE id = $1 AND status IN ('queued', 'running') AND task_id = $2
+             RETURNING {COLUMNS}"
+        )))
+        .bind(run_id)
+        .bind(task_id)
+        .fetch_optional(&mut self.conn)
+        .await?;
+        match claimed {
+            Some(run) => Ok(Claim::Claimed(Box::new(run))),
+            None => {
+                self.unlock_all().await?;
+                Ok(Claim::Stale)
+            }
+        }
+    }
+
+    async fn try_lock(&mut self, key: i64) -> Result<bool, StoreError> {
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut self.conn)
+            .await?;
+        Ok(locked)
+    }
+
+    async fn unlock_all(&mut self) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_unlock_all()")
+            .execute(&mut self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends the session, and with it every lock it holds.
+    pub async fn close(self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.conn.close()).await;
+    }
+}
+
+/// Puts a delivery that found its connection busy back on the queue, due after
+/// `delay` (a finishing run wakes it sooner). No attempt is counted.
+pub async fn defer(
+    pool: &PgPool,
+    job: &RefreshJob,
+    task_id: &str,
+    delay: Duration,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await?;
+    if !connections::lock(&mut tx, job.connection_id).await? {
+        return Ok(false);
+    }
+    let still_current: Option<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM refresh_runs WHERE id = $1 AND task_id = $2 AND status IN ('queued', 'running') FOR UPDATE",
+    )
+    .bind(job.run_id)
+    .bind(task_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if still_current.is_none() {
+        return Ok(false);
+    }
+    let next = queue::enqueue_after(&mut tx, job, delay).await?;
+    admission::set_task_id(&mut tx, job.run_id, &next).await?;
+    tx.commit().await?;
+    Ok(true)
+}
