@@ -20,7 +20,8 @@ pub(crate) struct HealthOutcome {
 }
 
 /// Checks the source now and records the result on the connection. The whole
-/// check, the wait for a slot included, fits in the health timeout.
+/// check, the wait for a slot included, fits in the health timeout; a check
+/// that cannot get a slot in time is a 503, not a verdict on the source.
 pub(crate) async fn check(
     state: &AppState,
     row: &ConnectionRow,
@@ -29,8 +30,13 @@ pub(crate) async fn check(
     let config = connections::source_config(&state.pool, &state.secrets, row.id).await?;
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + state.health_timeout;
-    let Ok(_permits) =
-        tokio::time::timeout_at(deadline, state.health_slots.acquire(row.organization_id)).await
+    // At most half the timeout waiting for a slot, so the source always gets the
+    // other half: a late slot must not turn into a verdict of "unreachable".
+    let Ok(_permits) = tokio::time::timeout(
+        state.health_timeout / 2,
+        state.health_slots.acquire(row.organization_id),
+    )
+    .await
     else {
         return Err(ApiError::Unavailable(
             "Too many health checks are in flight for your organization; try again shortly.".into(),

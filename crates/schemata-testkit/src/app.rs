@@ -141,6 +141,16 @@ impl TestApp {
             .expect("POST")
     }
 
+    pub async fn patch(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(&self.api_key)
+            .json(body)
+            .send()
+            .await
+            .expect("PATCH")
+    }
+
     pub async fn delete(&self, path: &str) -> Response {
         self.client
             .delete(self.url(path))
@@ -188,12 +198,15 @@ impl TestApp {
 
     /// Creates a PostgreSQL connection to `url` and returns its id.
     pub async fn create_connection(&self, name: &str, url: &str) -> String {
-        let response = self
-            .post(
-                "/api/connections",
-                &json!({"name": name, "type": "postgresql", "configuration": {"url": url}}),
-            )
-            .await;
+        self.create_connection_with(
+            &json!({"name": name, "type": "postgresql", "configuration": {"url": url}}),
+        )
+        .await
+    }
+
+    /// Creates a connection from a whole request body and returns its id.
+    pub async fn create_connection_with(&self, body: &Value) -> String {
+        let response = self.post("/api/connections", body).await;
         assert_eq!(
             response.status(),
             201,

@@ -177,6 +177,15 @@ async fn serve(
                 }
                 socket.write_all(&one_null_row()).await?;
             }
+            // The extended protocol is not spoken here: refuse at once.
+            b'P' => {
+                socket
+                    .write_all(&error(
+                        "0A000",
+                        "the fake server only answers simple queries",
+                    ))
+                    .await?;
+            }
             b'S' => socket.write_all(&ready()).await?,
             b'X' => return Ok(()),
             _ => {}
@@ -215,8 +224,8 @@ fn ready() -> Vec<u8> {
 
 fn error(code: &str, text: &str) -> Vec<u8> {
     let fields = [
-        b"SFATAL\0".as_slice(),
-        b"VFATAL\0",
+        b"SERROR\0".as_slice(),
+        b"VERROR\0",
         b"C",
         code.as_bytes(),
         b"\0M",

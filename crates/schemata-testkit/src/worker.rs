@@ -6,16 +6,23 @@ use tokio::{sync::oneshot, task::JoinHandle};
 pub struct TestWorker {
     shutdown: oneshot::Sender<()>,
     running: JoinHandle<anyhow::Result<()>>,
+    /// Where its `/healthz` and `/readyz` answer.
+    pub ops_port: u16,
 }
 
 impl TestWorker {
     pub(crate) fn spawn(settings: WorkerSettings, pool: PgPool) -> Self {
         let worker = Worker::build_with_pool(settings, pool).expect("build the worker");
+        let ops_port = worker.ops_port();
         let (shutdown, stopped) = oneshot::channel::<()>();
         let running = tokio::spawn(worker.run_until_stopped(async move {
             let _ = stopped.await;
         }));
-        Self { shutdown, running }
+        Self {
+            shutdown,
+            running,
+            ops_port,
+        }
     }
 
     /// Stops the worker as SIGTERM would and fails the test if it did not stop cleanly.

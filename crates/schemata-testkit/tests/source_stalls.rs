@@ -1,0 +1,177 @@
+//! No source can stall or flood a worker, nor one organization's slow sources
+//! hold up everyone's health checks.
+
+use schemata_testkit::{
+    TestApp,
+    fake_postgres::{Behaviour, FakePostgres},
+    source_database,
+};
+use serde_json::Value;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+#[tokio::test]
+async fn a_source_that_stops_answering_frees_its_worker_slot() {
+    let app = TestApp::spawn().await;
+    // Passes the health check, then never answers BEGIN.
+    let wedged = FakePostgres::start(Behaviour::AcceptAnyPassword {
+        stall_on: Some("BEGIN"),
+    })
+    .await;
+    let wedged_id = app
+        .create_connection(
+            "wedged",
+            &format!("postgres://reader:pw@127.0.0.1:{}/app", wedged.port),
+        )
+        .await;
+    let source = source_database("CREATE TABLE t (id int PRIMARY KEY);").await;
+    let healthy_id = app.create_connection("healthy", &source).await;
+
+    let mut settings = app.worker_settings();
+    settings.concurrency = 1;
+    settings.sources.limits.statement_timeout = Duration::from_secs(2);
+    // Far beyond the test's patience: only the client-side deadline can end it.
+    settings.job_timeout = Duration::from_secs(600);
+    let worker = app.spawn_worker_with(settings);
+    assert_eq!(app.request_refresh(&wedged_id).await.status(), 202);
+    assert_eq!(app.request_refresh(&healthy_id).await.status(), 202);
+
+    let wedged_status = app.wait_for_refresh(&wedged_id).await;
+    let healthy_status = app.wait_for_refresh(&healthy_id).await;
+    worker.stop().await;
+    assert_eq!(wedged_status["cache_status"], "error");
+    assert_eq!(
+        wedged_status["last_refresh_error"],
+        "the source did not answer within 4s"
+    );
+    assert!(
+        wedged
+            .sessions()
+            .iter()
+            .any(|s| s.queries.iter().any(|q| q.starts_with("BEGIN"))),
+        "the worker got as far as BEGIN"
+    );
+    assert_eq!(
+        healthy_status["cache_status"], "fresh",
+        "the one slot was free again for the next refresh"
+    );
+}
+
+#[tokio::test]
+async fn catalogs_beyond_the_caps_fail_the_refresh_clearly_and_keep_the_cache() {
+    let app = TestApp::spawn().await;
+    let source = source_database(
+        "CREATE TABLE a (id int PRIMARY KEY, x text, y text); CREATE TABLE b (id int PRIMARY KEY);",
+    )
+    .await;
+    let id = app.create_connection("big", &source).await;
+    let worker = app.spawn_worker();
+    app.request_refresh(&id).await;
+    let first = app.wait_for_refresh(&id).await;
+    worker.stop().await;
+    assert_eq!(first["cache_status"], "fresh");
+
+    let caps: [(&str, fn(&mut schemata_sources::SourceLimits)); 3] = [
+        ("more than 1 tables and views", |l| l.max_objects = 1),
+        ("more than 3 columns", |l| l.max_columns = 3),
+        ("larger than 0 MiB", |l| l.max_bytes = 64),
+    ];
+    for (message, cap) in caps {
+        let mut settings = app.worker_settings();
+        cap(&mut settings.sources.limits);
+        let worker = app.spawn_worker_with(settings);
+        assert_eq!(app.request_refresh(&id).await.status(), 202);
+        let status = app.wait_for_refresh(&id).await;
+        worker.stop().await;
+        assert_eq!(status["cache_status"], "error");
+        let error = status["last_refresh_error"].as_str().unwrap();
+        assert!(error.contains(message), "`{error}` should say `{message}`");
+        assert!(error.contains("SCHEMATA_SOURCE_MAX_"), "{error}");
+        assert_eq!(status["schema_version"], first["schema_version"]);
+        assert_eq!(
+            app.all_objects(&id).await.len(),
+            2,
+            "the cache is untouched"
+        );
+    }
+}
+
+#[tokio::test]
+async fn waiting_for_a_health_check_slot_counts_inside_the_timeout_and_one_organization_cannot_take_them_all()
+ {
+    let app = TestApp::spawn_with(|s| {
+        s.health_timeout = Duration::from_secs(1);
+        s.max_concurrent_health_checks = 4;
+        s.health_checks_per_organization = 1;
+    })
+    .await;
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let slow = app
+        .create_connection(
+            "slow",
+            &format!("postgres://reader:pw@127.0.0.1:{port}/app"),
+        )
+        .await;
+    let other_org = app.key_for("globex", &schemata_core::Scope::ALL).await;
+    let source = source_database("CREATE TABLE t (id int);").await;
+    let globex_connection: Value = app
+        .client
+        .post(app.url("/api/connections"))
+        .bearer_auth(&other_org)
+        .json(&serde_json::json!({"name": "fast", "type": "postgresql", "configuration": {"url": source.url()}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let fast = globex_connection["data"]["id"].as_str().unwrap().to_owned();
+
+    let test = |key: String, id: String| {
+        let client = app.client.clone();
+        let url = app.url(&format!("/api/connections/{id}/test"));
+        async move {
+            let response = client.post(url).bearer_auth(key).send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            (status, body, ())
+        }
+    };
+    let first = tokio::spawn(test(app.api_key.clone(), slow.clone()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (second, (fast_status, fast_body, _)) = tokio::join!(
+        test(app.api_key.clone(), slow.clone()),
+        test(other_org.clone(), fast.clone())
+    );
+    let (first_status, first_body, _) = first.await.unwrap();
+    assert_eq!(first_status, 200);
+    assert_eq!(first_body["data"]["message"], "unreachable");
+    let (second_status, second_body, _) = second;
+    assert_eq!(
+        second_status, 503,
+        "the second check of the same organization gave up waiting for a slot: {second_body}"
+    );
+    assert_eq!(second_body["error"]["code"], "unavailable");
+    assert_eq!(fast_status, 200);
+    assert_eq!(
+        fast_body["data"]["health"], "healthy",
+        "another organization is not held up: {fast_body}"
+    );
+    let unaffected: Value = app
+        .get(&format!("/api/connections/{slow}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        unaffected["data"]["health_message"], "unreachable",
+        "waiting for a slot says nothing about the source"
+    );
+}
