@@ -71,7 +71,8 @@ async fn catalogs_beyond_the_caps_fail_the_refresh_clearly_and_keep_the_cache() 
     worker.stop().await;
     assert_eq!(first["cache_status"], "fresh");
 
-    let caps: [(&str, fn(&mut schemata_sources::SourceLimits)); 3] = [
+    type Cap = fn(&mut schemata_sources::SourceLimits);
+    let caps: [(&str, Cap); 3] = [
         ("more than 1 tables and views", |l| l.max_objects = 1),
         ("more than 3 columns", |l| l.max_columns = 3),
         ("larger than 0 MiB", |l| l.max_bytes = 64),
