@@ -92,6 +92,7 @@ impl From<StoreError> for ApiError {
                 );
                 Self::CredentialsUnreadable
             }
+            StoreError::ConnectionGone(id) => Self::connection_not_found(id),
             StoreError::StaleConfiguration(message) => Self::Conflict(format!(
                 "This connection's stored configuration is no longer accepted ({message}). Send its `configuration` again (PATCH)."
             )),

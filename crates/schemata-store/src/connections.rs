@@ -184,8 +184,9 @@ pub async fn source_config(
     let (kind, sealed): (String, Vec<u8>) =
         sqlx::query_as("SELECT kind, secret FROM connections WHERE id = $1")
             .bind(id)
-            .fetch_one(pool)
-            .await?;
+            .fetch_optional(pool)
+            .await?
+            .ok_or(StoreError::ConnectionGone(id))?;
     let kind: SourceKind = kind.parse().map_err(StoreError::Corrupt)?;
     let plaintext = secrets.open(&sealed, id.as_bytes())?;
     let raw: Value = serde_json::from_slice(&plaintext)

@@ -9,6 +9,9 @@ pub enum StoreError {
     Decrypt,
     #[error("{0}")]
     Corrupt(String),
+    /// The connection was deleted while the operation was under way.
+    #[error("connection {0} no longer exists")]
+    ConnectionGone(uuid::Uuid),
     /// A stored configuration that today's rules no longer accept.
     #[error("the stored configuration is no longer accepted ({0}); send it again with PATCH")]
     StaleConfiguration(String),

@@ -2,7 +2,7 @@
 
 use futures::future::join_all;
 use schemata_testkit::{TestApp, fixture, source_database};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 #[tokio::test]
@@ -65,4 +65,211 @@ async fn status_shows_the_queued_job_while_the_cache_is_refreshing() {
     assert_eq!(status["current_job"], Value::Null);
     assert_eq!(status["last_result"]["table_count"], 1);
     worker.stop().await;
+}
+
+async fn ask(app: &TestApp, id: &str, query: &str) -> Value {
+    let response = app
+        .post_empty(&format!("/api/connections/{id}/schemas/refresh{query}"))
+        .await;
+    assert_eq!(response.status(), 202);
+    response.json::<Value>().await.unwrap()["data"].clone()
+}
+
+async fn run_options(app: &TestApp, job_id: &Value) -> (bool, Vec<String>) {
+    let id: uuid::Uuid = job_id.as_str().unwrap().parse().unwrap();
+    sqlx::query_as("SELECT hard_refresh, only_tables FROM refresh_runs WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_request_joins_only_a_queued_run_that_covers_it_and_otherwise_widens_it() {
+    let app = TestApp::spawn().await;
+    let source_url = source_database(
+        "CREATE TABLE a (id int); CREATE TABLE b (id int); CREATE SCHEMA sales; CREATE TABLE sales.o (id int);",
+    )
+    .await;
+    let id = app.create_connection("src", &source_url).await;
+    let first = ask(&app, &id, "?hard_refresh=false&tables=public.a").await;
+    assert_eq!(
+        (first["coalesced"].clone(), first["widened"].clone()),
+        (json!(false), json!(false))
+    );
+    let same = ask(&app, &id, "?hard_refresh=false&tables=public.a").await;
+    assert_eq!(same["job_id"], first["job_id"]);
+    assert_eq!(
+        (same["coalesced"].clone(), same["widened"].clone()),
+        (json!(true), json!(false))
+    );
+
+    let wider = ask(&app, &id, "?hard_refresh=false&tables=public.b").await;
+    assert_eq!(wider["job_id"], first["job_id"]);
+    assert_eq!(wider["widened"], true);
+    assert_eq!(
+        run_options(&app, &first["job_id"]).await,
+        (false, vec!["public.a".into(), "public.b".into()])
+    );
+
+    let hard = ask(&app, &id, "").await;
+    assert_eq!(
+        hard["job_id"], first["job_id"],
+        "a queued run is widened, not duplicated"
+    );
+    assert_eq!(hard["widened"], true);
+    assert_eq!(run_options(&app, &first["job_id"]).await, (true, vec![]));
+    let covered = ask(&app, &id, "?hard_refresh=false&schemas=sales").await;
+    assert_eq!(
+        (covered["widened"].clone(), covered["coalesced"].clone()),
+        (json!(false), json!(true))
+    );
+    assert_eq!(app.runs_and_jobs().await, (1, 1));
+
+    let worker = app.spawn_worker();
+    let status = app.wait_for_refresh(&id).await;
+    worker.stop().await;
+    assert_eq!(
+        status["last_result"]["table_count"], 3,
+        "the widened run read everything"
+    );
+}
+
+#[tokio::test]
+async fn a_request_the_running_refresh_does_not_cover_queues_a_follow_up() {
+    let app = TestApp::spawn().await;
+    let source_url = source_database("CREATE TABLE a (id int); CREATE TABLE b (id int);").await;
+    let id = app.create_connection("src", &source_url).await;
+    // Holds the worker at its snapshot write, so the first run stays `running`.
+    let mut gate = app.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE schema_objects IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *gate)
+        .await
+        .unwrap();
+    let worker = app.spawn_worker();
+    let partial = ask(&app, &id, "?hard_refresh=false&tables=public.a").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while app.status(&id).await["current_job"]["status"] != "running" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let hard = ask(&app, &id, "").await;
+    assert_eq!(
+        hard["coalesced"], false,
+        "a soft run of one table cannot stand for a hard refresh"
+    );
+    assert_ne!(hard["job_id"], partial["job_id"]);
+    assert_eq!(hard["follows_job_id"], partial["job_id"]);
+    let joined = ask(&app, &id, "?hard_refresh=false&tables=public.b").await;
+    assert_eq!(
+        joined["job_id"], hard["job_id"],
+        "the queued follow-up covers it"
+    );
+    let status = app.status(&id).await;
+    assert_eq!(status["current_job"]["job_id"], partial["job_id"]);
+    assert_eq!(status["next_job"]["job_id"], hard["job_id"]);
+    assert_eq!(status["next_job"]["status"], "queued");
+
+    gate.commit().await.unwrap();
+    let status = app.wait_for_refresh(&id).await;
+    worker.stop().await;
+    assert_eq!(status["cache_status"], "fresh");
+    assert_eq!(status["last_result"]["job_id"], hard["job_id"]);
+    let order: Vec<(
+        uuid::Uuid,
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+        String,
+    )> = sqlx::query_as(
+        "SELECT id, started_at, finished_at, status FROM refresh_runs ORDER BY queued_at",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(order.len(), 2);
+    assert!(order.iter().all(|r| r.3 == "succeeded"), "{order:?}");
+    assert!(
+        order[1].1.unwrap() >= order[0].2.unwrap(),
+        "the follow-up started only after the first run finished: {order:?}"
+    );
+    assert_eq!(app.all_objects(&id).await.len(), 2);
+}
+
+#[tokio::test]
+async fn deleting_a_connection_while_refreshes_are_accepted_is_a_404_never_a_500() {
+    let app = TestApp::spawn().await;
+    let source_url = source_database("CREATE TABLE a (id int);").await;
+    for round in 0..10 {
+        let id = app
+            .create_connection(&format!("c{round}"), &source_url)
+            .await;
+        let refreshes = join_all((0..8).map(|_| app.request_refresh(&id)));
+        let deletion = async {
+            tokio::time::sleep(std::time::Duration::from_millis(round * 2)).await;
+            app.delete(&format!("/api/connections/{id}")).await
+        };
+        let (responses, deleted) = tokio::join!(refreshes, deletion);
+        assert_eq!(deleted.status(), 204);
+        for response in responses {
+            let status = response.status().as_u16();
+            assert!(
+                [202, 404].contains(&status),
+                "round {round}: {status} {}",
+                response.text().await.unwrap()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_object_and_its_fields_are_read_from_one_snapshot() {
+    let app = TestApp::spawn().await;
+    let source_url = source_database("CREATE TABLE t (a int); COMMENT ON TABLE t IS '1';").await;
+    let id = app.create_connection("src", &source_url).await;
+    let worker = app.spawn_worker();
+    app.request_refresh(&id).await;
+    app.wait_for_refresh(&id).await;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let reader = async {
+        let mut reads = 0;
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            let object: Value = app
+                .get(&format!("/api/connections/{id}/schemas/public.t"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let fields = object["data"]["fields"].as_array().unwrap().len();
+            assert_eq!(
+                object["data"]["comment"].as_str().unwrap(),
+                fields.to_string(),
+                "the comment counts the columns: both must come from one snapshot"
+            );
+            reads += 1;
+        }
+        reads
+    };
+    let writer = async {
+        for round in 0..12 {
+            let columns = if round % 2 == 0 { 2 } else { 1 };
+            let change = if columns == 2 {
+                "ALTER TABLE t ADD COLUMN b int; COMMENT ON TABLE t IS '2';"
+            } else {
+                "ALTER TABLE t DROP COLUMN b; COMMENT ON TABLE t IS '1';"
+            };
+            schemata_testkit::load(&source_url, change).await;
+            app.request_refresh(&id).await;
+            app.wait_for_refresh(&id).await;
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    let (reads, ()) = tokio::join!(reader, writer);
+    worker.stop().await;
+    assert!(
+        reads > 12,
+        "the reader ran alongside the refreshes ({reads} reads)"
+    );
 }

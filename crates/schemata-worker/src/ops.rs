@@ -25,11 +25,26 @@ pub(crate) fn serve(listener: TcpListener, pool: PgPool) -> std::io::Result<Serv
 }
 
 async fn readyz(pool: web::Data<PgPool>) -> HttpResponse {
-    match schemata_store::check_migrated(&pool).await {
+    let request_id = uuid::Uuid::now_v7().to_string();
+    let mut response = match schemata_store::check_migrated(&pool).await {
         Ok(()) => HttpResponse::Ok().json(json!({"success": true, "data": {"status": "ready"}})),
-        Err(error) => HttpResponse::ServiceUnavailable().json(json!({
-            "success": false,
-            "error": {"message": format!("Not ready: {error}"), "code": "not_ready"},
-        })),
+        Err(error) => {
+            tracing::warn!(error = %error, "not ready");
+            HttpResponse::ServiceUnavailable().json(json!({
+                "success": false,
+                "error": {
+                    "message": "Not ready: the database is unreachable or not migrated.",
+                    "code": "not_ready",
+                    "requestId": request_id,
+                },
+            }))
+        }
+    };
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+            value,
+        );
     }
+    response
 }

@@ -1,0 +1,348 @@
+//! Every answer the API gives to bad input: authentication first, then scopes,
+//! then the input; NUL bytes, oversized heads, wrong media types and internal
+//! failures all in the envelope, and never with internals in the message.
+
+use schemata_core::Scope;
+use schemata_testkit::{TestApp, fresh_database};
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+async fn envelope(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status, "{}", response.url());
+    assert!(response.headers().contains_key("x-request-id"));
+    let body: Value = response.json().await.expect("error bodies are JSON");
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["requestId"].is_string(), "{body}");
+    body
+}
+
+/// Sends raw bytes and returns the status code and the body of the answer.
+async fn raw(app: &TestApp, request: &[u8]) -> (u16, Value) {
+    let mut socket = TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let _ = socket.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = socket.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn nul_bytes_anywhere_are_a_400_never_a_500() {
+    let app = TestApp::spawn().await;
+    let id = app
+        .create_connection("c", &fresh_database("src").await)
+        .await;
+    let nul_cursor = hex_of("public\0a\0b");
+    for path in [
+        format!("/api/connections/{id}/schemas/public.us%00ers"),
+        format!("/api/connections/{id}/schemas?schema=pub%00lic"),
+        format!("/api/connections/{id}/schemas?cursor={nul_cursor}"),
+        "/api/connections?cursor=%00".to_owned(),
+    ] {
+        envelope(app.get(&path).await, 400, "bad_request").await;
+    }
+    let refresh = app
+        .post_empty(&format!(
+            "/api/connections/{id}/schemas/refresh?hard_refresh=false&schemas=a%00b"
+        ))
+        .await;
+    envelope(refresh, 400, "bad_request").await;
+    for body in [
+        json!({"name": "a\u{0}b", "type": "postgresql", "configuration": {"url": "postgres://u@db/app"}}),
+        json!({"name": "ok", "type": "postgresql", "configuration": {"url": "postgres://u@db/app"}, "schema_filter": ["pub\u{0}lic"]}),
+        json!({"name": "ok", "type": "postgresql", "configuration": {"url": "postgres://u@db/app"}, "table_allowlist": ["public.a\u{0}"]}),
+        json!({"name": "ok", "type": "postgresql", "configuration": {"host": "db", "user": "u\u{0}", "password": "p"}}),
+        json!({"name": "ok", "type": "postgresql", "configuration": {"host": "db", "user": "u", "password": "p\u{0}"}}),
+    ] {
+        envelope(
+            app.post("/api/connections", &body).await,
+            400,
+            "bad_request",
+        )
+        .await;
+    }
+    let patch = app
+        .patch(
+            &format!("/api/connections/{id}"),
+            &json!({"schema_filter": ["x\u{0}"]}),
+        )
+        .await;
+    envelope(patch, 400, "bad_request").await;
+}
+
+fn hex_of(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn errors_the_http_codec_answers_itself_carry_the_envelope() {
+    let app = TestApp::spawn().await;
+    let huge = format!(
+        "GET /api/connections?q={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(200_000)
+    );
+    let (status, body) = raw(&app, huge.as_bytes()).await;
+    assert_eq!(status, 431);
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["error"]["code"], "request_header_fields_too_large");
+    assert!(body["error"]["requestId"].is_string());
+    let (status, body) = raw(&app, b"NOT HTTP AT ALL\r\n\r\n").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "bad_request", "{body}");
+}
+
+#[tokio::test]
+async fn a_bad_key_is_401_and_a_missing_scope_403_before_any_400() {
+    let app = TestApp::spawn().await;
+    let malformed = |key: Option<&str>| {
+        let mut request = app
+            .client
+            .post(app.url("/api/connections"))
+            .header("content-type", "application/json")
+            .body("{\"name\": ");
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send()
+    };
+    envelope(malformed(None).await.unwrap(), 401, "unauthorized").await;
+    envelope(
+        malformed(Some("sk_schemata_nope")).await.unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
+    let anonymous_bad_path = app
+        .client
+        .get(app.url("/api/connections/not-a-uuid"))
+        .send()
+        .await
+        .unwrap();
+    envelope(anonymous_bad_path, 401, "unauthorized").await;
+
+    let read_only = app.key_for("acme", &[Scope::ConnectionsRead]).await;
+    envelope(malformed(Some(&read_only)).await.unwrap(), 403, "forbidden").await;
+    let bad_everything = app
+        .client
+        .post(app.url("/api/connections/not-a-uuid/schemas/refresh?hard_refresh=maybe"))
+        .bearer_auth(&read_only)
+        .send()
+        .await
+        .unwrap();
+    envelope(bad_everything, 403, "forbidden").await;
+}
+
+#[tokio::test]
+async fn every_route_requires_exactly_its_scope() {
+    let app = TestApp::spawn().await;
+    let id = app
+        .create_connection("c", "postgres://u@db.example.com/app")
+        .await;
+    let missing = uuid::Uuid::now_v7();
+    let routes: Vec<(&str, String, Scope, Option<Value>)> = vec![
+        (
+            "POST",
+            "/api/connections".into(),
+            Scope::ConnectionsWrite,
+            Some(json!({"name": "n", "type": "oracle", "configuration": {}})),
+        ),
+        (
+            "GET",
+            "/api/connections".into(),
+            Scope::ConnectionsRead,
+            None,
+        ),
+        (
+            "GET",
+            format!("/api/connections/{id}"),
+            Scope::ConnectionsRead,
+            None,
+        ),
+        (
+            "PATCH",
+            format!("/api/connections/{id}"),
+            Scope::ConnectionsWrite,
+            Some(json!({"status": "nonsense"})),
+        ),
+        (
+            "DELETE",
+            format!("/api/connections/{missing}"),
+            Scope::ConnectionsWrite,
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/connections/{missing}/test"),
+            Scope::ConnectionsWrite,
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/connections/{missing}/schemas/refresh"),
+            Scope::SchemasWrite,
+            None,
+        ),
+        (
+            "GET",
+            format!("/api/connections/{id}/schemas/status"),
+            Scope::SchemasRead,
+            None,
+        ),
+        (
+            "GET",
+            format!("/api/connections/{id}/schemas"),
+            Scope::SchemasRead,
+            None,
+        ),
+        (
+            "GET",
+            format!("/api/connections/{id}/schemas/public.t"),
+            Scope::SchemasRead,
+            None,
+        ),
+    ];
+    for scope in Scope::ALL {
+        let key = app.key_for("acme", &[scope]).await;
+        for (method, path, required, body) in &routes {
+            let mut request = app
+                .client
+                .request(method.parse().unwrap(), app.url(path))
+                .bearer_auth(&key);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            if scope == *required {
+                assert!(
+                    ![401, 403].contains(&status),
+                    "{method} {path} with {scope}: {status}"
+                );
+            } else {
+                envelope(response, 403, "forbidden").await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_415() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .post(app.url("/api/connections"))
+        .bearer_auth(&app.api_key)
+        .header("content-type", "text/plain")
+        .body("name=x")
+        .send()
+        .await
+        .unwrap();
+    envelope(response, 415, "unsupported_media_type").await;
+}
+
+#[tokio::test]
+async fn an_internal_error_is_a_500_that_says_nothing_of_the_internals() {
+    let app = TestApp::spawn().await;
+    let id = app
+        .create_connection("c", "postgres://u@db.example.com/app")
+        .await;
+    sqlx::query("ALTER TABLE refresh_runs RENAME COLUMN result TO result_moved")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let response = app
+        .get(&format!("/api/connections/{id}/schemas/status"))
+        .await;
+    let body = envelope(response, 500, "internal").await;
+    let message = body["error"]["message"].as_str().unwrap();
+    assert_eq!(message, "Internal server error.");
+    let text = body.to_string();
+    for internal in ["refresh_runs", "column", "result", "sqlx", "SELECT"] {
+        assert!(!text.contains(internal), "{internal} leaked: {text}");
+    }
+}
+
+#[tokio::test]
+async fn successful_answers_carry_a_request_id_too() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .post(
+            "/api/connections",
+            &json!({"name": "c", "type": "postgresql", "configuration": {"url": "postgres://u@db.example.com/app"}}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    assert!(created.headers().contains_key("x-request-id"));
+    let listed = app
+        .client
+        .get(app.url("/api/connections"))
+        .bearer_auth(&app.api_key)
+        .header("X-Request-Id", "trace-2xx")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    assert_eq!(listed.headers()["x-request-id"], "trace-2xx");
+}
+
+#[tokio::test]
+async fn readiness_fails_on_a_database_missing_a_migration_in_the_api_and_the_worker() {
+    let app = TestApp::spawn().await;
+    let worker = app.spawn_worker();
+    let ops = format!("http://127.0.0.1:{}", worker.ops_port);
+    for url in [
+        app.url("/readyz"),
+        format!("{ops}/readyz"),
+        format!("{ops}/healthz"),
+    ] {
+        assert_eq!(
+            app.client.get(&url).send().await.unwrap().status(),
+            200,
+            "{url}"
+        );
+    }
+    sqlx::query(
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations)",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let api_ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    envelope(api_ready, 503, "not_ready").await;
+    let worker_ready = app
+        .client
+        .get(format!("{ops}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    envelope(worker_ready, 503, "not_ready").await;
+    let alive = app
+        .client
+        .get(format!("{ops}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        alive.status(),
+        200,
+        "liveness does not depend on the database"
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    worker.stop().await;
+}
