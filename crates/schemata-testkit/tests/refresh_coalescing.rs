@@ -178,12 +178,8 @@ async fn a_request_the_running_refresh_does_not_cover_queues_a_follow_up() {
     worker.stop().await;
     assert_eq!(status["cache_status"], "fresh");
     assert_eq!(status["last_result"]["job_id"], hard["job_id"]);
-    let order: Vec<(
-        uuid::Uuid,
-        Option<chrono::DateTime<chrono::Utc>>,
-        Option<chrono::DateTime<chrono::Utc>>,
-        String,
-    )> = sqlx::query_as(
+    type Timestamp = Option<chrono::DateTime<chrono::Utc>>;
+    let order: Vec<(uuid::Uuid, Timestamp, Timestamp, String)> = sqlx::query_as(
         "SELECT id, started_at, finished_at, status FROM refresh_runs ORDER BY queued_at",
     )
     .fetch_all(&app.pool)
