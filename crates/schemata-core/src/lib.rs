@@ -5,6 +5,7 @@ pub mod cache_status;
 pub mod diff;
 pub mod env;
 pub mod filters;
+pub mod object;
 pub mod refresh;
 pub mod schema_id;
 pub mod scope;
@@ -14,12 +15,16 @@ pub mod source_kind;
 pub mod types;
 
 pub use cache_status::CacheStatus;
-pub use diff::{ChangeSet, diff};
+pub use diff::{ChangeSet, FieldChange, ObjectChange, PropertyChange};
 pub use filters::{SchemaFilter, TableAllowlist};
+pub use object::{
+    Association, Field, ForeignKey, Index, ObjectKind, Reference, SchemaObject, UniqueConstraint,
+    annotate_keys,
+};
 pub use refresh::{RefreshFailure, RefreshJob, RefreshOptions, RefreshResult, RunStatus};
 pub use schema_id::SchemaId;
 pub use scope::Scope;
-pub use snapshot::{Association, Field, Index, ObjectKind, SchemaObject, Snapshot};
+pub use snapshot::{Snapshot, schema_version};
 pub use source_config::{NetworkEndpoint, SourceConfig, SourceConfigError, SqliteFile, TlsMode};
 pub use source_kind::SourceKind;
 pub use types::FieldType;

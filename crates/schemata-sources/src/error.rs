@@ -32,20 +32,59 @@ impl SourceError {
     /// A failure while connecting: only a database's own error is passed on.
     pub fn from_connect(error: sqlx::Error) -> Self {
         match error {
-            sqlx::Error::Database(db) => Self::Rejected(db.message().to_owned()),
+            sqlx::Error::Database(db) => Self::Rejected(bounded(db.message())),
             sqlx::Error::Io(io) if AccessPolicy::is_refusal(&io) => Self::Refused,
             other => {
-                tracing::info!(error = %other, "source unreachable");
+                tracing::info!(error = %bounded(&other.to_string()), "source unreachable");
                 Self::Unreachable
             }
         }
     }
 
-    /// A failure once connected: a failing statement, or the session lost.
+    /// A failure once connected: a failing statement, an answer we could not
+    /// read, or the session lost.
     pub fn from_query(error: sqlx::Error) -> Self {
         match error {
-            sqlx::Error::Database(db) => Self::Query(db.message().to_owned()),
+            sqlx::Error::Database(db) => Self::Query(bounded(db.message())),
+            sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::TypeNotFound { .. }
+            | sqlx::Error::ColumnNotFound(_)
+            | sqlx::Error::ColumnIndexOutOfBounds { .. } => Self::Query(bounded(&format!(
+                "an answer Schemata could not read: {error}"
+            ))),
             other => Self::from_connect(other),
         }
+    }
+}
+
+/// Longest message taken from a source: a hostile one could send megabytes,
+/// which would go to our database, our responses and our logs.
+pub const MAX_MESSAGE: usize = 1024;
+
+/// `message`, cut at [`MAX_MESSAGE`] bytes (on a character boundary).
+pub fn bounded(message: &str) -> String {
+    if message.len() <= MAX_MESSAGE {
+        return message.to_owned();
+    }
+    let mut end = MAX_MESSAGE;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… (cut at {MAX_MESSAGE} bytes)", &message[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_from_a_source_are_cut() {
+        let huge = "é".repeat(10_000);
+        let cut = bounded(&huge);
+        assert!(cut.len() < MAX_MESSAGE + 40);
+        assert!(cut.ends_with("(cut at 1024 bytes)"));
+        assert_eq!(bounded("short"), "short");
     }
 }

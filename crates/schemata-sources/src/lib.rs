@@ -12,4 +12,7 @@ pub use error::SourceError;
 pub use limits::{Budget, CLIENT_MARGIN, SourceLimits, within};
 pub use policy::{AccessPolicy, PolicySettings};
 pub use settings::SourceSettings;
-pub use source::{AnySource, Introspection, IntrospectionScope, Source, connect, supports};
+pub use source::{
+    AnySource, Introspection, IntrospectionScope, Known, Listing, ObjectSink, Source, connect,
+    introspect_all, send, supports,
+};

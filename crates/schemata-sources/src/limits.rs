@@ -29,7 +29,7 @@ impl Default for SourceLimits {
             lock_timeout: Duration::from_secs(5),
             max_objects: 200_000,
             max_columns: 5_000_000,
-            max_bytes: 1 << 30,
+            max_bytes: 256 << 20,
         }
     }
 }
@@ -72,6 +72,9 @@ pub async fn within<T>(
         .unwrap_or(Err(SourceError::Timeout(limit)))
 }
 
+/// How the listing of objects names them in messages about caps.
+pub const OBJECTS: &str = "tables and views";
+
 /// What one refresh has read so far, against its caps.
 #[derive(Debug)]
 pub struct Budget {
@@ -91,25 +94,16 @@ impl Budget {
         Ok(())
     }
 
-    /// Fails when `count` objects exceed the cap.
-    pub fn check_objects(&self, count: usize) -> Result<(), SourceError> {
-        if count > self.limits.max_objects {
-            return Err(SourceError::TooLarge(format!(
-                "the source has more than {} tables and views in scope (SCHEMATA_SOURCE_MAX_OBJECTS); narrow schema_filter or table_allowlist",
-                self.limits.max_objects
-            )));
-        }
-        Ok(())
-    }
-
-    pub fn check_columns(&self, count: usize) -> Result<(), SourceError> {
-        if count > self.limits.max_columns {
-            return Err(SourceError::TooLarge(format!(
-                "the source has more than {} columns in scope (SCHEMATA_SOURCE_MAX_COLUMNS); narrow schema_filter or table_allowlist",
-                self.limits.max_columns
-            )));
-        }
-        Ok(())
+    /// The error for a query that returned more than `max` rows of `what`.
+    pub fn too_many(&self, what: &str, max: usize) -> SourceError {
+        let setting = if what == OBJECTS {
+            "SCHEMATA_SOURCE_MAX_OBJECTS"
+        } else {
+            "SCHEMATA_SOURCE_MAX_COLUMNS"
+        };
+        SourceError::TooLarge(format!(
+            "the source has more than {max} {what} in scope ({setting}); narrow schema_filter or table_allowlist"
+        ))
     }
 
     pub fn max_objects(&self) -> usize {

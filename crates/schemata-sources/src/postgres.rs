@@ -1,9 +1,13 @@
 //! PostgreSQL sources, read from `pg_catalog` with one query per kind of object.
 
-mod catalog;
+mod assemble;
+mod changes;
+mod queries;
+mod read;
 
 use crate::{
-    AccessPolicy, Introspection, IntrospectionScope, Source, SourceError, SourceLimits, within,
+    AccessPolicy, Introspection, IntrospectionScope, ObjectSink, Source, SourceError, SourceLimits,
+    within,
 };
 use schemata_core::{NetworkEndpoint, TlsMode};
 use sqlx::{
@@ -131,8 +135,12 @@ impl Source for PostgresSource {
         .await
     }
 
-    async fn introspect(&self, scope: &IntrospectionScope) -> Result<Introspection, SourceError> {
-        self.with_session(async |conn| catalog::read(conn, scope, &self.limits).await)
+    async fn introspect(
+        &self,
+        scope: &IntrospectionScope,
+        sink: ObjectSink,
+    ) -> Result<Introspection, SourceError> {
+        self.with_session(async |conn| read::read(conn, scope, &self.limits, sink).await)
             .await
     }
 }

@@ -1,33 +1,94 @@
 use crate::{AccessPolicy, SourceError, SourceLimits, postgres::PostgresSource};
 use schemata_core::{
-    RefreshFailure, RefreshOptions, SchemaFilter, Snapshot, SourceConfig, SourceKind,
+    RefreshFailure, RefreshOptions, SchemaFilter, SchemaId, SchemaObject, SourceConfig, SourceKind,
     TableAllowlist,
 };
+use serde_json::Value;
+use std::collections::HashMap;
 
 /// What part of a source to introspect: the connection's filters, narrowed by
-/// the refresh's own `schemas`/`tables` when it is partial.
+/// the refresh's own `schemas`/`tables` when it is partial, and what the cache
+/// already knows.
 #[derive(Debug, Clone, Default)]
 pub struct IntrospectionScope {
     pub schema_filter: SchemaFilter,
     pub table_allowlist: TableAllowlist,
     pub options: RefreshOptions,
+    pub known: Known,
 }
 
-/// A snapshot and the objects that could not be read.
+/// What a refresh already knows, so a source that can tell what changed in
+/// its catalog reads only that.
 #[derive(Debug, Clone, Default)]
-pub struct Introspection {
-    pub snapshot: Snapshot,
+pub struct Known {
+    /// The catalog state the source returned at the last refresh (its own format).
+    pub catalog_state: Option<Value>,
+    /// The cached objects, each with the objects its foreign keys point at.
+    pub cached: HashMap<SchemaId, Vec<SchemaId>>,
+}
+
+/// What a refresh read.
+#[derive(Debug, Clone)]
+pub enum Introspection {
+    /// Nothing in scope changed since `Known::catalog_state`: nothing was read.
+    Unchanged,
+    Read(Listing),
+}
+
+/// What a refresh read, besides the objects it sent to its sink.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Every object in scope now: read in full (and sent), known unchanged, or failed.
+    pub present: Vec<SchemaId>,
+    /// Objects that could not be read; their cached version is kept.
     pub failures: Vec<RefreshFailure>,
+    /// What to store for the next refresh; `None` keeps what is stored.
+    pub catalog_state: Option<Value>,
+}
+
+/// Where a source sends the objects it reads in full (normalized), in batches,
+/// as it reads them: the worker writes them while the source reads on, and no
+/// one holds a whole large catalog in memory.
+pub type ObjectSink = tokio::sync::mpsc::Sender<Vec<SchemaObject>>;
+
+/// Sends a batch; a sink whose receiver is gone means the refresh was abandoned.
+pub async fn send(sink: &ObjectSink, batch: Vec<SchemaObject>) -> Result<(), SourceError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    sink.send(batch)
+        .await
+        .map_err(|_| SourceError::Query("the refresh was abandoned while reading".into()))
+}
+
+/// Runs an introspection and gathers everything it sends: for callers that
+/// want the objects in hand (tests, benchmarks, small reads).
+pub async fn introspect_all(
+    source: &impl Source,
+    scope: &IntrospectionScope,
+) -> Result<(Introspection, Vec<SchemaObject>), SourceError> {
+    let (sink, mut batches) = tokio::sync::mpsc::channel(4);
+    let gathering = async move {
+        let mut objects = Vec::new();
+        while let Some(batch) = batches.recv().await {
+            objects.extend(batch);
+        }
+        objects
+    };
+    let (introspection, objects) = tokio::join!(source.introspect(scope, sink), gathering);
+    Ok((introspection?, objects))
 }
 
 /// A source database: check it, read its schema.
 pub trait Source {
     /// Proves the source accepts our credentials and answers a query.
     fn health(&self) -> impl Future<Output = Result<(), SourceError>> + Send;
-    /// Reads the schema inside one read-only transaction.
+    /// Reads the schema inside one read-only transaction, sending the objects
+    /// it reads in full to `sink` (dropped when the read ends).
     fn introspect(
         &self,
         scope: &IntrospectionScope,
+        sink: ObjectSink,
     ) -> impl Future<Output = Result<Introspection, SourceError>> + Send;
 }
 
@@ -68,9 +129,13 @@ impl Source for AnySource {
         }
     }
 
-    async fn introspect(&self, scope: &IntrospectionScope) -> Result<Introspection, SourceError> {
+    async fn introspect(
+        &self,
+        scope: &IntrospectionScope,
+        sink: ObjectSink,
+    ) -> Result<Introspection, SourceError> {
         match self {
-            Self::Postgres(source) => source.introspect(scope).await,
+            Self::Postgres(source) => source.introspect(scope, sink).await,
         }
     }
 }

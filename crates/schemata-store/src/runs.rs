@@ -76,18 +76,22 @@ pub async fn get(pool: &PgPool, run_id: Uuid) -> Result<Option<RunRow>, StoreErr
     Ok(row)
 }
 
+/// How far a running refresh got; `total` when known.
 pub async fn set_progress(
     pool: &PgPool,
     run_id: Uuid,
     done: i32,
-    total: i32,
+    total: Option<i32>,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE refresh_runs SET objects_done = $2, objects_total = $3 WHERE id = $1 AND status = 'running'")
-        .bind(run_id)
-        .bind(done)
-        .bind(total)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "UPDATE refresh_runs SET objects_done = $2, objects_total = coalesce($3, objects_total)
+         WHERE id = $1 AND status = 'running'",
+    )
+    .bind(run_id)
+    .bind(done)
+    .bind(total)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
@@ -110,7 +114,8 @@ pub async fn finish(
     crate::connections::lock(tx, run.connection_id).await?;
     let closed = sqlx::query(
         "UPDATE refresh_runs SET status = $2, result = $3, error = $4, change_set = $5, finished_at = now(),
-             objects_done = CASE WHEN $2 = 'failed' THEN objects_done ELSE objects_total END
+             objects_total = CASE WHEN $2 = 'failed' THEN objects_total ELSE coalesce(objects_total, objects_done) END,
+             objects_done = CASE WHEN $2 = 'failed' THEN objects_done ELSE coalesce(objects_total, objects_done) END
          WHERE id = $1 AND status IN ('queued', 'running')",
     )
     .bind(run.id)

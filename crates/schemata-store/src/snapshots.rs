@@ -1,157 +1,202 @@
-//! The cached snapshot: read whole, replaced whole, in one transaction.
+//! The cached snapshot: one row per object, its fields included as JSON, with
+//! a hash of its content. Refreshes rewrite only the objects that changed, in
+//! the transaction that closes their run.
 
 use crate::StoreError;
-use schemata_core::{Association, Field, FieldType, Index, ObjectKind, SchemaObject, Snapshot};
-use sqlx::{PgConnection, Postgres, Transaction};
+use schemata_core::{
+    Field, ForeignKey, Index, ObjectKind, SchemaId, SchemaObject, UniqueConstraint,
+};
+use serde_json::{Map, Value};
+use sqlx::{PgConnection, Postgres, Transaction, types::Json};
 use std::collections::HashMap;
 use uuid::Uuid;
 
+/// Objects written per INSERT, to bound the memory a large write holds.
+const BATCH: usize = 1000;
+
+/// What the cache knows of one object without loading its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedEntry {
+    pub kind: ObjectKind,
+    pub field_count: i32,
+    pub content_hash: String,
+    /// The objects its foreign keys point at.
+    pub references: Vec<SchemaId>,
+}
+
 #[derive(sqlx::FromRow)]
-struct ObjectRow {
+struct EntryRow {
     schema_name: String,
     name: String,
     kind: String,
-    comment: Option<String>,
-    row_estimate: Option<i64>,
-    partition_count: Option<i32>,
-    primary_keys: Vec<String>,
-    indexes: sqlx::types::Json<Vec<Index>>,
+    field_count: i32,
+    content_hash: String,
+    references: Vec<String>,
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct FieldRow {
-    pub schema_name: String,
-    pub object_name: String,
-    pub name: String,
-    pub ordinal: i32,
-    pub remote_type: String,
-    pub field_type: String,
-    pub nullable: bool,
-    pub default_value: Option<String>,
-    pub is_primary_key: bool,
-    pub association_schema_id: Option<String>,
-    pub association_field: Option<String>,
-    pub comment: Option<String>,
-}
-
-impl FieldRow {
-    pub(crate) fn into_field(self) -> Field {
-        Field {
-            name: self.name,
-            ordinal: self.ordinal,
-            remote_type: self.remote_type,
-            field_type: FieldType::parse(&self.field_type).unwrap_or(FieldType::Unknown),
-            nullable: self.nullable,
-            default: self.default_value,
-            is_primary_key: self.is_primary_key,
-            association: self
-                .association_schema_id
-                .zip(self.association_field)
-                .map(|(schema_id, field)| Association { schema_id, field }),
-            comment: self.comment,
-        }
-    }
-}
-
-pub(crate) const FIELD_COLUMNS: &str =
-    "schema_name, object_name, name, ordinal, remote_type, field_type, nullable,
-    default_value, is_primary_key, association_schema_id, association_field, comment";
-
-/// The whole cached snapshot of a connection.
-pub async fn load(conn: &mut PgConnection, connection_id: Uuid) -> Result<Snapshot, StoreError> {
-    let objects: Vec<ObjectRow> = sqlx::query_as(
-        "SELECT schema_name, name, kind, comment, row_estimate, partition_count, primary_keys, indexes
-         FROM schema_objects WHERE connection_id = $1 ORDER BY schema_name, name",
+/// Every cached object of a connection, by id.
+pub async fn index(
+    conn: &mut PgConnection,
+    connection_id: Uuid,
+) -> Result<HashMap<SchemaId, CachedEntry>, StoreError> {
+    let rows: Vec<EntryRow> = sqlx::query_as(
+        "SELECT schema_name, name, kind, field_count, content_hash,
+                ARRAY(SELECT k -> 'references' ->> 'schema_id' FROM jsonb_array_elements(foreign_keys) k)
+                    AS references
+         FROM schema_objects WHERE connection_id = $1",
     )
     .bind(connection_id)
     .fetch_all(&mut *conn)
     .await?;
-    let fields: Vec<FieldRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {FIELD_COLUMNS} FROM schema_fields WHERE connection_id = $1 ORDER BY schema_name, object_name, ordinal"
-    )))
-    .bind(connection_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut fields_by_object: HashMap<(String, String), Vec<Field>> = HashMap::new();
-    for row in fields {
-        fields_by_object
-            .entry((row.schema_name.clone(), row.object_name.clone()))
-            .or_default()
-            .push(row.into_field());
-    }
-    let objects = objects
-        .into_iter()
+    rows.into_iter()
         .map(|row| {
-            let fields = fields_by_object
-                .remove(&(row.schema_name.clone(), row.name.clone()))
-                .unwrap_or_default();
-            Ok(SchemaObject {
-                kind: row
-                    .kind
-                    .parse::<ObjectKind>()
-                    .map_err(StoreError::Corrupt)?,
-                schema: row.schema_name,
-                name: row.name,
-                comment: row.comment,
-                row_estimate: row.row_estimate,
-                partition_count: row.partition_count,
-                primary_keys: row.primary_keys,
-                fields,
-                indexes: row.indexes.0,
-            })
+            let kind = row.kind.parse().map_err(StoreError::Corrupt)?;
+            let references = row
+                .references
+                .iter()
+                .filter_map(|r| SchemaId::parse(r).ok())
+                .collect();
+            Ok((
+                SchemaId::new(row.schema_name, row.name),
+                CachedEntry {
+                    kind,
+                    field_count: row.field_count,
+                    content_hash: row.content_hash,
+                    references,
+                },
+            ))
         })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(Snapshot { objects })
+        .collect()
 }
 
-/// Replaces the connection's cache with `snapshot` inside `tx`. Readers see the old
-/// cache until the caller commits, then the new one: never a mix.
-pub async fn replace(
+#[derive(sqlx::FromRow)]
+pub(crate) struct ObjectRow {
+    pub schema_name: String,
+    pub name: String,
+    pub kind: String,
+    pub comment: Option<String>,
+    pub row_estimate: Option<i64>,
+    pub partition_count: Option<i32>,
+    pub primary_keys: Vec<String>,
+    pub fields: Json<Vec<Field>>,
+    pub indexes: Json<Vec<Index>>,
+    pub foreign_keys: Json<Vec<ForeignKey>>,
+    pub unique_constraints: Json<Vec<UniqueConstraint>>,
+    pub properties: Json<Map<String, Value>>,
+}
+
+pub(crate) const OBJECT_COLUMNS: &str =
+    "schema_name, name, kind, comment, row_estimate, partition_count,
+    primary_keys, fields, indexes, foreign_keys, unique_constraints, properties";
+
+impl ObjectRow {
+    pub(crate) fn into_object(self) -> Result<SchemaObject, StoreError> {
+        let mut object = SchemaObject::new(
+            self.schema_name,
+            self.name,
+            self.kind.parse().map_err(StoreError::Corrupt)?,
+        );
+        object.comment = self.comment;
+        object.row_estimate = self.row_estimate;
+        object.partition_count = self.partition_count;
+        object.primary_keys = self.primary_keys;
+        object.fields = self.fields.0;
+        object.indexes = self.indexes.0;
+        object.foreign_keys = self.foreign_keys.0;
+        object.unique_constraints = self.unique_constraints.0;
+        object.properties = self.properties.0;
+        Ok(object)
+    }
+}
+
+/// The cached objects with these ids (those that exist).
+pub async fn load(
+    conn: &mut PgConnection,
+    connection_id: Uuid,
+    ids: &[SchemaId],
+) -> Result<Vec<SchemaObject>, StoreError> {
+    let (schemas, names) = split(ids);
+    let rows: Vec<ObjectRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {OBJECT_COLUMNS} FROM schema_objects
+         WHERE connection_id = $1 AND (schema_name, name) IN (SELECT * FROM UNNEST($2::text[], $3::text[]))"
+    )))
+    .bind(connection_id)
+    .bind(&schemas)
+    .bind(&names)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(ObjectRow::into_object).collect()
+}
+
+/// Removes these objects from the cache.
+pub async fn remove(
     tx: &mut Transaction<'_, Postgres>,
     connection_id: Uuid,
-    snapshot: &Snapshot,
+    ids: &[SchemaId],
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM schema_objects WHERE connection_id = $1")
-        .bind(connection_id)
-        .execute(&mut **tx)
-        .await?;
-    insert_objects(tx, connection_id, snapshot).await?;
-    insert_fields(tx, connection_id, snapshot).await?;
-    sqlx::query("UPDATE connections SET schema_version = $2 WHERE id = $1")
-        .bind(connection_id)
-        .bind(snapshot.version())
-        .execute(&mut **tx)
-        .await?;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let (schemas, names) = split(ids);
+    sqlx::query(
+        "DELETE FROM schema_objects
+         WHERE connection_id = $1 AND (schema_name, name) IN (SELECT * FROM UNNEST($2::text[], $3::text[]))",
+    )
+    .bind(connection_id)
+    .bind(&schemas)
+    .bind(&names)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
-async fn insert_objects(
+/// Inserts normalized objects with their content hashes (the caller removed
+/// any previous version first).
+pub async fn insert(
     tx: &mut Transaction<'_, Postgres>,
     connection_id: Uuid,
-    snapshot: &Snapshot,
+    objects: &[(&SchemaObject, &str)],
 ) -> Result<(), StoreError> {
-    let objects = &snapshot.objects;
-    let schemas: Vec<&str> = objects.iter().map(|o| o.schema.as_str()).collect();
-    let names: Vec<&str> = objects.iter().map(|o| o.name.as_str()).collect();
-    let kinds: Vec<&str> = objects.iter().map(|o| o.kind.as_str()).collect();
-    let comments: Vec<Option<&str>> = objects.iter().map(|o| o.comment.as_deref()).collect();
-    let estimates: Vec<Option<i64>> = objects.iter().map(|o| o.row_estimate).collect();
-    let partitions: Vec<Option<i32>> = objects.iter().map(|o| o.partition_count).collect();
-    // Arrays of arrays must be rectangular in Postgres, so keys travel as JSON.
-    let keys: Vec<serde_json::Value> = objects
+    for batch in objects.chunks(BATCH) {
+        insert_batch(tx, connection_id, batch).await?;
+    }
+    Ok(())
+}
+
+async fn insert_batch(
+    tx: &mut Transaction<'_, Postgres>,
+    connection_id: Uuid,
+    batch: &[(&SchemaObject, &str)],
+) -> Result<(), StoreError> {
+    let column = |f: &dyn Fn(&SchemaObject) -> Value| -> Vec<Value> {
+        batch.iter().map(|(o, _)| f(o)).collect()
+    };
+    let schemas: Vec<&str> = batch.iter().map(|(o, _)| o.schema.as_str()).collect();
+    let names: Vec<&str> = batch.iter().map(|(o, _)| o.name.as_str()).collect();
+    let kinds: Vec<&str> = batch.iter().map(|(o, _)| o.kind.as_str()).collect();
+    let comments: Vec<Option<&str>> = batch.iter().map(|(o, _)| o.comment.as_deref()).collect();
+    let estimates: Vec<Option<i64>> = batch.iter().map(|(o, _)| o.row_estimate).collect();
+    let partitions: Vec<Option<i32>> = batch.iter().map(|(o, _)| o.partition_count).collect();
+    let counts: Vec<i32> = batch
         .iter()
-        .map(|o| serde_json::json!(o.primary_keys))
+        .map(|(o, _)| i32::try_from(o.fields.len()).unwrap_or(i32::MAX))
         .collect();
-    let indexes: Vec<serde_json::Value> = objects
-        .iter()
-        .map(|o| serde_json::json!(o.indexes))
-        .collect();
+    let hashes: Vec<&str> = batch.iter().map(|(_, h)| *h).collect();
+    // Arrays of arrays must be rectangular in PostgreSQL, so keys travel as JSON.
+    let keys = column(&|o| serde_json::json!(o.primary_keys));
+    let fields = column(&|o| serde_json::json!(o.fields));
+    let indexes = column(&|o| serde_json::json!(o.indexes));
+    let foreign_keys = column(&|o| serde_json::json!(o.foreign_keys));
+    let uniques = column(&|o| serde_json::json!(o.unique_constraints));
+    let properties = column(&|o| Value::Object(o.properties.clone()));
     sqlx::query(
-        "INSERT INTO schema_objects (connection_id, schema_name, name, kind, comment, row_estimate, partition_count,
-             primary_keys, indexes)
-         SELECT $1, s, n, k, c, e, p, ARRAY(SELECT jsonb_array_elements_text(pk)), ix
-         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int4[], $8::jsonb[], $9::jsonb[])
-              AS t(s, n, k, c, e, p, pk, ix)",
+        "INSERT INTO schema_objects (connection_id, schema_name, name, kind, comment, row_estimate,
+             partition_count, primary_keys, fields, field_count, indexes, foreign_keys,
+             unique_constraints, properties, content_hash)
+         SELECT $1, s, n, k, c, e, p, ARRAY(SELECT jsonb_array_elements_text(pk)), f, fc, ix, fk, uq, pr, h
+         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int4[], $8::jsonb[],
+                     $9::jsonb[], $10::int4[], $11::jsonb[], $12::jsonb[], $13::jsonb[], $14::jsonb[], $15::text[])
+              AS t(s, n, k, c, e, p, pk, f, fc, ix, fk, uq, pr, h)",
     )
     .bind(connection_id)
     .bind(&schemas)
@@ -161,60 +206,52 @@ async fn insert_objects(
     .bind(&estimates)
     .bind(&partitions)
     .bind(&keys)
+    .bind(&fields)
+    .bind(&counts)
     .bind(&indexes)
+    .bind(&foreign_keys)
+    .bind(&uniques)
+    .bind(&properties)
+    .bind(&hashes)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-async fn insert_fields(
+/// Records the cache's new version and what the source's catalog looked like.
+pub async fn set_version(
     tx: &mut Transaction<'_, Postgres>,
     connection_id: Uuid,
-    snapshot: &Snapshot,
+    version: &str,
+    catalog_state: Option<&Value>,
 ) -> Result<(), StoreError> {
-    let rows: Vec<(&SchemaObject, &Field)> = snapshot
-        .objects
-        .iter()
-        .flat_map(|o| o.fields.iter().map(move |f| (o, f)))
-        .collect();
-    let schemas: Vec<&str> = rows.iter().map(|(o, _)| o.schema.as_str()).collect();
-    let objects: Vec<&str> = rows.iter().map(|(o, _)| o.name.as_str()).collect();
-    let names: Vec<&str> = rows.iter().map(|(_, f)| f.name.as_str()).collect();
-    let ordinals: Vec<i32> = rows.iter().map(|(_, f)| f.ordinal).collect();
-    let remote_types: Vec<&str> = rows.iter().map(|(_, f)| f.remote_type.as_str()).collect();
-    let types: Vec<&str> = rows.iter().map(|(_, f)| f.field_type.as_str()).collect();
-    let nullables: Vec<bool> = rows.iter().map(|(_, f)| f.nullable).collect();
-    let defaults: Vec<Option<&str>> = rows.iter().map(|(_, f)| f.default.as_deref()).collect();
-    let keys: Vec<bool> = rows.iter().map(|(_, f)| f.is_primary_key).collect();
-    let target_ids: Vec<Option<&str>> = rows
-        .iter()
-        .map(|(_, f)| f.association.as_ref().map(|a| a.schema_id.as_str()))
-        .collect();
-    let target_fields: Vec<Option<&str>> = rows
-        .iter()
-        .map(|(_, f)| f.association.as_ref().map(|a| a.field.as_str()))
-        .collect();
-    let comments: Vec<Option<&str>> = rows.iter().map(|(_, f)| f.comment.as_deref()).collect();
     sqlx::query(
-        "INSERT INTO schema_fields (connection_id, schema_name, object_name, name, ordinal, remote_type, field_type,
-             nullable, default_value, is_primary_key, association_schema_id, association_field, comment)
-         SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::bool[],
-             $9::text[], $10::bool[], $11::text[], $12::text[], $13::text[])",
+        "UPDATE connections SET schema_version = $2, catalog_state = coalesce($3, catalog_state)
+         WHERE id = $1",
     )
     .bind(connection_id)
-    .bind(&schemas)
-    .bind(&objects)
-    .bind(&names)
-    .bind(&ordinals)
-    .bind(&remote_types)
-    .bind(&types)
-    .bind(&nullables)
-    .bind(&defaults)
-    .bind(&keys)
-    .bind(&target_ids)
-    .bind(&target_fields)
-    .bind(&comments)
+    .bind(version)
+    .bind(catalog_state)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The catalog state the last refresh stored, if any.
+pub async fn catalog_state(
+    conn: &mut PgConnection,
+    connection_id: Uuid,
+) -> Result<Option<Value>, StoreError> {
+    let state: Option<Option<Value>> =
+        sqlx::query_scalar("SELECT catalog_state FROM connections WHERE id = $1")
+            .bind(connection_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(state.flatten())
+}
+
+fn split(ids: &[SchemaId]) -> (Vec<&str>, Vec<&str>) {
+    ids.iter()
+        .map(|id| (id.schema.as_str(), id.name.as_str()))
+        .unzip()
 }

@@ -66,7 +66,7 @@ async fn our_database_is_recognised_by_its_marker_whatever_the_address() {
     assert!(matches!(source.health().await, Err(SourceError::Refused)));
     let scope = schemata_sources::IntrospectionScope::default();
     assert!(matches!(
-        source.introspect(&scope).await,
+        schemata_sources::introspect_all(&source, &scope).await,
         Err(SourceError::Refused)
     ));
 

@@ -174,7 +174,7 @@ async fn deleting_a_connection_removes_its_cache() {
     app.request_refresh(&id).await;
     app.wait_for_refresh(&id).await;
     worker.stop().await;
-    let cached: i64 = sqlx::query_scalar("SELECT count(*) FROM schema_fields")
+    let cached: i64 = sqlx::query_scalar("SELECT sum(field_count) FROM schema_objects")
         .fetch_one(&app.pool)
         .await
         .unwrap();

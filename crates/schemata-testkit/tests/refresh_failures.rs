@@ -83,8 +83,9 @@ async fn snapshot_write_that_fails_half_way_leaves_the_old_cache_whole() {
     // the old rows were already deleted inside the transaction.
     sqlx::raw_sql(
         "CREATE FUNCTION refuse_explode() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN IF NEW.name = 'explode' THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$;
-         CREATE TRIGGER refuse_explode BEFORE INSERT ON schema_fields
+         BEGIN IF NEW.fields @> '[{\"name\": \"explode\"}]' THEN RAISE EXCEPTION 'disk full'; END IF;
+         RETURN NEW; END $$;
+         CREATE TRIGGER refuse_explode BEFORE INSERT ON schema_objects
              FOR EACH ROW EXECUTE FUNCTION refuse_explode();",
     )
     .execute(&app.pool)
@@ -144,7 +145,7 @@ async fn snapshot_write_that_fails_half_way_leaves_the_old_cache_whole() {
     );
 
     // Once our database accepts the write again, the next refresh caches the column.
-    sqlx::raw_sql("DROP TRIGGER refuse_explode ON schema_fields")
+    sqlx::raw_sql("DROP TRIGGER refuse_explode ON schema_objects")
         .execute(&app.pool)
         .await
         .unwrap();

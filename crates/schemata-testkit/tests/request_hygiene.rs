@@ -22,12 +22,25 @@ async fn envelope(response: reqwest::Response, status: u16, code: &str) -> Value
 
 /// Sends raw bytes and returns the status code and the body of the answer.
 async fn raw(app: &TestApp, request: &[u8]) -> (u16, Value) {
-    let mut socket = TcpStream::connect(app.address.trim_start_matches("http://"))
+    let socket = TcpStream::connect(app.address.trim_start_matches("http://"))
         .await
         .unwrap();
-    let _ = socket.write_all(request).await;
+    let (mut reader, mut writer) = socket.into_split();
+    // Read while writing: the server answers before it has read an oversized head.
+    let request = request.to_vec();
+    let writing = tokio::spawn(async move {
+        let _ = writer.write_all(&request).await;
+        writer
+    });
     let mut answer = Vec::new();
-    let _ = socket.read_to_end(&mut answer).await;
+    let mut chunk = [0u8; 4096];
+    while let Ok(read) = reader.read(&mut chunk).await {
+        if read == 0 {
+            break;
+        }
+        answer.extend_from_slice(&chunk[..read]);
+    }
+    drop(writing);
     let text = String::from_utf8_lossy(&answer);
     let status = text.split(' ').nth(1).unwrap().parse().unwrap();
     let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();

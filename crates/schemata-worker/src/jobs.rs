@@ -1,4 +1,6 @@
 //! Job handlers. Each is a thin adapter around a plain async function tests can call.
 
+mod apply;
 pub mod maintenance;
 pub mod refresh;
+mod summary;

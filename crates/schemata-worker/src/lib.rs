@@ -7,7 +7,7 @@ pub mod settings;
 mod shutdown;
 mod startup;
 
-pub use jobs::refresh::{RefreshContext, RefreshOutcome, apply, refresh};
+pub use jobs::refresh::{RefreshContext, RefreshOutcome, refresh};
 pub use settings::WorkerSettings;
 pub use shutdown::shutdown_signal;
 pub use startup::{Worker, run_from_env};

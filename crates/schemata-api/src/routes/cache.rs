@@ -11,8 +11,8 @@ use crate::{
     state::AppState,
 };
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
-use schemata_core::{Field, SchemaId};
-use schemata_store::cache::{self, CachedObject, ObjectSummary};
+use schemata_core::{Field, SchemaId, SchemaObject};
+use schemata_store::cache::{self, ObjectSummary};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -98,12 +98,26 @@ fn summary(object: &ObjectSummary) -> Value {
     })
 }
 
-fn detail(object: &CachedObject) -> Value {
-    let mut value = summary(&object.summary);
+fn detail(object: &SchemaObject) -> Value {
+    let mut value = json!({
+        "id": object.id().to_string(),
+        "schema": object.schema,
+        "name": object.name,
+        "kind": object.kind,
+        "field_count": object.fields.len(),
+        "row_estimate": object.row_estimate,
+        "partition_count": object.partition_count,
+        "comment": object.comment,
+    });
     value["fields"] = object.fields.iter().map(field).collect();
     value["primary_keys"] = json!(object.primary_keys);
     value["detected_primary_keys"] = json!(object.primary_keys);
     value["indexes"] = json!(object.indexes);
+    value["foreign_keys"] = json!(object.foreign_keys);
+    value["unique_constraints"] = json!(object.unique_constraints);
+    if !object.properties.is_empty() {
+        value["properties"] = json!(object.properties);
+    }
     value
 }
 
@@ -121,6 +135,10 @@ fn field(field: &Field) -> Value {
         "label": null,
         "association": field.association,
         "comment": field.comment,
+        "is_generated": field.is_generated,
+        "generation_expression": field.generation_expression,
+        "is_auto_increment": field.is_auto_increment,
+        "enum_values": field.enum_values,
     })
 }
 

@@ -81,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
     let mut introspection = Vec::new();
     for _ in 0..iterations {
         let started = Instant::now();
-        source.introspect(&scope).await?;
+        schemata_sources::introspect_all(&source, &scope).await?;
         introspection.push(started.elapsed());
     }
 

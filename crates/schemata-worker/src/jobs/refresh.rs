@@ -1,22 +1,25 @@
-//! One refresh: claim the run, introspect the source, write the new snapshot and
+//! One refresh: claim the run, introspect the source, write what changed and
 //! close the run in one transaction. A failure keeps the old cache.
 
+use crate::jobs::{apply::Writer, summary::summarize};
 use anyhow::Context;
 use schemata_core::{
-    RefreshFailure, RefreshJob, RefreshResult, RunStatus, SchemaFilter, Snapshot, TableAllowlist,
-    diff, refresh::SchemaSummary,
+    RefreshFailure, RefreshJob, RunStatus, SchemaFilter, SchemaId, TableAllowlist,
 };
 use schemata_sources::{
-    AccessPolicy, Introspection, IntrospectionScope, Source, SourceLimits, connect,
+    AccessPolicy, AnySource, IntrospectionScope, Known, Source, SourceLimits, connect,
 };
 use schemata_store::{
     PgPool, SecretBox,
     claims::{self, Claim, ClaimSession},
     connections,
     runs::{self, RunRow},
-    snapshots,
+    snapshots::{self, CachedEntry},
 };
-use std::{collections::BTreeMap, time::Duration, time::Instant};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 /// What a refresh needs from the process: our database, the key, the limits and
 /// the access policy every source passes.
@@ -79,32 +82,50 @@ async fn run_claimed(ctx: &RefreshContext, run: &RunRow) -> anyhow::Result<Refre
         );
         return record_failure(ctx, run, error, started).await;
     }
-    let introspected = tokio::time::timeout(ctx.job_timeout, introspect(ctx, run)).await;
-    let introspection = match introspected {
-        Ok(Ok(introspection)) => introspection,
-        Ok(Err(error)) => return record_failure(ctx, run, error, started).await,
-        Err(_) => {
-            let error = format!("Refresh timed out after {}s.", ctx.job_timeout.as_secs());
-            return record_failure(ctx, run, error, started).await;
-        }
-    };
-    match apply(ctx, run, introspection, started).await {
-        Ok(outcome) => Ok(outcome),
-        Err(error) => {
-            tracing::error!(job.id = %run.id, error = ?error, "failed to write the snapshot");
-            record_failure(
-                ctx,
-                run,
-                "Failed to write the new schema cache; the previous cache is kept.".into(),
-                started,
-            )
+    let cached = {
+        let mut conn = ctx
+            .pool
+            .acquire()
             .await
-        }
-    }
+            .context("Failed to read the cache")?;
+        snapshots::index(&mut conn, run.connection_id)
+            .await
+            .context("Failed to read the cache's index")?
+    };
+    let (source, scope) = match prepare(ctx, run, &cached).await {
+        Ok(prepared) => prepared,
+        Err(error) => return record_failure(ctx, run, error, started).await,
+    };
+    // The source reads while the writer compares and writes what it sends.
+    let (sink, batches) = tokio::sync::mpsc::channel(2);
+    let writer = Writer::begin(ctx, run, &cached).await?;
+    let reading = tokio::time::timeout(ctx.job_timeout, source.introspect(&scope, sink));
+    let (read, written) = tokio::join!(reading, writer.consume(ctx, batches));
+    let error = match (read, written) {
+        (Ok(Ok(introspection)), Ok(writer)) => match writer.finish(introspection, started).await {
+            Ok(outcome) => return Ok(outcome),
+            Err(error) => write_failure(run, &error),
+        },
+        (_, Err(error)) => write_failure(run, &error),
+        (Ok(Err(error)), Ok(_)) => error.to_string(),
+        (Err(_), Ok(_)) => format!("Refresh timed out after {}s.", ctx.job_timeout.as_secs()),
+    };
+    record_failure(ctx, run, error, started).await
 }
 
-/// Reads the source as the run asks; the error is a message for the run's owner.
-async fn introspect(ctx: &RefreshContext, run: &RunRow) -> Result<Introspection, String> {
+/// Logs a failure of our own database; the run's owner gets a plain message.
+fn write_failure(run: &RunRow, error: &anyhow::Error) -> String {
+    tracing::error!(job.id = %run.id, error = ?error, "failed to write the snapshot");
+    "Failed to write the new schema cache; the previous cache is kept.".into()
+}
+
+/// The source and what to read of it, as the run asks; the error is a message
+/// for the run's owner.
+async fn prepare(
+    ctx: &RefreshContext,
+    run: &RunRow,
+    cached: &HashMap<SchemaId, CachedEntry>,
+) -> Result<(AnySource, IntrospectionScope), String> {
     let connection = connections::get_by_id(&ctx.pool, run.connection_id)
         .await
         .map_err(|e| format!("Failed to load the connection: {e}"))?
@@ -113,98 +134,30 @@ async fn introspect(ctx: &RefreshContext, run: &RunRow) -> Result<Introspection,
     let config = connections::source_config(&ctx.pool, &ctx.secrets, connection.id)
         .await
         .map_err(|e| e.to_string())?;
+    let catalog_state = {
+        let mut conn = ctx.pool.acquire().await.map_err(|e| e.to_string())?;
+        snapshots::catalog_state(&mut conn, connection.id)
+            .await
+            .map_err(|e| e.to_string())?
+    };
     let scope = IntrospectionScope {
         schema_filter: SchemaFilter::parse(connection.schema_filter).map_err(|e| e.to_string())?,
         table_allowlist: TableAllowlist::parse(connection.table_allowlist)
             .map_err(|e| e.to_string())?,
         options: run.options().map_err(|e| e.to_string())?,
+        known: Known {
+            catalog_state,
+            cached: cached
+                .iter()
+                .map(|(id, entry)| (id.clone(), entry.references.clone()))
+                .collect(),
+        },
     };
     let source = connect(kind, &config, ctx.limits, &ctx.policy).map_err(|e| e.to_string())?;
-    source.introspect(&scope).await.map_err(|e| e.to_string())
+    Ok((source, scope))
 }
 
-/// Writes the snapshot and closes the run in one transaction: readers see the old
-/// cache or the new one, never a mix. On any error the transaction is rolled back
-/// before returning, so its locks cannot outlive it.
-pub async fn apply(
-    ctx: &RefreshContext,
-    run: &RunRow,
-    introspection: Introspection,
-    started: Instant,
-) -> anyhow::Result<RefreshOutcome> {
-    let total = i32::try_from(introspection.snapshot.objects.len()).unwrap_or(i32::MAX);
-    runs::set_progress(&ctx.pool, run.id, 0, total)
-        .await
-        .context("Failed to record progress")?;
-    let mut tx = ctx
-        .pool
-        .begin()
-        .await
-        .context("Failed to begin the snapshot transaction")?;
-    match write_snapshot(&mut tx, run, introspection, started).await {
-        Ok(RefreshOutcome::Refreshed(status)) => {
-            tx.commit().await.context("Failed to commit the snapshot")?;
-            Ok(RefreshOutcome::Refreshed(status))
-        }
-        Ok(other) => {
-            tx.rollback().await.context("Failed to roll back")?;
-            Ok(other)
-        }
-        Err(error) => {
-            tx.rollback().await.ok();
-            Err(error)
-        }
-    }
-}
-
-async fn write_snapshot(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    run: &RunRow,
-    introspection: Introspection,
-    started: Instant,
-) -> anyhow::Result<RefreshOutcome> {
-    let options = run.options()?;
-    let previous = snapshots::load(tx, run.connection_id)
-        .await
-        .context("Failed to read the cached snapshot")?;
-    let cache = previous.after_refresh(introspection.snapshot.clone(), options.hard_refresh);
-    let change_set = diff(&previous, &cache);
-    snapshots::replace(tx, run.connection_id, &cache)
-        .await
-        .context("Failed to write the snapshot")?;
-    let status = if introspection.failures.is_empty() {
-        RunStatus::Succeeded
-    } else {
-        RunStatus::Partial
-    };
-    let result = summarize(
-        run,
-        &introspection.snapshot,
-        introspection.failures,
-        change_set.removed.len(),
-        started,
-    );
-    let closed = runs::finish(
-        tx,
-        run,
-        status,
-        &serde_json::to_value(&result)?,
-        None,
-        Some(&serde_json::to_value(&change_set)?),
-    )
-    .await
-    .context("Failed to close the refresh run")?;
-    if !closed {
-        return Ok(RefreshOutcome::Skipped);
-    }
-    tracing::info!(
-        job.id = %run.id, connection.id = %run.connection_id, objects = cache.objects.len(),
-        changed = change_set.changed.len(), added = change_set.added.len(), removed = change_set.removed.len(),
-        duration_ms = started.elapsed().as_millis() as u64, "refresh complete"
-    );
-    Ok(RefreshOutcome::Refreshed(status))
-}
-
+/// Closes the run as failed; the cache is not touched.
 pub(crate) async fn record_failure(
     ctx: &RefreshContext,
     run: &RunRow,
@@ -216,7 +169,7 @@ pub(crate) async fn record_failure(
         object: "*".into(),
         error: error.clone(),
     };
-    let mut result = summarize(run, &Snapshot::default(), vec![failure], 0, started);
+    let mut result = summarize(run, std::iter::empty(), vec![failure], 0, started);
     result.message = format!("Refresh failed: {error}");
     let mut tx = ctx.pool.begin().await?;
     if runs::finish(
@@ -234,49 +187,6 @@ pub(crate) async fn record_failure(
     } else {
         tx.rollback().await?;
         Ok(RefreshOutcome::Skipped)
-    }
-}
-
-fn summarize(
-    run: &RunRow,
-    read: &Snapshot,
-    failures: Vec<RefreshFailure>,
-    deleted_count: usize,
-    started: Instant,
-) -> RefreshResult {
-    let mut per_schema: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for object in &read.objects {
-        let counts = per_schema.entry(object.schema.as_str()).or_default();
-        if object.kind.is_view() {
-            counts.1 += 1
-        } else {
-            counts.0 += 1
-        }
-    }
-    RefreshResult {
-        job_id: run.id,
-        ok: failures.is_empty(),
-        message: format!(
-            "Refresh complete. {} table(s) refreshed, {} failed, {} deleted.",
-            read.table_count(),
-            failures.len(),
-            deleted_count
-        ),
-        table_count: read.table_count(),
-        view_count: read.view_count(),
-        column_count: read.column_count(),
-        failed_table_count: failures.len(),
-        deleted_count,
-        duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-        schemas: per_schema
-            .into_iter()
-            .map(|(schema, (tables, views))| SchemaSummary {
-                schema_name: schema.to_owned(),
-                tables_count: tables,
-                views_count: views,
-            })
-            .collect(),
-        failures,
     }
 }
 

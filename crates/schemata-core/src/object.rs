@@ -1,0 +1,232 @@
+//! What the cache holds about one table or view of a source.
+
+use crate::{FieldType, SchemaId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::str::FromStr;
+
+/// A table, view or other relation of a source, with its fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SchemaObject {
+    pub schema: String,
+    pub name: String,
+    pub kind: ObjectKind,
+    pub comment: Option<String>,
+    /// The source's own estimate (e.g. `pg_class.reltuples`); not part of the content hash.
+    pub row_estimate: Option<i64>,
+    /// For a partitioned table: how many partitions stand behind it.
+    pub partition_count: Option<i32>,
+    /// Detected primary key columns in key order.
+    pub primary_keys: Vec<String>,
+    pub fields: Vec<Field>,
+    pub indexes: Vec<Index>,
+    #[serde(default)]
+    pub foreign_keys: Vec<ForeignKey>,
+    #[serde(default)]
+    pub unique_constraints: Vec<UniqueConstraint>,
+    /// Source-specific details: a MySQL table's engine, SQLite's `WITHOUT ROWID`…
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub properties: Map<String, Value>,
+}
+
+impl SchemaObject {
+    pub fn id(&self) -> SchemaId {
+        SchemaId::new(&self.schema, &self.name)
+    }
+
+    /// An empty object of `kind`, to be filled in by a source.
+    pub fn new(schema: impl Into<String>, name: impl Into<String>, kind: ObjectKind) -> Self {
+        Self {
+            schema: schema.into(),
+            name: name.into(),
+            kind,
+            comment: None,
+            row_estimate: None,
+            partition_count: None,
+            primary_keys: vec![],
+            fields: vec![],
+            indexes: vec![],
+            foreign_keys: vec![],
+            unique_constraints: vec![],
+            properties: Map::new(),
+        }
+    }
+
+    /// Puts fields, indexes and constraints in their canonical order.
+    pub fn normalize(&mut self) {
+        self.fields.sort_by_key(|f| f.ordinal);
+        self.indexes.sort_by(|a, b| a.name.cmp(&b.name));
+        self.foreign_keys.sort_by(|a, b| a.name.cmp(&b.name));
+        self.unique_constraints.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+
+    /// `sha256:<hex>` of the structure (row estimates left out): equal objects,
+    /// equal hashes, across runs and restarts. Expects a normalized object.
+    pub fn content_hash(&self) -> String {
+        let mut hashed = self.clone();
+        hashed.row_estimate = None;
+        let bytes = serde_json::to_vec(&hashed).expect("an object always serializes");
+        format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    /// 1-based position in the source.
+    pub ordinal: i32,
+    /// The source's own spelling, e.g. `character varying(64)`.
+    pub remote_type: String,
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    pub nullable: bool,
+    pub default: Option<String>,
+    pub is_primary_key: bool,
+    /// The first foreign key this field belongs to.
+    pub association: Option<Association>,
+    pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub is_generated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_expression: Option<String>,
+    /// Filled in by the source (identity, serial, AUTO_INCREMENT, rowid alias).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub is_auto_increment: bool,
+    /// The allowed values of an enum (or a MySQL `SET`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enum_values: Option<Vec<String>>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+impl Field {
+    /// A plain nullable field; sources set the rest.
+    pub fn new(
+        name: impl Into<String>,
+        ordinal: i32,
+        remote_type: impl Into<String>,
+        field_type: FieldType,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            ordinal,
+            remote_type: remote_type.into(),
+            field_type,
+            nullable: true,
+            default: None,
+            is_primary_key: false,
+            association: None,
+            comment: None,
+            is_generated: false,
+            generation_expression: None,
+            is_auto_increment: false,
+            enum_values: None,
+        }
+    }
+}
+
+/// A foreign key target, as one field sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Association {
+    pub schema_id: String,
+    pub field: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub unique: bool,
+    pub primary: bool,
+    pub definition: Option<String>,
+}
+
+/// A foreign key, with every column of a multi-column key in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignKey {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub references: Reference,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_delete: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_update: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reference {
+    pub schema_id: String,
+    pub fields: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UniqueConstraint {
+    pub name: String,
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    Table,
+    View,
+    MaterializedView,
+    PartitionedTable,
+    ForeignTable,
+}
+
+impl ObjectKind {
+    pub const ALL: [ObjectKind; 5] = [
+        Self::Table,
+        Self::View,
+        Self::MaterializedView,
+        Self::PartitionedTable,
+        Self::ForeignTable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Table => "table",
+            Self::View => "view",
+            Self::MaterializedView => "materialized_view",
+            Self::PartitionedTable => "partitioned_table",
+            Self::ForeignTable => "foreign_table",
+        }
+    }
+
+    /// Views of every flavour count as views in refresh summaries.
+    pub fn is_view(self) -> bool {
+        matches!(self, Self::View | Self::MaterializedView)
+    }
+}
+
+impl FromStr for ObjectKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown object kind `{s}`"))
+    }
+}
+
+/// Links each field to the first foreign key it belongs to (by constraint name)
+/// and marks primary-key fields: the per-field view of the object's keys.
+pub fn annotate_keys(object: &mut SchemaObject) {
+    let mut keys: Vec<&ForeignKey> = object.foreign_keys.iter().collect();
+    keys.sort_by(|a, b| a.name.cmp(&b.name));
+    for field in &mut object.fields {
+        field.is_primary_key = object.primary_keys.contains(&field.name);
+        field.association = keys.iter().find_map(|key| {
+            let position = key.columns.iter().position(|c| *c == field.name)?;
+            Some(Association {
+                schema_id: key.references.schema_id.clone(),
+                field: key.references.fields.get(position)?.clone(),
+            })
+        });
+    }
+}

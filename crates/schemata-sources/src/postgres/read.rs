@@ -1,0 +1,388 @@
+//! One refresh's reading of a PostgreSQL catalog: open a snapshot, find out
+//! what changed since the last refresh (see `changes`), list the scope, and
+//! read in full only the relations that need it.
+
+use super::{
+    assemble::{
+        ColumnRow, CommentRow, ConstraintRow, DefaultRow, Details, IndexRow, ListingRow, NameRow,
+        TypeRow, assemble,
+    },
+    changes::{CatalogState, ChangeRow, CountRow, Counts, Scope},
+    queries, refuse_own_database,
+};
+use crate::{
+    Budget, Introspection, IntrospectionScope, Listing, ObjectSink, SourceError, SourceLimits,
+    send, within,
+};
+use futures::TryStreamExt;
+use schemata_core::{RefreshFailure, SchemaId};
+use sqlx::{
+    PgConnection, Postgres, Row,
+    postgres::{PgArguments, PgRow, types::Oid},
+};
+use std::{collections::HashSet, time::Duration};
+
+/// Reads the catalog in one REPEATABLE READ, READ ONLY transaction, so every
+/// query sees the same moment of the source, and ends it.
+pub(super) async fn read(
+    conn: &mut PgConnection,
+    scope: &IntrospectionScope,
+    limits: &SourceLimits,
+    sink: ObjectSink,
+) -> Result<Introspection, SourceError> {
+    let deadline = limits.round_trip();
+    let opened = within(deadline, async {
+        sqlx::raw_sql(queries::BEGIN)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(SourceError::from_query)
+    })
+    .await?;
+    let marker: Option<String> = opened.try_get("marker").map_err(SourceError::from_query)?;
+    refuse_own_database(marker)?;
+    let snapshot = Snapshot {
+        xmin: opened
+            .try_get("snapshot_xmin")
+            .map_err(SourceError::from_query)?,
+        xmax: opened
+            .try_get("snapshot_xmax")
+            .map_err(SourceError::from_query)?,
+    };
+    let result = Reader {
+        conn: &mut *conn,
+        scope,
+        budget: limits.budget(),
+        deadline,
+        sink,
+    }
+    .read(snapshot)
+    .await;
+    if !matches!(result, Err(SourceError::Timeout(_))) {
+        let _ = within(deadline, async {
+            sqlx::raw_sql("ROLLBACK")
+                .execute(&mut *conn)
+                .await
+                .map_err(SourceError::from_query)
+        })
+        .await;
+    }
+    result
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Snapshot {
+    xmin: i64,
+    xmax: i64,
+}
+
+struct Reader<'a> {
+    conn: &'a mut PgConnection,
+    scope: &'a IntrospectionScope,
+    budget: Budget,
+    deadline: Duration,
+    sink: ObjectSink,
+}
+
+/// Relations whose details are read, assembled and sent together: bounds the
+/// catalog rows held at once, at the price of a few more round trips.
+const CHUNK: usize = 2500;
+
+impl Reader<'_> {
+    async fn read(mut self, snapshot: Snapshot) -> Result<Introspection, SourceError> {
+        let scope_key = Scope::of(&self.scope.schema_filter, &self.scope.table_allowlist);
+        let stored = CatalogState::usable(
+            self.scope.known.catalog_state.as_ref(),
+            &scope_key,
+            &self.scope.options,
+            snapshot.xmax,
+        );
+        let changed = match &stored {
+            Some(state) => {
+                let check = self.changes(state).await?;
+                if state.unchanged(&check) {
+                    return Ok(Introspection::Unchanged);
+                }
+                (!check.memberships_changed).then_some(check.changed)
+            }
+            None => None,
+        };
+        let listing = self.listing().await?;
+        let to_read = self.read_set(&listing, changed, stored.as_ref());
+        let (readable, unreadable): (Vec<ListingRow>, Vec<ListingRow>) =
+            to_read.into_iter().partition(|r| r.readable);
+        let failures: Vec<RefreshFailure> = unreadable
+            .iter()
+            .map(|r| RefreshFailure {
+                object: SchemaId::new(&r.schema_name, &r.name).to_string(),
+                error: "permission denied".into(),
+            })
+            .collect();
+        let mut columns_read = 0;
+        for chunk in readable.chunks(CHUNK) {
+            let details = self.details(chunk, &mut columns_read).await?;
+            send(&self.sink, assemble(chunk, details)).await?;
+        }
+        let catalog_state = if self.scope.options.is_partial() {
+            None
+        } else {
+            let state = CatalogState {
+                format: CatalogState::FORMAT,
+                scope: scope_key,
+                snapshot_xmin: snapshot.xmin,
+                in_scope: i64::try_from(listing.len()).unwrap_or(i64::MAX),
+                memberships: self.memberships().await?,
+                counts: self.counts(&listing).await?,
+                retry: failures.iter().map(|f| f.object.clone()).collect(),
+            };
+            Some(serde_json::to_value(state).expect("a catalog state always serializes"))
+        };
+        Ok(Introspection::Read(Listing {
+            present: listing
+                .iter()
+                .map(|r| SchemaId::new(&r.schema_name, &r.name))
+                .collect(),
+            failures,
+            catalog_state,
+        }))
+    }
+
+    /// The relations to read in full: all of them without a usable state;
+    /// otherwise the changed ones, the new ones, the ones that failed last time,
+    /// and those whose foreign keys point at anything changed or gone.
+    fn read_set(
+        &self,
+        listing: &[ListingRow],
+        changed: Option<Vec<Oid>>,
+        stored: Option<&CatalogState>,
+    ) -> Vec<ListingRow> {
+        let (Some(changed), Some(stored)) = (changed, stored) else {
+            return listing.to_vec();
+        };
+        let cached = &self.scope.known.cached;
+        let id = |r: &ListingRow| SchemaId::new(&r.schema_name, &r.name);
+        let present: HashSet<SchemaId> = listing.iter().map(id).collect();
+        let changed: HashSet<Oid> = changed.into_iter().collect();
+        let mut moved: HashSet<SchemaId> = listing
+            .iter()
+            .filter(|r| changed.contains(&r.oid))
+            .map(id)
+            .collect();
+        moved.extend(cached.keys().filter(|c| !present.contains(*c)).cloned());
+        let retry: HashSet<&str> = stored.retry.iter().map(String::as_str).collect();
+        listing
+            .iter()
+            .filter(|r| {
+                let this = id(r);
+                changed.contains(&r.oid)
+                    || retry.contains(this.to_string().as_str())
+                    || cached
+                        .get(&this)
+                        .is_none_or(|targets| targets.iter().any(|t| moved.contains(t)))
+            })
+            .cloned()
+            .collect()
+    }
+
+    async fn changes(&mut self, state: &CatalogState) -> Result<ChangeRow, SourceError> {
+        let only_tables = self.only_tables();
+        let query = sqlx::query(queries::CHANGES)
+            .bind(self.scope.schema_filter.names())
+            .bind(self.scope.table_allowlist.entries())
+            .bind(&self.scope.options.schemas)
+            .bind(only_tables)
+            .bind(state.snapshot_xmin)
+            .bind(&state.counts.catalog)
+            .bind(state.counts.relids())
+            .bind(&state.counts.n)
+            .bind(state.memberships);
+        let mut rows: Vec<ChangeRow> = self.fetch(query, Rows::all(1, "change check")).await?;
+        rows.pop()
+            .ok_or_else(|| SourceError::Query("the change check returned no row".into()))
+    }
+
+    async fn listing(&mut self) -> Result<Vec<ListingRow>, SourceError> {
+        let cap = self.budget.max_objects();
+        let query = sqlx::query(queries::LISTING)
+            .bind(self.scope.schema_filter.names())
+            .bind(self.scope.table_allowlist.entries())
+            .bind(&self.scope.options.schemas)
+            .bind(self.only_tables())
+            .bind(i64::try_from(cap).unwrap_or(i64::MAX) + 1);
+        let rows = self
+            .fetch(query, Rows::all(cap, crate::limits::OBJECTS))
+            .await?;
+        Ok(rows)
+    }
+
+    /// Reads the details of a chunk of relations; `columns_read` carries the
+    /// column count across chunks, against the refresh's cap.
+    async fn details(
+        &mut self,
+        relations: &[ListingRow],
+        columns_read: &mut usize,
+    ) -> Result<Details, SourceError> {
+        let oids: Vec<Oid> = relations.iter().map(|r| r.oid).collect();
+        let max_columns = self.budget.max_columns();
+        let allowed = max_columns.saturating_sub(*columns_read);
+        let columns: Vec<ColumnRow> = self
+            .fetch(
+                sqlx::query(queries::COLUMNS)
+                    .bind(&oids)
+                    .bind(i64::try_from(allowed).unwrap_or(i64::MAX) + 1),
+                Rows {
+                    at_most: allowed,
+                    cap: max_columns,
+                    what: "columns",
+                },
+            )
+            .await?;
+        *columns_read += columns.len();
+        let used: HashSet<(Oid, i32)> = columns.iter().map(|c| (c.type_oid, c.typmod)).collect();
+        let (type_oids, typmods): (Vec<Oid>, Vec<i32>) = used.into_iter().unzip();
+        let types: Vec<TypeRow> = self
+            .fetch(
+                sqlx::query(queries::TYPES).bind(type_oids).bind(typmods),
+                Rows::all(max_columns, "column types"),
+            )
+            .await?;
+        let defaults: Vec<DefaultRow> = self
+            .fetch(
+                sqlx::query(queries::DEFAULTS).bind(&oids),
+                Rows::all(max_columns, "defaults"),
+            )
+            .await?;
+        let comments: Vec<CommentRow> = self
+            .fetch(
+                sqlx::query(queries::COMMENTS).bind(&oids),
+                Rows::all(max_columns, "comments"),
+            )
+            .await?;
+        let constraints: Vec<ConstraintRow> = self
+            .fetch(
+                sqlx::query(queries::CONSTRAINTS).bind(&oids),
+                Rows::all(max_columns, "constraints"),
+            )
+            .await?;
+        let read: HashSet<Oid> = oids.iter().copied().collect();
+        let outside: HashSet<Oid> = constraints
+            .iter()
+            .filter(|c| c.kind == "f" && !read.contains(&c.target_oid))
+            .map(|c| c.target_oid)
+            .collect();
+        let target_names: Vec<NameRow> = if outside.is_empty() {
+            Vec::new()
+        } else {
+            let outside: Vec<Oid> = outside.into_iter().collect();
+            self.fetch(
+                sqlx::query(queries::TARGET_COLUMNS).bind(outside),
+                Rows::all(max_columns, "referenced columns"),
+            )
+            .await?
+        };
+        let indexes: Vec<IndexRow> = self
+            .fetch(
+                sqlx::query(queries::INDEXES).bind(&oids),
+                Rows::all(max_columns, "indexes"),
+            )
+            .await?;
+        Ok(Details {
+            columns,
+            types,
+            defaults,
+            comments,
+            constraints,
+            target_names,
+            indexes,
+        })
+    }
+
+    async fn counts(&mut self, listing: &[ListingRow]) -> Result<Counts, SourceError> {
+        let oids: Vec<Oid> = listing.iter().map(|r| r.oid).collect();
+        let cap = self.budget.max_columns();
+        let rows: Vec<CountRow> = self
+            .fetch(
+                sqlx::query(queries::COUNTS).bind(oids),
+                Rows::all(cap, "catalog counts"),
+            )
+            .await?;
+        Ok(Counts::from_rows(rows))
+    }
+
+    async fn memberships(&mut self) -> Result<i64, SourceError> {
+        let deadline = self.deadline;
+        let conn = &mut *self.conn;
+        within(deadline, async {
+            sqlx::query_scalar(queries::MEMBERSHIPS)
+                .fetch_one(conn)
+                .await
+                .map_err(SourceError::from_query)
+        })
+        .await
+    }
+
+    fn only_tables(&self) -> Vec<String> {
+        self.scope
+            .options
+            .tables
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// Streams a query's rows under the round-trip deadline, charging each
+    /// row (as received and as held in memory) to the budget, and giving up at
+    /// `max_rows` + 1 rows whatever the server does with its LIMIT.
+    async fn fetch<T>(
+        &mut self,
+        query: sqlx::query::Query<'_, Postgres, PgArguments>,
+        limit: Rows,
+    ) -> Result<Vec<T>, SourceError>
+    where
+        T: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
+    {
+        let budget = &mut self.budget;
+        let conn = &mut *self.conn;
+        within(self.deadline, async {
+            let mut rows = query.fetch(conn);
+            let mut out = Vec::new();
+            while let Some(row) = rows.try_next().await.map_err(SourceError::from_query)? {
+                if out.len() >= limit.at_most {
+                    return Err(budget.too_many(limit.what, limit.cap));
+                }
+                budget.charge_bytes(row_bytes(&row) + size_of::<T>() + ROW_OVERHEAD)?;
+                out.push(T::from_row(&row).map_err(SourceError::from_query)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+/// How many rows a query may return, and how to say so when it returns more.
+struct Rows {
+    at_most: usize,
+    /// The refresh's cap, as the message names it.
+    cap: usize,
+    what: &'static str,
+}
+
+impl Rows {
+    fn all(cap: usize, what: &'static str) -> Self {
+        Self {
+            at_most: cap,
+            cap,
+            what,
+        }
+    }
+}
+
+/// What a row costs in memory beyond its values (allocations, bookkeeping).
+const ROW_OVERHEAD: usize = 64;
+
+/// The size of a row's values as they came over the wire.
+fn row_bytes(row: &PgRow) -> usize {
+    (0..row.len())
+        .filter_map(|i| row.try_get_raw(i).ok())
+        .map(|value| value.as_bytes().map_or(0, <[u8]>::len))
+        .sum()
+}

@@ -1,0 +1,220 @@
+//! Writing a refresh: as the source sends the objects it read, each is compared
+//! with the cache by content hash and only the changed ones are written, inside
+//! one transaction that also removes what is gone and closes the run. Readers
+//! see the old cache until that transaction commits, then the new one.
+
+use crate::jobs::{
+    refresh::{RefreshContext, RefreshOutcome},
+    summary::summarize,
+};
+use anyhow::Context;
+use schemata_core::{ChangeSet, ObjectKind, RunStatus, SchemaId, SchemaObject, schema_version};
+use schemata_sources::Introspection;
+use schemata_store::{
+    runs::{self, RunRow},
+    snapshots::{self, CachedEntry},
+};
+use sqlx::{Postgres, Transaction};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Instant,
+};
+use tokio::sync::mpsc::Receiver;
+
+/// Accumulates one run's writes in its transaction.
+pub(crate) struct Writer<'a> {
+    run: &'a RunRow,
+    cached: &'a HashMap<SchemaId, CachedEntry>,
+    tx: Transaction<'static, Postgres>,
+    /// The objects read in full: kind and field count, for the summary.
+    read: HashMap<SchemaId, (ObjectKind, usize)>,
+    /// New content hashes of the objects written.
+    written: HashMap<SchemaId, String>,
+    changes: ChangeSet,
+}
+
+impl<'a> Writer<'a> {
+    pub async fn begin(
+        ctx: &RefreshContext,
+        run: &'a RunRow,
+        cached: &'a HashMap<SchemaId, CachedEntry>,
+    ) -> anyhow::Result<Self> {
+        let tx = ctx
+            .pool
+            .begin()
+            .await
+            .context("Failed to begin the snapshot transaction")?;
+        Ok(Self {
+            run,
+            cached,
+            tx,
+            read: HashMap::new(),
+            written: HashMap::new(),
+            changes: ChangeSet::default(),
+        })
+    }
+
+    /// Takes every batch the source sends until it is done.
+    pub async fn consume(
+        mut self,
+        ctx: &RefreshContext,
+        mut batches: Receiver<Vec<SchemaObject>>,
+    ) -> anyhow::Result<Self> {
+        while let Some(batch) = batches.recv().await {
+            self.take(batch).await?;
+            let done = i32::try_from(self.read.len()).unwrap_or(i32::MAX);
+            runs::set_progress(&ctx.pool, self.run.id, done, None)
+                .await
+                .context("Failed to record progress")?;
+        }
+        Ok(self)
+    }
+
+    async fn take(&mut self, batch: Vec<SchemaObject>) -> anyhow::Result<()> {
+        let connection_id = self.run.connection_id;
+        let mut changed: Vec<(SchemaObject, String)> = Vec::new();
+        for object in batch {
+            let hash = object.content_hash();
+            self.read
+                .insert(object.id(), (object.kind, object.fields.len()));
+            match self.cached.get(&object.id()) {
+                Some(entry) if entry.content_hash == hash => {}
+                _ => changed.push((object, hash)),
+            }
+        }
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let previous_ids: Vec<SchemaId> = changed
+            .iter()
+            .map(|(o, _)| o.id())
+            .filter(|id| self.cached.contains_key(id))
+            .collect();
+        let previous: HashMap<SchemaId, SchemaObject> =
+            snapshots::load(&mut self.tx, connection_id, &previous_ids)
+                .await
+                .context("Failed to read the cached objects")?
+                .into_iter()
+                .map(|o| (o.id(), o))
+                .collect();
+        for (object, hash) in &changed {
+            match previous.get(&object.id()) {
+                Some(old) => self.changes.compare(old, object),
+                None => self.changes.added(object.id().to_string()),
+            }
+            self.written.insert(object.id(), hash.clone());
+        }
+        snapshots::remove(&mut self.tx, connection_id, &previous_ids)
+            .await
+            .context("Failed to remove changed objects")?;
+        let rows: Vec<(&SchemaObject, &str)> =
+            changed.iter().map(|(o, h)| (o, h.as_str())).collect();
+        snapshots::insert(&mut self.tx, connection_id, &rows)
+            .await
+            .context("Failed to write changed objects")?;
+        Ok(())
+    }
+
+    /// Removes what is gone, records the version and closes the run; commits.
+    pub async fn finish(
+        mut self,
+        introspection: Introspection,
+        started: Instant,
+    ) -> anyhow::Result<RefreshOutcome> {
+        let run = self.run;
+        let options = run.options()?;
+        let (present, failures, catalog_state) = match introspection {
+            Introspection::Unchanged => (self.cached.keys().cloned().collect(), vec![], None),
+            Introspection::Read(listing) => {
+                (listing.present, listing.failures, listing.catalog_state)
+            }
+        };
+        let present: HashSet<SchemaId> = present.into_iter().collect();
+        let failed: HashSet<SchemaId> = failures
+            .iter()
+            .filter_map(|f| SchemaId::parse(&f.object).ok())
+            .collect();
+        let mut removed: Vec<SchemaId> = if options.hard_refresh {
+            self.cached
+                .keys()
+                .filter(|id| !present.contains(*id))
+                .cloned()
+                .collect()
+        } else {
+            vec![]
+        };
+        removed.sort();
+        snapshots::remove(&mut self.tx, run.connection_id, &removed)
+            .await
+            .context("Failed to remove objects gone from the source")?;
+        for id in &removed {
+            self.changes.removed(id.to_string());
+        }
+        let gone: HashSet<&SchemaId> = removed.iter().collect();
+        let version = schema_version(
+            self.cached
+                .iter()
+                .filter(|(id, _)| !gone.contains(id))
+                .map(|(id, entry)| {
+                    let hash = self.written.get(id).unwrap_or(&entry.content_hash);
+                    (id.clone(), hash.clone())
+                })
+                .chain(
+                    self.written
+                        .iter()
+                        .filter(|(id, _)| !self.cached.contains_key(*id))
+                        .map(|(id, hash)| (id.clone(), hash.clone())),
+                ),
+        );
+        snapshots::set_version(
+            &mut self.tx,
+            run.connection_id,
+            &version,
+            catalog_state.as_ref(),
+        )
+        .await
+        .context("Failed to record the cache's version")?;
+        let in_scope = present
+            .iter()
+            .filter(|id| !failed.contains(*id))
+            .filter_map(|id| {
+                let (kind, fields) = self.read.get(id).copied().or_else(|| {
+                    let entry = self.cached.get(id)?;
+                    Some((entry.kind, usize::try_from(entry.field_count).unwrap_or(0)))
+                })?;
+                Some((id.clone(), kind, fields))
+            });
+        let status = if failures.is_empty() {
+            RunStatus::Succeeded
+        } else {
+            RunStatus::Partial
+        };
+        let result = summarize(run, in_scope, failures, removed.len(), started);
+        let changes = std::mem::take(&mut self.changes).finish();
+        let closed = runs::finish(
+            &mut self.tx,
+            run,
+            status,
+            &serde_json::to_value(&result)?,
+            None,
+            Some(&serde_json::to_value(&changes)?),
+        )
+        .await
+        .context("Failed to close the refresh run")?;
+        if !closed {
+            self.tx.rollback().await.context("Failed to roll back")?;
+            return Ok(RefreshOutcome::Skipped);
+        }
+        self.tx
+            .commit()
+            .await
+            .context("Failed to commit the snapshot")?;
+        tracing::info!(
+            job.id = %run.id, connection.id = %run.connection_id, objects.read = self.read.len(),
+            objects.written = self.written.len(), objects.removed = removed.len(),
+            changes.breaking = changes.breaking, duration_ms = started.elapsed().as_millis() as u64,
+            "refresh complete"
+        );
+        Ok(RefreshOutcome::Refreshed(status))
+    }
+}
