@@ -33,7 +33,9 @@ pub(crate) async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    if !req.path().starts_with("/api/") && req.path() != "/api" {
+    // Decoded as the router will see it: `/%61pi/…` is an `/api` path too.
+    let path = percent_encoding::percent_decode_str(req.path()).decode_utf8_lossy();
+    if !path.starts_with("/api/") && path != "/api" {
         return next
             .call(req)
             .await

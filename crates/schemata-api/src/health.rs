@@ -16,7 +16,9 @@ pub(crate) struct HealthOutcome {
     pub healthy: bool,
     pub message: Option<String>,
     pub checked_at: DateTime<Utc>,
-    pub latency_ms: u64,
+    /// `None` for an unreachable source: how long it took would tell a closed
+    /// port from a silent one.
+    pub latency_ms: Option<u64>,
 }
 
 /// Checks the source now and records the result on the connection. The whole
@@ -32,7 +34,7 @@ pub(crate) async fn check(
     let deadline = tokio::time::Instant::now() + state.health_timeout;
     // At most half the timeout waiting for a slot, so the source always gets the
     // other half: a late slot must not turn into a verdict of "unreachable".
-    let Ok(_permits) = tokio::time::timeout(
+    let Ok(permits) = tokio::time::timeout(
         state.health_timeout / 2,
         state.health_slots.acquire(row.organization_id),
     )
@@ -51,6 +53,13 @@ pub(crate) async fn check(
         .await
         .unwrap_or(Err(SourceError::Unreachable));
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let unreachable = matches!(result, Err(SourceError::Unreachable));
+    drop(permits);
+    if unreachable {
+        // Every unreachable destination answers at the same moment: a refused
+        // port and a silent one must look alike to the caller.
+        tokio::time::sleep_until(deadline).await;
+    }
     let message = result.err().map(|e| e.to_string());
     if let Some(reason) = &message {
         tracing::info!(connection.id = %row.id, reason = %reason, "source unhealthy");
@@ -60,7 +69,7 @@ pub(crate) async fn check(
         healthy: message.is_none(),
         message,
         checked_at: Utc::now(),
-        latency_ms,
+        latency_ms: (!unreachable).then_some(latency_ms),
     })
 }
 

@@ -12,6 +12,11 @@ pub enum SourceError {
     Refused,
     #[error("unreachable")]
     Unreachable,
+    /// The server speaks TLS but the session could not be secured as asked.
+    #[error(
+        "TLS negotiation with the source failed ({0}); verify-ca and verify-full need a certificate from a public CA or from the connection's `ca_certificate`"
+    )]
+    Tls(String),
     /// The database itself refused us (bad password, unknown database): its words.
     #[error("{0}")]
     Rejected(String),
@@ -34,6 +39,7 @@ impl SourceError {
         match error {
             sqlx::Error::Database(db) => Self::Rejected(bounded(db.message())),
             sqlx::Error::Io(io) if AccessPolicy::is_refusal(&io) => Self::Refused,
+            sqlx::Error::Tls(tls) => Self::Tls(bounded(&tls.to_string())),
             other => {
                 tracing::info!(error = %bounded(&other.to_string()), "source unreachable");
                 Self::Unreachable

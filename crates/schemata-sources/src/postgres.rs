@@ -53,6 +53,9 @@ impl PostgresSource {
         if let Some(password) = &endpoint.password {
             options = options.password(password);
         }
+        if let Some(pem) = &endpoint.ca_certificate {
+            options = options.ssl_root_cert_from_pem(pem.as_bytes().to_vec());
+        }
         if let Some(database) = &endpoint.database {
             options = options.database(database);
         }

@@ -18,8 +18,9 @@ pub enum Admission {
     Queued { run_id: Uuid, follows: Option<Uuid> },
     /// An active run already does everything the request asks.
     Joined { run_id: Uuid, status: RunStatus },
-    /// The queued run, not started yet, was widened to cover the request.
-    Widened { run_id: Uuid },
+    /// The queued run, not started yet, was widened to cover the request;
+    /// `follows` is the running run it waits for.
+    Widened { run_id: Uuid, follows: Option<Uuid> },
 }
 
 /// What `admit` needs from its caller before it can go on.
@@ -90,7 +91,10 @@ pub async fn admit(
         },
         Plan::Widen(run, merged) => {
             set_options(tx, run.id, &merged).await?;
-            Admission::Widened { run_id: run.id }
+            Admission::Widened {
+                run_id: run.id,
+                follows: active.iter().find(|r| r.status == "running").map(|r| r.id),
+            }
         }
         Plan::Queue { .. } if !source_is_healthy => return Ok(AdmitOutcome::NeedsHealthCheck),
         Plan::Queue { follows } => {

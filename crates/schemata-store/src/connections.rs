@@ -123,8 +123,9 @@ pub async fn update(
     .bind(fields.refresh_ttl_seconds)
     .bind(fields.auto_refresh)
     .bind(configuration_changed)
-    .fetch_one(pool)
-    .await?;
+    .fetch_optional(pool)
+    .await?
+    .ok_or(StoreError::ConnectionGone(row.id))?;
     Ok(updated)
 }
 

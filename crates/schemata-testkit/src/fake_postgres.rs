@@ -34,6 +34,8 @@ impl Session {
 pub enum Behaviour {
     /// Ask for a password, record it, answer "password authentication failed".
     RejectPassword,
+    /// Ask for a password, then answer with an error message this many bytes long.
+    RejectWithMessageOf(usize),
     /// Accept any password; answer simple queries with one NULL; never answer
     /// a query containing `stall_on`.
     AcceptAnyPassword { stall_on: Option<&'static str> },
@@ -138,6 +140,12 @@ async fn serve(
                     "28P01",
                     "password authentication failed for user \"reader\"",
                 ))
+                .await?;
+            return Ok(());
+        }
+        Behaviour::RejectWithMessageOf(length) => {
+            socket
+                .write_all(&error("28P01", &"x".repeat(length)))
                 .await?;
             return Ok(());
         }

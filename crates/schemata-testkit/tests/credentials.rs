@@ -131,6 +131,27 @@ async fn the_placeholder_never_carries_a_stored_password_to_another_server() {
         json!({"url": format!("postgres://admin:********@127.0.0.1:{}/{}", source.server().server_url.rsplit(':').next().unwrap(), source.name())}),
         json!({"url": format!("postgres://postgres:********@{}/other", source.server().server_url.rsplit('@').next().unwrap())}),
     ];
+    let verified = app
+        .create_connection(
+            "verified",
+            &format!(
+                "postgres://reader:Verified-Pw@127.0.0.1:{}/app?sslmode=verify-full",
+                attacker.port
+            ),
+        )
+        .await;
+    let downgrade = app
+        .patch(
+            &format!("/api/connections/{verified}"),
+            &json!({"configuration": {"url": format!("postgres://reader:********@127.0.0.1:{}/app?sslmode=disable", attacker.port)}}),
+        )
+        .await;
+    assert!(
+        error_of(downgrade, 400)
+            .await
+            .contains("send the password again"),
+        "a weaker sslmode never inherits a password stored for verify-full"
+    );
     for configuration in moves {
         let message = error_of(
             app.patch(&path, &json!({"configuration": configuration}))
@@ -245,4 +266,34 @@ async fn the_placeholder_is_refused_where_nothing_is_stored() {
         )
         .await;
     assert!(error_of(patch, 400).await.contains("no stored password"));
+}
+
+#[tokio::test]
+async fn a_sources_own_words_are_cut_short_and_a_misplaced_secret_is_not_echoed() {
+    let app = TestApp::spawn().await;
+    let chatty = FakePostgres::start(Behaviour::RejectWithMessageOf(5_000_000)).await;
+    let id = app
+        .create_connection(
+            "chatty",
+            &format!("postgres://reader:pw@127.0.0.1:{}/app", chatty.port),
+        )
+        .await;
+    let health = app.check_health(&id).await;
+    let message = health["message"].as_str().unwrap();
+    assert!(message.len() < 1100, "{} bytes came back", message.len());
+    let stored: String = sqlx::query_scalar("SELECT health_message FROM connections")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(stored.len() < 1100);
+
+    let misplaced = app
+        .post(
+            "/api/connections",
+            &json!({"name": "x", "type": "postgresql", "configuration": {"url": "postgres://u@db/app"},
+                    "refresh_ttl_seconds": "SecretLeak-66"}),
+        )
+        .await;
+    let message = error_of(misplaced, 400).await;
+    assert!(!message.contains("SecretLeak"), "{message}");
 }

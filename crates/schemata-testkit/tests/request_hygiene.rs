@@ -30,6 +30,8 @@ async fn raw(app: &TestApp, request: &[u8]) -> (u16, Value) {
     let request = request.to_vec();
     let writing = tokio::spawn(async move {
         let _ = writer.write_all(&request).await;
+        // Keep the write half open: a client that stops sending is not done.
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
         writer
     });
     let mut answer = Vec::new();
@@ -107,9 +109,20 @@ async fn errors_the_http_codec_answers_itself_carry_the_envelope() {
     assert_eq!(body["success"], false, "{body}");
     assert_eq!(body["error"]["code"], "request_header_fields_too_large");
     assert!(body["error"]["requestId"].is_string());
+    let long_uri = format!(
+        "GET /api/connections?q={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(100_000)
+    );
+    let (status, body) = raw(&app, long_uri.as_bytes()).await;
+    assert_eq!(status, 431, "a URI over 64 KiB is too large too");
+    assert_eq!(body["error"]["code"], "request_header_fields_too_large");
     let (status, body) = raw(&app, b"NOT HTTP AT ALL\r\n\r\n").await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "bad_request", "{body}");
+    // A head that never finishes: 408, with its body, once the server gives up.
+    let (status, body) = raw(&app, b"GET /api/connections HTTP/1.1\r\nHost: x\r\n").await;
+    assert_eq!(status, 408);
+    assert_eq!(body["error"]["code"], "request_timeout", "{body}");
 }
 
 #[tokio::test]
@@ -244,6 +257,28 @@ async fn every_route_requires_exactly_its_scope() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn unknown_query_parameters_are_refused_not_ignored() {
+    let app = TestApp::spawn().await;
+    let id = app
+        .create_connection("c", "postgres://u@db.example.com/app")
+        .await;
+    let typo = app
+        .post_empty(&format!(
+            "/api/connections/{id}/schemas/refresh?hardrefresh=false"
+        ))
+        .await;
+    let body = envelope(typo, 400, "bad_request").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("hardrefresh")
+    );
+    envelope(app.get("/api/connections?limt=5").await, 400, "bad_request").await;
+    assert_eq!(app.runs_and_jobs().await, (0, 0));
 }
 
 #[tokio::test]

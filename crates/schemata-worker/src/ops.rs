@@ -17,11 +17,27 @@ pub(crate) fn serve(listener: TcpListener, pool: PgPool) -> std::io::Result<Serv
                 }),
             )
             .route("/readyz", web::get().to(readyz))
+            .default_service(web::to(not_found))
     })
     .workers(1)
     .disable_signals()
     .listen(listener)?
     .run())
+}
+
+/// Anything but the two probes: the API's error envelope, with a request id.
+async fn not_found() -> HttpResponse {
+    let request_id = uuid::Uuid::now_v7().to_string();
+    HttpResponse::NotFound()
+        .insert_header(("x-request-id", request_id.as_str()))
+        .json(json!({
+            "success": false,
+            "error": {
+                "message": "No such route: the worker serves GET /healthz and GET /readyz.",
+                "code": "not_found",
+                "requestId": request_id,
+            },
+        }))
 }
 
 async fn readyz(pool: web::Data<PgPool>) -> HttpResponse {

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
     schema: Option<String>,
     limit: Option<i64>,
@@ -72,9 +73,8 @@ pub(crate) async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let (id, raw_schema_id) = path.into_inner();
     let row = connections::load(&state, &caller, id).await?;
-    // actix leaves %2F and %25 encoded in path segments; decode what remains.
-    let decoded = percent_encoding::percent_decode_str(&raw_schema_id).decode_utf8_lossy();
-    let schema_id = SchemaId::parse(&decoded).map_err(ApiError::BadRequest)?;
+    // The path extractor has already percent-decoded the segment (`%2F` too).
+    let schema_id = SchemaId::parse(&raw_schema_id).map_err(ApiError::BadRequest)?;
     let object = cache::get_object(&state.pool, row.id, &schema_id)
         .await?
         .ok_or_else(|| {

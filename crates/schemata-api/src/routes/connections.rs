@@ -37,6 +37,7 @@ pub(crate) struct CreateConnection {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
     limit: Option<i64>,
     cursor: Option<String>,

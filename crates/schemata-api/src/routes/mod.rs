@@ -81,7 +81,7 @@ pub(crate) fn json_config() -> web::JsonConfig {
                     "Expected a JSON body with Content-Type: application/json.".into(),
                 ),
                 JsonPayloadError::Deserialize(e) if e.is_data() => {
-                    ApiError::BadRequest(format!("Invalid request body: {e}"))
+                    ApiError::BadRequest(format!("Invalid request body: {}", without_values(&e)))
                 }
                 JsonPayloadError::Deserialize(e) => {
                     ApiError::BadRequest(format!("Malformed JSON: {e}"))
@@ -102,4 +102,46 @@ pub(crate) fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|error, _| {
         ApiError::BadRequest(format!("Invalid query parameters: {error}")).into()
     })
+}
+
+/// serde's message for a body that does not fit, without the value it quotes
+/// (a misplaced secret must not come back in an error).
+fn without_values(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let quotes_a_value = [
+        "invalid type",
+        "invalid value",
+        "invalid length",
+        "unknown variant",
+    ]
+    .iter()
+    .any(|p| message.starts_with(p));
+    if !quotes_a_value {
+        return message;
+    }
+    let expected = message
+        .split_once(", expected ")
+        .map(|(_, rest)| rest.split(" at line ").next().unwrap_or(rest))
+        .unwrap_or("another value");
+    format!(
+        "a value does not fit here: expected {expected} (at line {}, column {})",
+        error.line(),
+        error.column()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_errors_never_quote_the_value() {
+        let error = serde_json::from_str::<std::collections::HashMap<String, i32>>(
+            r#"{"refresh_ttl_seconds": "SecretLeak-66"}"#,
+        )
+        .unwrap_err();
+        let message = without_values(&error);
+        assert!(!message.contains("SecretLeak"), "{message}");
+        assert!(message.contains("expected i32"), "{message}");
+    }
 }

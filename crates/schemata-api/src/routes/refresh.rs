@@ -23,6 +23,7 @@ use uuid::Uuid;
 const ADMIT_ROUNDS: usize = 3;
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RefreshQuery {
     hard_refresh: Option<String>,
     schemas: Option<String>,
@@ -114,7 +115,7 @@ fn accepted(connection_id: Uuid, admission: Admission) -> HttpResponse {
     let (run_id, status, coalesced, widened, follows) = match admission {
         Admission::Queued { run_id, follows } => (run_id, RunStatus::Queued, false, false, follows),
         Admission::Joined { run_id, status } => (run_id, status, true, false, None),
-        Admission::Widened { run_id } => (run_id, RunStatus::Queued, true, true, None),
+        Admission::Widened { run_id, follows } => (run_id, RunStatus::Queued, true, true, follows),
     };
     let mut response = envelope::with_status(
         StatusCode::ACCEPTED,

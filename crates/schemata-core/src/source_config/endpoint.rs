@@ -42,6 +42,19 @@ impl TlsMode {
         })
     }
 
+    /// How much a mode protects the password: a lower rank never inherits a
+    /// password stored under a higher one.
+    pub fn rank(mode: Option<Self>) -> u8 {
+        match mode.unwrap_or(Self::Prefer) {
+            Self::Disable => 0,
+            Self::Allow => 1,
+            Self::Prefer => 2,
+            Self::Require => 3,
+            Self::VerifyCa => 4,
+            Self::VerifyFull => 5,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Disable => "disable",
@@ -72,6 +85,9 @@ pub struct NetworkEndpoint {
     pub user: String,
     pub password: Option<String>,
     pub tls: Option<TlsMode>,
+    /// A CA certificate (PEM) the server's certificate must chain to, for
+    /// `verify-ca` / `verify-full` with a private CA (managed databases).
+    pub ca_certificate: Option<String>,
     pub session: SessionSettings,
     pub form: Form,
 }
@@ -87,6 +103,10 @@ impl fmt::Debug for NetworkEndpoint {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| REDACTED))
             .field("tls", &self.tls)
+            .field(
+                "ca_certificate",
+                &self.ca_certificate.as_ref().map(|_| "PEM"),
+            )
             .field("session", &self.session)
             .finish()
     }
@@ -104,24 +124,37 @@ pub(super) const SETTINGS: [&str; 5] = [
 
 const FIELDS: [&str; 5] = ["host", "port", "database", "user", "password"];
 
+/// Beside `url` or the fields: a CA certificate in PEM, which no URL carries.
+const CA_CERTIFICATE: &str = "ca_certificate";
+const MAX_CA_CERTIFICATE: usize = 64 * 1024;
+
 impl NetworkEndpoint {
     pub(super) fn parse(
         kind: SourceKind,
         object: &Map<String, Value>,
     ) -> Result<Self, SourceConfigError> {
+        let ca_certificate = match object.get(CA_CERTIFICATE) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(pem)) => Some(checked_certificate(pem)?),
+            Some(_) => return Err(invalid("`ca_certificate` must be a PEM string")),
+        };
         if let Some(url) = object.get("url") {
-            if object.len() > 1 {
+            if object.keys().any(|k| k != "url" && k != CA_CERTIFICATE) {
                 return Err(invalid("give either `url` or discrete fields, not both"));
             }
             let url = url
                 .as_str()
                 .ok_or_else(|| invalid("`url` must be a string"))?;
-            return url_form::parse(kind, url);
+            let mut endpoint = url_form::parse(kind, url)?;
+            endpoint.ca_certificate = ca_certificate;
+            return Ok(endpoint);
         }
         let unknown: Vec<&str> = object
             .keys()
             .map(String::as_str)
-            .filter(|key| !FIELDS.contains(key) && !SETTINGS.contains(key))
+            .filter(|key| {
+                !FIELDS.contains(key) && !SETTINGS.contains(key) && *key != CA_CERTIFICATE
+            })
             .collect();
         if !unknown.is_empty() {
             return Err(invalid(format!(
@@ -154,7 +187,7 @@ impl NetworkEndpoint {
             }
         }
         let host = text("host")?.ok_or_else(|| invalid("`host` is required"))?;
-        Self::build(
+        let mut endpoint = Self::build(
             kind,
             Form::Fields,
             RawParts {
@@ -165,7 +198,9 @@ impl NetworkEndpoint {
                 password: text("password")?,
                 settings,
             },
-        )
+        )?;
+        endpoint.ca_certificate = ca_certificate;
+        Ok(endpoint)
     }
 
     /// Validates the parts of either form.
@@ -204,6 +239,7 @@ impl NetworkEndpoint {
             user,
             password,
             tls: None,
+            ca_certificate: None,
             session: SessionSettings::default(),
             form,
         };
@@ -242,7 +278,7 @@ impl NetworkEndpoint {
             .password
             .as_deref()
             .map(|p| if redact { REDACTED } else { p });
-        match self.form {
+        let mut rendered = match self.form {
             Form::Url => json!({ "url": url_form::render(self, password) }),
             Form::Fields => {
                 let mut fields = Map::new();
@@ -260,7 +296,11 @@ impl NetworkEndpoint {
                 }
                 Value::Object(fields)
             }
+        };
+        if let Some(pem) = &self.ca_certificate {
+            rendered[CA_CERTIFICATE] = json!(pem);
         }
+        rendered
     }
 
     /// The non-secret settings, as name and value, in a fixed order.
@@ -294,11 +334,15 @@ impl NetworkEndpoint {
                 ": this connection has no stored password",
             ));
         }
+        // The same server, reached at least as safely: a weaker sslmode or
+        // another CA could hand the password to someone else on the path.
         let same_place = self.kind == stored.kind
             && self.host.eq_ignore_ascii_case(&stored.host)
             && self.port == stored.port
             && self.user == stored.user
-            && self.database == stored.database;
+            && self.database == stored.database
+            && TlsMode::rank(self.tls) >= TlsMode::rank(stored.tls)
+            && self.ca_certificate == stored.ca_certificate;
         if !same_place {
             return Err(SourceConfigError::PasswordRequired(""));
         }
@@ -368,6 +412,18 @@ fn checked_host(raw: &str) -> Result<String, SourceConfigError> {
         ));
     }
     Ok(host.to_ascii_lowercase())
+}
+
+fn checked_certificate(pem: &str) -> Result<String, SourceConfigError> {
+    if !pem.contains("-----BEGIN CERTIFICATE-----") || pem.len() > MAX_CA_CERTIFICATE {
+        return Err(invalid(
+            "`ca_certificate` must be one or more PEM certificates (-----BEGIN CERTIFICATE-----), at most 64 KiB",
+        ));
+    }
+    if pem.contains('\0') {
+        return Err(invalid("`ca_certificate` must not contain NUL characters"));
+    }
+    Ok(pem.to_owned())
 }
 
 pub(super) fn quoted(names: &[&str]) -> String {
@@ -466,6 +522,33 @@ mod tests {
                 "{moved}"
             );
         }
+        let verified = fields(
+            json!({"host": "db", "user": "u", "password": "s3cret", "sslmode": "verify-full"}),
+        )
+        .unwrap();
+        for weaker in ["require", "prefer", "disable"] {
+            let sent =
+                fields(json!({"host": "db", "user": "u", "password": REDACTED, "sslmode": weaker}))
+                    .unwrap();
+            assert!(
+                sent.keep_password_from(&verified).is_err(),
+                "{weaker} must not inherit"
+            );
+        }
+        let stronger = fields(json!({"host": "db", "user": "u", "password": REDACTED, "database": "app", "sslmode": "verify-full"})).unwrap();
+        assert!(
+            stronger.keep_password_from(&stored).is_ok(),
+            "a stronger mode may inherit"
+        );
+        let other_ca = fields(
+            json!({"host": "db", "user": "u", "password": REDACTED, "database": "app",
+            "ca_certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}),
+        )
+        .unwrap();
+        assert!(
+            other_ca.keep_password_from(&stored).is_err(),
+            "another CA is another place"
+        );
         let no_password = fields(json!({"host": "db", "user": "u"})).unwrap();
         let sent = fields(json!({"host": "db", "user": "u", "password": REDACTED})).unwrap();
         assert!(sent.keep_password_from(&no_password).is_err());

@@ -1050,8 +1050,17 @@ where
                     }
 
                     // malformed requests should be responded with 400
+                    // Schemata patch: a request line too long for the URI parser is a 431,
+                    // like a head over the buffer limit.
+                    let status = if matches!(err, ParseError::Uri(_))
+                        && err.to_string().contains("too long")
+                    {
+                        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+                    } else {
+                        StatusCode::BAD_REQUEST
+                    };
                     this.messages.push_back(DispatcherMessage::Error(
-                        Response::bad_request().drop_body(),
+                        Response::with_body(status, ()),
                     ));
 
                     this.flags.insert(Flags::READ_DISCONNECT);
@@ -1076,10 +1085,19 @@ where
 
                 trace!("timed out on slow request; replying with 408 and closing connection");
 
-                // Schemata patch: the codec's own errors carry the JSON envelope.
+                // Schemata patch: the codec's own errors carry the JSON envelope,
+                // written at once since the connection shuts down right after.
                 let mut res = Response::with_body(StatusCode::REQUEST_TIMEOUT, ());
-                let body = envelope_error(&mut res);
-                let _ = self.as_mut().send_error_response(res, body);
+                let bytes = envelope_bytes(&mut res);
+                if self
+                    .as_mut()
+                    .send_response_inner(res, &BoxBody::new(bytes.clone()))
+                    .is_ok()
+                {
+                    let this = self.as_mut().project();
+                    let _ = this.codec.encode(Message::Chunk(Some(bytes)), this.write_buf);
+                    let _ = this.codec.encode(Message::Chunk(None), this.write_buf);
+                }
 
                 self.project().flags.insert(Flags::SHUTDOWN);
             }
@@ -1552,6 +1570,11 @@ mod buffer_tests;
 /// arriving) get the same JSON error envelope and `X-Request-Id` as every other
 /// error response of the service, instead of an empty body.
 fn envelope_error(res: &mut Response<()>) -> BoxBody {
+    BoxBody::new(envelope_bytes(res))
+}
+
+/// Schemata patch: the envelope of [`envelope_error`], as bytes.
+fn envelope_bytes(res: &mut Response<()>) -> bytes::Bytes {
     use std::{
         sync::atomic::{AtomicU64, Ordering},
         time::{SystemTime, UNIX_EPOCH},
@@ -1563,7 +1586,7 @@ fn envelope_error(res: &mut Response<()>) -> BoxBody {
     let (code, message) = match res.status().as_u16() {
         431 => (
             "request_header_fields_too_large",
-            "The request line and headers are too large (at most 128 KiB in all).",
+            "The request line and headers are too large (the URI at most 64 KiB, the whole head 128 KiB).",
         ),
         408 => (
             "request_timeout",
@@ -1586,5 +1609,5 @@ fn envelope_error(res: &mut Response<()>) -> BoxBody {
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), value);
     }
-    BoxBody::new(body)
+    bytes::Bytes::from(body)
 }
