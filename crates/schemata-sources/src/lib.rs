@@ -2,11 +2,14 @@
 //! behind one access policy. Knows nothing of HTTP or the queue.
 
 mod error;
+mod fetch;
 mod limits;
+pub mod mysql;
 pub mod policy;
 pub mod postgres;
 mod settings;
 mod source;
+pub mod sqlite;
 
 pub use error::SourceError;
 pub use limits::{Budget, CLIENT_MARGIN, SourceLimits, within};

@@ -1,4 +1,7 @@
-use crate::{AccessPolicy, SourceError, SourceLimits, postgres::PostgresSource};
+use crate::{
+    AccessPolicy, SourceError, SourceLimits, mysql::MySqlSource, postgres::PostgresSource,
+    sqlite::SqliteSource,
+};
 use schemata_core::{
     RefreshFailure, RefreshOptions, SchemaFilter, SchemaId, SchemaObject, SourceConfig, SourceKind,
     TableAllowlist,
@@ -96,11 +99,16 @@ pub trait Source {
 #[derive(Debug, Clone)]
 pub enum AnySource {
     Postgres(PostgresSource),
+    MySql(MySqlSource),
+    Sqlite(SqliteSource),
 }
 
 /// Whether this build can read sources of `kind`.
 pub fn supports(kind: SourceKind) -> bool {
-    matches!(kind, SourceKind::Postgresql)
+    matches!(
+        kind,
+        SourceKind::Postgresql | SourceKind::Mysql | SourceKind::Sqlite
+    )
 }
 
 /// Prepares the source a configuration describes; connects lazily, on first use,
@@ -115,8 +123,14 @@ pub fn connect(
         (SourceKind::Postgresql, SourceConfig::Network(endpoint)) => Ok(AnySource::Postgres(
             PostgresSource::new(endpoint, limits, policy.clone()),
         )),
-        (SourceKind::Postgresql, _) => Err(SourceError::Configuration(
-            "a postgresql connection needs a host".into(),
+        (SourceKind::Mysql, SourceConfig::Network(endpoint)) => Ok(AnySource::MySql(
+            MySqlSource::new(endpoint, limits, policy.clone()),
+        )),
+        (SourceKind::Sqlite, SourceConfig::Sqlite(file)) => Ok(AnySource::Sqlite(
+            SqliteSource::new(file, limits, policy.clone()),
+        )),
+        (SourceKind::Postgresql | SourceKind::Mysql, _) => Err(SourceError::Configuration(
+            "this connection needs a host".into(),
         )),
         (other, _) => Err(SourceError::Unsupported(other.to_string())),
     }
@@ -126,6 +140,8 @@ impl Source for AnySource {
     async fn health(&self) -> Result<(), SourceError> {
         match self {
             Self::Postgres(source) => source.health().await,
+            Self::MySql(source) => source.health().await,
+            Self::Sqlite(source) => source.health().await,
         }
     }
 
@@ -136,6 +152,8 @@ impl Source for AnySource {
     ) -> Result<Introspection, SourceError> {
         match self {
             Self::Postgres(source) => source.introspect(scope, sink).await,
+            Self::MySql(source) => source.introspect(scope, sink).await,
+            Self::Sqlite(source) => source.introspect(scope, sink).await,
         }
     }
 }

@@ -20,6 +20,8 @@ pub struct TestApp {
     pub organization_id: Uuid,
     pub store: StoreSettings,
     handle: actix_web::dev::ServerHandle,
+    /// Where this app's SQLite sources live (`SCHEMATA_SQLITE_ROOT`), removed with it.
+    pub sqlite_root: std::path::PathBuf,
     /// Dropped with the app, after the server stopped.
     _database: TestDatabase,
 }
@@ -38,9 +40,20 @@ impl TestApp {
             max_connections: 20,
             encryption_key: SecretBox::generate_key_hex(),
         };
+        let sqlite_root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target/schemata-test-sqlite")
+            .join(uuid::Uuid::new_v4().simple().to_string());
+        std::fs::create_dir_all(&sqlite_root).expect("create the SQLite root");
+        let sources = SourceSettings {
+            policy: schemata_sources::PolicySettings {
+                sqlite_root: Some(sqlite_root.clone()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         let mut settings = ApiSettings {
             store: store.clone(),
-            sources: SourceSettings::default(),
+            sources,
             host: "127.0.0.1".into(),
             port: 0,
             http_workers: 2,
@@ -78,6 +91,7 @@ impl TestApp {
             organization_id: organization.id,
             store,
             handle,
+            sqlite_root,
             _database: database,
         }
     }
@@ -86,7 +100,13 @@ impl TestApp {
     pub fn worker_settings(&self) -> WorkerSettings {
         WorkerSettings {
             store: self.store.clone(),
-            sources: SourceSettings::default(),
+            sources: SourceSettings {
+                policy: schemata_sources::PolicySettings {
+                    sqlite_root: Some(self.sqlite_root.clone()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
             concurrency: 4,
             poll_interval: Duration::from_millis(500),
             heartbeat_interval: Duration::from_secs(5),
@@ -196,6 +216,33 @@ impl TestApp {
         }
     }
 
+    /// A SQLite file under this app's SQLite root, made from `sql`; returns
+    /// its name (relative to the root, as a connection names it).
+    pub async fn sqlite_file(&self, name: &str, sql: &str) -> String {
+        use sqlx::{ConnectOptions, Connection};
+        let path = self.sqlite_root.join(name);
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .expect("create the SQLite file");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut conn)
+            .await
+            .expect("load the SQLite schema");
+        conn.close().await.ok();
+        name.to_owned()
+    }
+
+    /// Creates a connection of `kind` with this configuration and returns its id.
+    pub async fn create_source(&self, name: &str, kind: &str, configuration: Value) -> String {
+        self.create_connection_with(
+            &json!({"name": name, "type": kind, "configuration": configuration}),
+        )
+        .await
+    }
+
     /// Creates a PostgreSQL connection to `url` and returns its id.
     pub async fn create_connection(&self, name: &str, url: &str) -> String {
         self.create_connection_with(
@@ -278,5 +325,6 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         drop(self.handle.stop(false));
+        let _ = std::fs::remove_dir_all(&self.sqlite_root);
     }
 }

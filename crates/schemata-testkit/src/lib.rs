@@ -6,6 +6,7 @@
 mod app;
 mod databases;
 pub mod fake_postgres;
+mod mysql;
 mod worker;
 
 pub use app::TestApp;
@@ -13,6 +14,7 @@ pub use databases::{
     PROTECTED_PASSWORD, ServerLease, TestDatabase, fixture, fresh_database, load,
     migrated_database, password_protected_server, protected_database, server, source_database,
 };
+pub use mysql::{MysqlDatabase, mysql_database, mysql_dump_database, mysql_server_url};
 pub use worker::TestWorker;
 
 /// Logs for a test run only when asked: `TEST_LOG=1 cargo test`.

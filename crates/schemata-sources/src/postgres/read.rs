@@ -12,9 +12,9 @@ use super::{
 };
 use crate::{
     Budget, Introspection, IntrospectionScope, Listing, ObjectSink, SourceError, SourceLimits,
+    fetch::{Rows, fetch_rows, wire_bytes},
     send, within,
 };
-use futures::TryStreamExt;
 use schemata_core::{RefreshFailure, SchemaId};
 use sqlx::{
     PgConnection, Postgres, Row,
@@ -329,9 +329,7 @@ impl Reader<'_> {
             .collect()
     }
 
-    /// Streams a query's rows under the round-trip deadline, charging each
-    /// row (as received and as held in memory) to the budget, and giving up at
-    /// `max_rows` + 1 rows whatever the server does with its LIMIT.
+    /// Streams a query's rows under the round-trip deadline and the budget.
     async fn fetch<T>(
         &mut self,
         query: sqlx::query::Query<'_, Postgres, PgArguments>,
@@ -340,49 +338,14 @@ impl Reader<'_> {
     where
         T: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
     {
-        let budget = &mut self.budget;
-        let conn = &mut *self.conn;
-        within(self.deadline, async {
-            let mut rows = query.fetch(conn);
-            let mut out = Vec::new();
-            while let Some(row) = rows.try_next().await.map_err(SourceError::from_query)? {
-                if out.len() >= limit.at_most {
-                    return Err(budget.too_many(limit.what, limit.cap));
-                }
-                budget.charge_bytes(row_bytes(&row) + size_of::<T>() + ROW_OVERHEAD)?;
-                out.push(T::from_row(&row).map_err(SourceError::from_query)?);
-            }
-            Ok(out)
-        })
+        fetch_rows(
+            &mut *self.conn,
+            query,
+            &mut self.budget,
+            self.deadline,
+            limit,
+            wire_bytes,
+        )
         .await
     }
-}
-
-/// How many rows a query may return, and how to say so when it returns more.
-struct Rows {
-    at_most: usize,
-    /// The refresh's cap, as the message names it.
-    cap: usize,
-    what: &'static str,
-}
-
-impl Rows {
-    fn all(cap: usize, what: &'static str) -> Self {
-        Self {
-            at_most: cap,
-            cap,
-            what,
-        }
-    }
-}
-
-/// What a row costs in memory beyond its values (allocations, bookkeeping).
-const ROW_OVERHEAD: usize = 64;
-
-/// The size of a row's values as they came over the wire.
-fn row_bytes(row: &PgRow) -> usize {
-    (0..row.len())
-        .filter_map(|i| row.try_get_raw(i).ok())
-        .map(|value| value.as_bytes().map_or(0, <[u8]>::len))
-        .sum()
 }

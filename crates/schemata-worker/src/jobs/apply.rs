@@ -116,11 +116,13 @@ impl<'a> Writer<'a> {
     }
 
     /// Removes what is gone, records the version and closes the run; commits.
+    /// A read where every object failed is no refresh at all: it comes back
+    /// as the run's failure, with nothing written.
     pub async fn finish(
         mut self,
         introspection: Introspection,
         started: Instant,
-    ) -> anyhow::Result<RefreshOutcome> {
+    ) -> anyhow::Result<Finish> {
         let run = self.run;
         let options = run.options()?;
         let (present, failures, catalog_state) = match introspection {
@@ -134,6 +136,14 @@ impl<'a> Writer<'a> {
             .iter()
             .filter_map(|f| SchemaId::parse(&f.object).ok())
             .collect();
+        if !present.is_empty() && present.iter().all(|id| failed.contains(id)) {
+            let first = failures.iter().min_by(|a, b| a.object.cmp(&b.object));
+            return Ok(Finish::Failed(format!(
+                "Every object failed ({} of them); the first: {}",
+                failures.len(),
+                first.map_or(String::new(), |f| format!("{} ({})", f.object, f.error))
+            )));
+        }
         let mut removed: Vec<SchemaId> = if options.hard_refresh {
             self.cached
                 .keys()
@@ -203,7 +213,7 @@ impl<'a> Writer<'a> {
         .context("Failed to close the refresh run")?;
         if !closed {
             self.tx.rollback().await.context("Failed to roll back")?;
-            return Ok(RefreshOutcome::Skipped);
+            return Ok(Finish::Done(RefreshOutcome::Skipped));
         }
         self.tx
             .commit()
@@ -215,6 +225,13 @@ impl<'a> Writer<'a> {
             changes.breaking = changes.breaking, duration_ms = started.elapsed().as_millis() as u64,
             "refresh complete"
         );
-        Ok(RefreshOutcome::Refreshed(status))
+        Ok(Finish::Done(RefreshOutcome::Refreshed(status)))
     }
+}
+
+/// How writing a refresh ended.
+pub(crate) enum Finish {
+    Done(RefreshOutcome),
+    /// Nothing was written; the run is to be closed as failed with this message.
+    Failed(String),
 }

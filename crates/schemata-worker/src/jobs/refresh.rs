@@ -1,7 +1,10 @@
 //! One refresh: claim the run, introspect the source, write what changed and
 //! close the run in one transaction. A failure keeps the old cache.
 
-use crate::jobs::{apply::Writer, summary::summarize};
+use crate::jobs::{
+    apply::{Finish, Writer},
+    summary::summarize,
+};
 use anyhow::Context;
 use schemata_core::{
     RefreshFailure, RefreshJob, RunStatus, SchemaFilter, SchemaId, TableAllowlist,
@@ -103,7 +106,8 @@ async fn run_claimed(ctx: &RefreshContext, run: &RunRow) -> anyhow::Result<Refre
     let (read, written) = tokio::join!(reading, writer.consume(ctx, batches));
     let error = match (read, written) {
         (Ok(Ok(introspection)), Ok(writer)) => match writer.finish(introspection, started).await {
-            Ok(outcome) => return Ok(outcome),
+            Ok(Finish::Done(outcome)) => return Ok(outcome),
+            Ok(Finish::Failed(message)) => message,
             Err(error) => write_failure(run, &error),
         },
         (_, Err(error)) => write_failure(run, &error),

@@ -12,10 +12,11 @@ const NAMED_FAILURES: usize = 5;
 pub(crate) fn summarize(
     run: &RunRow,
     present: impl Iterator<Item = (SchemaId, ObjectKind, usize)>,
-    failures: Vec<RefreshFailure>,
+    mut failures: Vec<RefreshFailure>,
     deleted_count: usize,
     started: Instant,
 ) -> RefreshResult {
+    failures.sort_by(|a, b| a.object.cmp(&b.object));
     let mut per_schema: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let (mut tables, mut views, mut columns) = (0, 0, 0);
     for (id, kind, fields) in present {

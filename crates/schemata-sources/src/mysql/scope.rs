@@ -1,0 +1,142 @@
+//! Turning a refresh's scope into `information_schema` filters: a list of
+//! schemas for `TABLE_SCHEMA IN (…)` and, when tables are named, a list for
+//! `CONCAT(schema, '.', table) IN (…)`, always as bound parameters.
+
+use crate::IntrospectionScope;
+
+/// Schemas MySQL and MariaDB keep for themselves: never cached.
+pub(super) const SYSTEM_SCHEMAS: [&str; 4] =
+    ["mysql", "performance_schema", "sys", "information_schema"];
+
+/// The filter every catalog query of one refresh applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Filter {
+    pub schemas: Vec<String>,
+    /// `schema.table` entries the objects must be among (allowlist), if any.
+    pub allowlist: Vec<String>,
+    /// A partial refresh: objects of these schemas or these tables only.
+    pub only_schemas: Vec<String>,
+    pub only_tables: Vec<String>,
+}
+
+impl Filter {
+    /// `available` are the server's user schemas; `database` the connection's own.
+    pub fn new(scope: &IntrospectionScope, available: &[String], database: Option<&str>) -> Self {
+        let wanted: Vec<String> = if !scope.schema_filter.names().is_empty() {
+            scope.schema_filter.names().to_vec()
+        } else if let Some(database) = database {
+            vec![database.to_owned()]
+        } else {
+            available.to_vec()
+        };
+        let schemas = wanted
+            .into_iter()
+            .filter(|s| available.contains(s) && !SYSTEM_SCHEMAS.contains(&s.as_str()))
+            .collect();
+        Self {
+            schemas,
+            allowlist: scope.table_allowlist.entries().to_vec(),
+            only_schemas: scope.options.schemas.clone(),
+            only_tables: scope
+                .options
+                .tables
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        }
+    }
+
+    /// `WHERE …` over the given columns, and the values to bind in order.
+    pub fn clause(&self, schema: &str, table: &str) -> (String, Vec<String>) {
+        let mut binds: Vec<String> = self.schemas.clone();
+        let mut clause = format!("{schema} IN ({})", placeholders(self.schemas.len()));
+        let qualified = format!("CONCAT({schema}, '.', {table})");
+        if !self.allowlist.is_empty() {
+            clause.push_str(&format!(
+                " AND {qualified} IN ({})",
+                placeholders(self.allowlist.len())
+            ));
+            binds.extend(self.allowlist.iter().cloned());
+        }
+        if !self.only_schemas.is_empty() || !self.only_tables.is_empty() {
+            // `IN ()` is not SQL: an empty list gets a value no name can be.
+            clause.push_str(&format!(
+                " AND ({schema} IN ({}) OR {qualified} IN ({}))",
+                placeholders(self.only_schemas.len().max(1)),
+                placeholders(self.only_tables.len().max(1))
+            ));
+            for list in [&self.only_schemas, &self.only_tables] {
+                if list.is_empty() {
+                    binds.push("\u{1}".into());
+                } else {
+                    binds.extend(list.iter().cloned());
+                }
+            }
+        }
+        (clause, binds)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.schemas.is_empty()
+    }
+}
+
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schemata_core::{RefreshOptions, SchemaFilter, TableAllowlist};
+
+    fn scope(filter: &[&str], allowlist: &[&str], options: RefreshOptions) -> IntrospectionScope {
+        IntrospectionScope {
+            schema_filter: SchemaFilter::parse(filter.iter().map(|s| s.to_string()).collect())
+                .unwrap(),
+            table_allowlist: TableAllowlist::parse(
+                allowlist.iter().map(|s| s.to_string()).collect(),
+            )
+            .unwrap(),
+            options,
+            ..IntrospectionScope::default()
+        }
+    }
+
+    #[test]
+    fn the_schemas_are_the_filter_else_the_database_else_every_user_schema() {
+        let available = vec!["shop".to_string(), "crm".into(), "mysql".into()];
+        let all = RefreshOptions::default();
+        assert_eq!(
+            Filter::new(
+                &scope(&["crm", "gone"], &[], all.clone()),
+                &available,
+                Some("shop")
+            )
+            .schemas,
+            ["crm"]
+        );
+        assert_eq!(
+            Filter::new(&scope(&[], &[], all.clone()), &available, Some("shop")).schemas,
+            ["shop"]
+        );
+        assert_eq!(
+            Filter::new(&scope(&[], &[], all), &available, None).schemas,
+            ["shop", "crm"]
+        );
+    }
+
+    #[test]
+    fn every_value_is_a_placeholder() {
+        let partial = RefreshOptions::parse(Some(false), None, Some("shop.orders")).unwrap();
+        let filter = Filter::new(
+            &scope(&["shop"], &["shop.orders"], partial),
+            &["shop".into()],
+            None,
+        );
+        let (clause, binds) = filter.clause("TABLE_SCHEMA", "TABLE_NAME");
+        assert_eq!(clause.matches('?').count(), binds.len());
+        assert!(!clause.contains("shop"), "{clause}");
+        assert_eq!(binds, ["shop", "shop.orders", "\u{1}", "shop.orders"]);
+    }
+}
