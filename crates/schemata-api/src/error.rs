@@ -37,6 +37,9 @@ pub enum ApiError {
     CredentialsUnreadable,
     #[error("Not ready: the database is unreachable or not migrated.")]
     NotReady,
+    /// The source answered a read with an error, took too long, or sent too much.
+    #[error("{0}")]
+    SourceError(String),
     /// Temporarily unable to serve (our database down, no slot free): retry.
     #[error("{0}")]
     Unavailable(String),
@@ -59,6 +62,7 @@ impl ApiError {
             Self::CredentialsUnreadable => "credentials_unreadable",
             Self::NotReady => "not_ready",
             Self::Unavailable(_) => "unavailable",
+            Self::SourceError(_) => "source_error",
             Self::Internal(_) => "internal",
         }
     }
@@ -118,6 +122,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotReady | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::SourceError(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

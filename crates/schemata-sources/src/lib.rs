@@ -7,6 +7,7 @@ mod limits;
 pub mod mysql;
 pub mod policy;
 pub mod postgres;
+pub mod records;
 mod settings;
 mod source;
 pub mod sqlite;

@@ -7,11 +7,13 @@ mod privileges;
 mod read;
 mod scope;
 
+use crate::records::{Sample, backticked};
 use crate::{
     AccessPolicy, Introspection, IntrospectionScope, ObjectSink, Source, SourceError, SourceLimits,
     within,
 };
-use schemata_core::{NetworkEndpoint, TlsMode};
+use futures::TryStreamExt;
+use schemata_core::{FieldType, NetworkEndpoint, SchemaObject, TlsMode};
 use sqlx::{
     ConnectOptions, Connection, MySqlConnection,
     mysql::{MySqlConnectOptions, MySqlSslMode},
@@ -159,4 +161,65 @@ impl Source for MySqlSource {
         })
         .await
     }
+
+    async fn sample(
+        &self,
+        object: &SchemaObject,
+        limit: u32,
+    ) -> Result<Vec<serde_json::Value>, SourceError> {
+        self.with_session(async |conn, _| sample(conn, object, limit, &self.limits).await)
+            .await
+    }
+}
+
+/// A live sample: MySQL renders each row with `JSON_OBJECT` (keys bound as
+/// parameters), binary as base64 and spatial values as WKT.
+async fn sample(
+    conn: &mut MySqlConnection,
+    object: &SchemaObject,
+    limit: u32,
+    limits: &SourceLimits,
+) -> Result<Vec<serde_json::Value>, SourceError> {
+    let mut pairs = Vec::new();
+    for field in &object.fields {
+        let column = backticked(&field.name);
+        let remote = field.remote_type.to_ascii_lowercase();
+        let value = if field.field_type == FieldType::Binary && !remote.starts_with("bit") {
+            format!("TO_BASE64({column})")
+        } else if remote.starts_with("bit") {
+            format!("CAST({column} AS UNSIGNED)")
+        } else if remote.contains("point")
+            || remote.contains("polygon")
+            || remote.contains("linestring")
+            || remote.starts_with("geometry")
+            || remote.starts_with("geomcollection")
+        {
+            format!("ST_AsText({column})")
+        } else if field.field_type == FieldType::Json {
+            format!("JSON_EXTRACT({column}, '$')")
+        } else {
+            column
+        };
+        pairs.push(format!("?, {value}"));
+    }
+    let sql = format!(
+        "SELECT CAST(JSON_OBJECT({}) AS CHAR) FROM {}.{} LIMIT ?",
+        pairs.join(", "),
+        backticked(&object.schema),
+        backticked(&object.name)
+    );
+    within(limits.round_trip(), async {
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for field in &object.fields {
+            query = query.bind(&field.name);
+        }
+        let mut rows = query.bind(limit).fetch(&mut *conn);
+        let mut sample = Sample::default();
+        while let Some(text) = rows.try_next().await.map_err(SourceError::from_query)? {
+            let row = serde_json::from_str(&text).map_err(|e| SourceError::Query(e.to_string()))?;
+            sample.push(row, text.len())?;
+        }
+        Ok(sample.into_rows())
+    })
+    .await
 }

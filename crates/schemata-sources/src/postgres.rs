@@ -5,11 +5,13 @@ mod changes;
 mod queries;
 mod read;
 
+use crate::records::{Sample, double_quoted, hex_binary_to_base64};
 use crate::{
     AccessPolicy, Introspection, IntrospectionScope, ObjectSink, Source, SourceError, SourceLimits,
     within,
 };
-use schemata_core::{NetworkEndpoint, TlsMode};
+use futures::TryStreamExt;
+use schemata_core::{NetworkEndpoint, SchemaObject, TlsMode};
 use sqlx::{
     ConnectOptions, Connection, PgConnection, Row,
     postgres::{PgConnectOptions, PgSslMode},
@@ -146,4 +148,61 @@ impl Source for PostgresSource {
         self.with_session(async |conn| read::read(conn, scope, &self.limits, sink).await)
             .await
     }
+
+    async fn sample(
+        &self,
+        object: &SchemaObject,
+        limit: u32,
+    ) -> Result<Vec<serde_json::Value>, SourceError> {
+        self.with_session(async |conn| sample(conn, object, limit, &self.limits).await)
+            .await
+    }
+}
+
+/// A live sample of an object's rows, each rendered by PostgreSQL's own
+/// `row_to_json` (numerics stay exact, dates ISO), binary turned to base64.
+async fn sample(
+    conn: &mut PgConnection,
+    object: &SchemaObject,
+    limit: u32,
+    limits: &SourceLimits,
+) -> Result<Vec<serde_json::Value>, SourceError> {
+    let deadline = limits.round_trip();
+    let opened = within(deadline, async {
+        sqlx::raw_sql("BEGIN READ ONLY; SELECT current_setting('schemata.instance', true)")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(SourceError::from_query)
+    })
+    .await?;
+    refuse_own_database(opened.try_get(0).map_err(SourceError::from_query)?)?;
+    let sql = format!(
+        "SELECT row_to_json(t)::text FROM {}.{} AS t LIMIT $1",
+        double_quoted(&object.schema),
+        double_quoted(&object.name)
+    );
+    let rows = within(deadline, async {
+        let mut rows = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+            .bind(i64::from(limit))
+            .fetch(&mut *conn);
+        let mut sample = Sample::default();
+        while let Some(text) = rows.try_next().await.map_err(SourceError::from_query)? {
+            let mut row: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&text).map_err(|e| SourceError::Query(e.to_string()))?;
+            hex_binary_to_base64(object, &mut row);
+            sample.push(serde_json::Value::Object(row), text.len())?;
+        }
+        Ok(sample.into_rows())
+    })
+    .await;
+    if !matches!(rows, Err(SourceError::Timeout(_))) {
+        let _ = within(deadline, async {
+            sqlx::raw_sql("ROLLBACK")
+                .execute(&mut *conn)
+                .await
+                .map_err(SourceError::from_query)
+        })
+        .await;
+    }
+    rows
 }

@@ -93,6 +93,12 @@ pub trait Source {
         scope: &IntrospectionScope,
         sink: ObjectSink,
     ) -> impl Future<Output = Result<Introspection, SourceError>> + Send;
+    /// Reads up to `limit` rows of a cached object, as JSON objects.
+    fn sample(
+        &self,
+        object: &SchemaObject,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Value>, SourceError>> + Send;
 }
 
 /// One of the supported kinds, chosen at run time from the connection's type.
@@ -154,6 +160,15 @@ impl Source for AnySource {
             Self::Postgres(source) => source.introspect(scope, sink).await,
             Self::MySql(source) => source.introspect(scope, sink).await,
             Self::Sqlite(source) => source.introspect(scope, sink).await,
+        }
+    }
+
+    async fn sample(&self, object: &SchemaObject, limit: u32) -> Result<Vec<Value>, SourceError> {
+        let limit = limit.clamp(1, crate::records::MAX_LIMIT);
+        match self {
+            Self::Postgres(source) => source.sample(object, limit).await,
+            Self::MySql(source) => source.sample(object, limit).await,
+            Self::Sqlite(source) => source.sample(object, limit).await,
         }
     }
 }

@@ -3,11 +3,15 @@
 
 mod read;
 
+use crate::records::{Sample, base64, double_quoted};
 use crate::{
     AccessPolicy, Introspection, IntrospectionScope, ObjectSink, Source, SourceError, SourceLimits,
     within,
 };
-use schemata_core::SqliteFile;
+use futures::TryStreamExt;
+use schemata_core::{FieldType, SchemaObject, SqliteFile};
+use serde_json::{Map, Value, json};
+use sqlx::{Column, Row, TypeInfo, ValueRef};
 use sqlx::{ConnectOptions, Connection, SqliteConnection, sqlite::SqliteConnectOptions};
 use std::time::Duration;
 
@@ -82,4 +86,65 @@ impl Source for SqliteSource {
         let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
         result
     }
+
+    async fn sample(
+        &self,
+        object: &SchemaObject,
+        limit: u32,
+    ) -> Result<Vec<serde_json::Value>, SourceError> {
+        let mut conn = self.connect().await?;
+        let result = within(self.limits.round_trip(), sample(&mut conn, object, limit)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
+        result
+    }
+}
+
+/// A live sample, each value rendered by its storage class.
+async fn sample(
+    conn: &mut SqliteConnection,
+    object: &SchemaObject,
+    limit: u32,
+) -> Result<Vec<Value>, SourceError> {
+    let sql = format!("SELECT * FROM {} LIMIT ?", double_quoted(&object.name));
+    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(i64::from(limit))
+        .fetch(&mut *conn);
+    let mut sample = Sample::default();
+    while let Some(row) = rows.try_next().await.map_err(SourceError::from_query)? {
+        let mut rendered = Map::new();
+        let mut bytes = 0;
+        for (i, column) in row.columns().iter().enumerate() {
+            let raw = row.try_get_raw(i).map_err(SourceError::from_query)?;
+            let class = if raw.is_null() {
+                "NULL".to_owned()
+            } else {
+                raw.type_info().name().to_owned()
+            };
+            let is_json = object
+                .fields
+                .iter()
+                .any(|f| f.name == column.name() && f.field_type == FieldType::Json);
+            let value = match class.as_str() {
+                "NULL" => Value::Null,
+                "INTEGER" => json!(row.try_get::<i64, _>(i).map_err(SourceError::from_query)?),
+                "REAL" => json!(row.try_get::<f64, _>(i).map_err(SourceError::from_query)?),
+                "BLOB" => {
+                    let blob: Vec<u8> = row.try_get(i).map_err(SourceError::from_query)?;
+                    bytes += blob.len();
+                    base64(&blob)
+                }
+                _ => {
+                    let text: String = row.try_get(i).map_err(SourceError::from_query)?;
+                    bytes += text.len();
+                    match is_json.then(|| serde_json::from_str(&text)) {
+                        Some(Ok(parsed)) => parsed,
+                        _ => Value::String(text),
+                    }
+                }
+            };
+            rendered.insert(column.name().to_owned(), value);
+        }
+        sample.push(Value::Object(rendered), bytes)?;
+    }
+    Ok(sample.into_rows())
 }

@@ -31,6 +31,10 @@ async fn another_organizations_connection_is_not_found_on_every_route() {
         ("GET", format!("/api/connections/{id}/schemas/status")),
         ("GET", format!("/api/connections/{id}/schemas")),
         ("GET", format!("/api/connections/{id}/schemas/public.t")),
+        (
+            "GET",
+            format!("/api/connections/{id}/schemas/public.t/records"),
+        ),
     ];
     for (method, path) in routes {
         let request = app

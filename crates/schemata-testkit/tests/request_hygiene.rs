@@ -234,6 +234,12 @@ async fn every_route_requires_exactly_its_scope() {
             Scope::SchemasRead,
             None,
         ),
+        (
+            "GET",
+            format!("/api/connections/{id}/schemas/public.t/records"),
+            Scope::SchemasRead,
+            None,
+        ),
     ];
     for scope in Scope::ALL {
         let key = app.key_for("acme", &[scope]).await;

@@ -4,6 +4,7 @@ mod cache;
 mod connections;
 mod ops;
 mod pages;
+mod records;
 mod refresh;
 mod status;
 
@@ -60,6 +61,11 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/api/connections/{id}/schemas/{schema_id}")
             .get(cache::get)
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/connections/{id}/schemas/{schema_id}/records")
+            .get(records::records)
             .default_service(web::to(method_not_allowed)),
     );
 }

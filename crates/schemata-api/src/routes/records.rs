@@ -1,0 +1,87 @@
+//! `GET /api/connections/{id}/schemas/{schema_id}/records?limit=`: a live sample
+//! of a cached object's rows, read through the access policy in a read-only
+//! session with a statement timeout.
+
+use crate::{
+    auth::{Authorized, SchemasRead},
+    envelope,
+    error::ApiError,
+    routes::connections,
+    state::AppState,
+};
+use actix_web::{HttpResponse, web};
+use schemata_core::SchemaId;
+use schemata_sources::{Source, SourceError, connect, records::MAX_LIMIT};
+use schemata_store::{cache, connections as stored};
+use serde::Deserialize;
+use uuid::Uuid;
+
+const DEFAULT_LIMIT: u32 = 10;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RecordsQuery {
+    limit: Option<u32>,
+}
+
+pub(crate) async fn records(
+    caller: Authorized<SchemasRead>,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, String)>,
+    query: web::Query<RecordsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, raw_schema_id) = path.into_inner();
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "`limit` must be between 1 and {MAX_LIMIT}."
+        )));
+    }
+    let row = connections::load(&state, &caller, id).await?;
+    let schema_id = SchemaId::parse(&raw_schema_id).map_err(ApiError::BadRequest)?;
+    let object = cache::get_object(&state.pool, row.id, &schema_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "Object not found in the cached schema: {schema_id}. Refresh the connection first."
+            ))
+        })?;
+    let kind = row.source_kind()?;
+    let config = stored::source_config(&state.pool, &state.secrets, row.id).await?;
+    let started = tokio::time::Instant::now();
+    let Ok(permits) = tokio::time::timeout(
+        state.health_timeout / 2,
+        state.health_slots.acquire(row.organization_id),
+    )
+    .await
+    else {
+        return Err(ApiError::Unavailable(
+            "Too many source reads are in flight for your organization; try again shortly.".into(),
+        ));
+    };
+    let sampled = match connect(kind, &config, state.source_limits, &state.policy) {
+        Ok(source) => source.sample(&object, limit).await,
+        Err(error) => Err(error),
+    };
+    drop(permits);
+    match sampled {
+        Ok(rows) => Ok(envelope::ok(rows)),
+        Err(SourceError::Unreachable) => {
+            // As for health checks: a closed port and a silent one look alike.
+            tokio::time::sleep_until(started + state.health_timeout).await;
+            Err(ApiError::ConnectionUnhealthy(
+                "Connection is unhealthy: unreachable".into(),
+            ))
+        }
+        Err(
+            error @ (SourceError::Refused
+            | SourceError::Rejected(_)
+            | SourceError::Tls(_)
+            | SourceError::Configuration(_)
+            | SourceError::Unsupported(_)),
+        ) => Err(ApiError::ConnectionUnhealthy(format!(
+            "Connection is unhealthy: {error}"
+        ))),
+        Err(error) => Err(ApiError::SourceError(error.to_string())),
+    }
+}
