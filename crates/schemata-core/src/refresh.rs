@@ -177,6 +177,15 @@ pub struct RefreshResult {
     pub duration_ms: i64,
     pub schemas: Vec<SchemaSummary>,
     pub failures: Vec<RefreshFailure>,
+    /// Objects the source read in full this time (the rest it knew unchanged).
+    #[serde(default)]
+    pub objects_read: usize,
+    /// Objects whose cached version this run rewrote or removed.
+    #[serde(default)]
+    pub objects_written: usize,
+    /// False when the source was unchanged and nothing was written.
+    #[serde(default)]
+    pub changed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

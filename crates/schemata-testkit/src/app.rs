@@ -291,6 +291,52 @@ impl TestApp {
         }
     }
 
+    /// Every object the cache holds for a connection, as the worker wrote it.
+    pub async fn cached_objects(&self, connection_id: &str) -> Vec<schemata_core::SchemaObject> {
+        let id: Uuid = connection_id.parse().expect("a connection id");
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .expect("a connection to our database");
+        let index = schemata_store::snapshots::index(&mut conn, id)
+            .await
+            .expect("the cache's index");
+        let ids: Vec<schemata_core::SchemaId> = index.into_keys().collect();
+        let mut objects = schemata_store::snapshots::load(&mut conn, id, &ids)
+            .await
+            .expect("the cached objects");
+        objects.sort_by_key(schemata_core::SchemaObject::id);
+        objects
+    }
+
+    /// Reads a PostgreSQL source from scratch, as a first refresh would.
+    pub async fn full_read(&self, url: &str) -> Vec<schemata_core::SchemaObject> {
+        let config = schemata_core::SourceConfig::parse(
+            schemata_core::SourceKind::Postgresql,
+            &json!({ "url": url }),
+        )
+        .expect("a valid source URL");
+        let policy = AccessPolicy::build(&Default::default(), &self.store.database_url)
+            .await
+            .expect("the default policy builds");
+        let source = schemata_sources::connect(
+            schemata_core::SourceKind::Postgresql,
+            &config,
+            schemata_sources::SourceLimits::default(),
+            &policy,
+        )
+        .expect("a source");
+        let (_, mut objects) = schemata_sources::introspect_all(
+            &source,
+            &schemata_sources::IntrospectionScope::default(),
+        )
+        .await
+        .expect("a full read");
+        objects.sort_by_key(schemata_core::SchemaObject::id);
+        objects
+    }
+
     /// How many refresh runs and queued jobs exist: what a refresh request left behind.
     pub async fn runs_and_jobs(&self) -> (i64, i64) {
         sqlx::query_as(

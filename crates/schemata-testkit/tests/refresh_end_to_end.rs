@@ -18,8 +18,50 @@ struct ExpectedField {
 #[tokio::test]
 async fn refresh_of_pagila_caches_exactly_what_the_source_catalog_says() {
     let app = TestApp::spawn().await;
-    let source_url = source_database(&fixture("pagila-schema.postgres.sql")).await;
-    let connection_id = app.create_connection("pagila", &source_url).await;
+    let (connection_id, cached) = refresh_and_compare(&app, "pagila-schema.postgres.sql").await;
+    assert_eq!(cached["public.payment"]["partition_count"], 7);
+    // Spot checks of normalization against pagila's documented types.
+    let film: Value = app
+        .get(&format!(
+            "/api/connections/{connection_id}/schemas/public.film"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let film_fields: BTreeMap<&str, &Value> = film["data"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap(), f))
+        .collect();
+    assert_eq!(film_fields["film_id"]["type"], "integer");
+    assert_eq!(film_fields["title"]["type"], "string");
+    assert_eq!(film_fields["rental_rate"]["type"], "number");
+    assert_eq!(film_fields["last_update"]["type"], "datetime");
+    assert_eq!(film_fields["special_features"]["type"], "array");
+    assert_eq!(film_fields["rating"]["type"], "string", "enums are strings");
+    assert_eq!(
+        film_fields["release_year"]["type"], "integer",
+        "domains resolve to their base type"
+    );
+}
+
+#[tokio::test]
+async fn refresh_of_sakila_on_postgres_caches_exactly_what_the_source_catalog_says() {
+    let app = TestApp::spawn().await;
+    let (_, cached) = refresh_and_compare(&app, "sakila-schema.postgres.sql").await;
+    assert!(cached.contains_key("public.film") && cached.contains_key("public.actor_info"));
+}
+
+/// Loads a fixture, refreshes it through the API and compares the cache with
+/// the source's own catalog, object by object and field by field.
+async fn refresh_and_compare(
+    app: &TestApp,
+    fixture_name: &str,
+) -> (String, BTreeMap<String, Value>) {
+    let source_url = source_database(&fixture(fixture_name)).await;
+    let connection_id = app.create_connection("fixture", &source_url).await;
     let worker = app.spawn_worker();
 
     let started = Instant::now();
@@ -38,7 +80,7 @@ async fn refresh_of_pagila_caches_exactly_what_the_source_catalog_says() {
 
     let status = app.wait_for_refresh(&connection_id).await;
     eprintln!(
-        "pagila refresh, POST to fresh: {} ms",
+        "{fixture_name} refresh, POST to fresh: {} ms",
         started.elapsed().as_millis()
     );
     assert_eq!(status["cache_status"], "fresh", "{status}");
@@ -70,7 +112,6 @@ async fn refresh_of_pagila_caches_exactly_what_the_source_catalog_says() {
         .map(|(id, o)| (id.clone(), o["kind"].as_str().unwrap().to_owned()))
         .collect();
     assert_eq!(cached_kinds, expected_objects, "cached objects and kinds");
-    assert_eq!(cached["public.payment"]["partition_count"], 7);
     assert!(
         !cached
             .keys()
@@ -149,33 +190,8 @@ async fn refresh_of_pagila_caches_exactly_what_the_source_catalog_says() {
         }
     }
     assert_eq!(result["column_count"], column_count);
-
-    // Spot checks of normalization against pagila's documented types.
-    let film: Value = app
-        .get(&format!(
-            "/api/connections/{connection_id}/schemas/public.film"
-        ))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let film_fields: BTreeMap<&str, &Value> = film["data"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| (f["name"].as_str().unwrap(), f))
-        .collect();
-    assert_eq!(film_fields["film_id"]["type"], "integer");
-    assert_eq!(film_fields["title"]["type"], "string");
-    assert_eq!(film_fields["rental_rate"]["type"], "number");
-    assert_eq!(film_fields["last_update"]["type"], "datetime");
-    assert_eq!(film_fields["special_features"]["type"], "array");
-    assert_eq!(film_fields["rating"]["type"], "string", "enums are strings");
-    assert_eq!(
-        film_fields["release_year"]["type"], "integer",
-        "domains resolve to their base type"
-    );
     worker.stop().await;
+    (connection_id, cached)
 }
 
 #[tokio::test]

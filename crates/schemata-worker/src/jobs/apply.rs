@@ -199,7 +199,10 @@ impl<'a> Writer<'a> {
         } else {
             RunStatus::Partial
         };
-        let result = summarize(run, in_scope, failures, removed.len(), started);
+        let mut result = summarize(run, in_scope, failures, removed.len(), started);
+        result.objects_read = self.read.len();
+        result.objects_written = self.written.len() + removed.len();
+        result.changed = result.objects_written > 0;
         let changes = std::mem::take(&mut self.changes).finish();
         let closed = runs::finish(
             &mut self.tx,

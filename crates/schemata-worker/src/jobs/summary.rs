@@ -49,6 +49,9 @@ pub(crate) fn summarize(
             })
             .collect(),
         failures,
+        objects_read: 0,
+        objects_written: 0,
+        changed: false,
     }
 }
 
