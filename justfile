@@ -20,9 +20,15 @@ lint:
 fmt:
     cargo fmt --all
 
-# Refresh benchmark against pg_dump --schema-only (release build).
+# Refresh benchmark on pagila against pg_dump --schema-only (release build).
 bench iterations="30":
-    cargo run --release -p schemata-testkit --bin schemata-bench -- {{iterations}}
+    cargo run --release -p schemata-testkit --bin schemata-bench -- refresh {{iterations}}
+
+# Large catalogs (10,000 and 50,000 PostgreSQL tables, 5,000 MariaDB tables)
+# against pg_dump / mysqldump; rewrites the table in docs/benchmarks.md.
+bench-introspect *args="--large --write-docs":
+    cargo build --release -p schemata-cli --bin schemata -p schemata-testkit --bin schemata-bench
+    target/release/schemata-bench introspect {{args}}
 
 # Apply migrations to DATABASE_URL.
 migrate:

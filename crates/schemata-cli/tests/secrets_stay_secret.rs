@@ -5,13 +5,13 @@
 use schemata_core::Scope;
 use schemata_store::{SecretBox, api_keys, organizations};
 use schemata_testkit::{
+    ServiceProcess,
     fake_postgres::{Behaviour, FakePostgres},
     migrated_database, source_database,
 };
 use serde_json::{Value, json};
 use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::Path,
     time::{Duration, Instant},
 };
 
@@ -26,77 +26,6 @@ const HOME_PASSFILE_SECRET: &str = "HomePassfile-Leak-3";
 const MY_CNF_SECRET: &str = "MyCnf-Leak-8";
 /// Secrets tenants give Schemata for their own sources.
 const TENANT_SECRETS: [&str; 3] = ["Tenant-Secret-5", "Param-Secret-6", "LogLeak-123"];
-
-struct Process {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-impl Process {
-    fn spawn(role: &str, dir: &Path, env: &[(String, String)]) -> Self {
-        let log = dir.join(format!("{role}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_schemata"))
-            .arg(role)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start schemata");
-        Self { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits for a JSON log line with `message` and returns it.
-    async fn wait_for_line(&mut self, message: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(line) = self.log().lines().find_map(|line| {
-                serde_json::from_str::<Value>(line)
-                    .ok()
-                    .filter(|v| v["message"] == message)
-            }) {
-                return line;
-            }
-            assert!(
-                self.child.try_wait().unwrap().is_none(),
-                "exited early:\n{}",
-                self.log()
-            );
-            assert!(
-                Instant::now() < deadline,
-                "no `{message}` in:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
 
 fn private_file(path: &Path, contents: &str) {
     std::fs::write(path, contents).unwrap();
@@ -154,8 +83,9 @@ async fn tenant_connections_ignore_the_process_environment_and_no_secret_is_logg
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
-    let mut api = Process::spawn("api", &dir, &env);
-    let mut worker = Process::spawn("worker", &dir, &env);
+    let binary = Path::new(env!("CARGO_BIN_EXE_schemata"));
+    let mut api = ServiceProcess::spawn(binary, "api", &env, dir.join("api.log"));
+    let mut worker = ServiceProcess::spawn(binary, "worker", &env, dir.join("worker.log"));
     let port = api.wait_for_line("schemata-api listening").await["port"]
         .as_u64()
         .unwrap();

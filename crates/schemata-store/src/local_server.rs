@@ -118,6 +118,16 @@ pub async fn start_private(
     port: u16,
     auth: ClusterAuth,
 ) -> Result<LocalServer, String> {
+    start_private_with(dir, port, auth, &[]).await
+}
+
+/// [`start_private`] with server settings (`-c name=value`), e.g. for a benchmark.
+pub async fn start_private_with(
+    dir: &Path,
+    port: u16,
+    auth: ClusterAuth,
+    settings: &[(&str, &str)],
+) -> Result<LocalServer, String> {
     let dir = std::path::absolute(dir).map_err(|e| e.to_string())?;
     let server_url = match auth {
         ClusterAuth::Trust => format!("postgres://postgres@127.0.0.1:{port}"),
@@ -177,10 +187,13 @@ pub async fn start_private(
         }
         run(as_postgres, &bin.join("initdb"), &args)?;
     }
-    let options = format!(
+    let mut options = format!(
         "-p {port} -c listen_addresses=127.0.0.1 -k {}",
         dir.display()
     );
+    for (name, value) in settings {
+        options.push_str(&format!(" -c {name}={value}"));
+    }
     run(
         as_postgres,
         &bin.join("pg_ctl"),

@@ -7,6 +7,7 @@ mod app;
 mod databases;
 pub mod fake_postgres;
 mod mysql;
+mod process;
 mod worker;
 
 pub use app::TestApp;
@@ -15,6 +16,7 @@ pub use databases::{
     migrated_database, password_protected_server, protected_database, server, source_database,
 };
 pub use mysql::{MysqlDatabase, mysql_database, mysql_dump_database, mysql_server_url};
+pub use process::ServiceProcess;
 pub use worker::TestWorker;
 
 /// Logs for a test run only when asked: `TEST_LOG=1 cargo test`.

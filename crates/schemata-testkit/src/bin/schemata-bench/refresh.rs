@@ -1,17 +1,17 @@
-//! Refresh benchmark: pagila through the whole service (POST → fresh), the
-//! introspection alone, and `pg_dump --schema-only` on the same database as the
-//! reference, in one run. Prints figures; asserts nothing.
+//! Refresh benchmark on a fixture (pagila by default): the whole service in
+//! process (POST → fresh), a full read forced by forgetting the catalog state,
+//! the introspection alone, the health check, and `pg_dump --schema-only` on
+//! the same database as the reference, in one run. Prints figures; asserts nothing.
 //!
-//! `cargo run --release -p schemata-testkit --bin schemata-bench -- [ITERATIONS] [FIXTURE]`
+//! `schemata-bench refresh [ITERATIONS] [FIXTURE]`
 
 use schemata_core::RefreshOptions;
 use schemata_sources::{IntrospectionScope, Source, SourceLimits, connect};
 use schemata_testkit::{TestApp, fixture, source_database};
 use std::time::{Duration, Instant};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
+pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
+    let mut args = args.into_iter();
     let iterations: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(20);
     let fixture_name = args
         .next()
@@ -29,8 +29,16 @@ async fn main() -> anyhow::Result<()> {
 
     let mut end_to_end = Vec::new();
     let mut in_worker = Vec::new();
+    let mut forced = Vec::new();
     let mut objects = 0;
-    for round in 0..=iterations {
+    for round in 0..=2 * iterations {
+        // Odd rounds forget what the last refresh learned: a full read, as a first refresh.
+        let full = round % 2 == 1;
+        if full {
+            sqlx::query("UPDATE connections SET catalog_state = NULL")
+                .execute(&app.pool)
+                .await?;
+        }
         let started = Instant::now();
         let accepted = app.post_empty(&refresh_path).await;
         anyhow::ensure!(
@@ -49,7 +57,9 @@ async fn main() -> anyhow::Result<()> {
             status["cache_status"] == "fresh",
             "refresh failed: {status}"
         );
-        if round > 0 {
+        if full {
+            forced.push(started.elapsed());
+        } else if round > 0 {
             end_to_end.push(started.elapsed());
             in_worker.push(Duration::from_millis(
                 status["last_result"]["duration_ms"]
@@ -113,13 +123,11 @@ async fn main() -> anyhow::Result<()> {
         "{:<44} {:>9} {:>9} {:>9} {:>9}",
         "measure", "min ms", "p50 ms", "p95 ms", "max ms"
     );
+    report("full read, POST → fresh (no catalog state)", &mut forced);
+    report("unchanged refresh, POST → fresh", &mut end_to_end);
+    report("unchanged refresh, inside the worker", &mut in_worker);
     report(
-        "refresh, POST → fresh (API + queue + worker)",
-        &mut end_to_end,
-    );
-    report("refresh, inside the worker (last_result)", &mut in_worker);
-    report(
-        "introspection alone (connect + 4 queries)",
+        "introspection alone (connect + catalog)",
         &mut introspection,
     );
     report("health check (connect + SELECT 1)", &mut health);
@@ -127,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn report(name: &str, samples: &mut [Duration]) {
+pub fn report(name: &str, samples: &mut [Duration]) {
     samples.sort();
     let at = |q: f64| {
         let index = ((samples.len() as f64 - 1.0) * q).round() as usize;

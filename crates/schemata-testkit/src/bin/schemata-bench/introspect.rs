@@ -1,0 +1,458 @@
+//! Large catalogs through the real service: the API and the worker as
+//! processes (release build) on a private PostgreSQL cluster, against
+//! `pg_dump --schema-only` and `mysqldump --no-data` on the same databases.
+//!
+//! For each catalog: the first refresh, a refresh with nothing changed, a
+//! refresh after one table changed (POST → fresh, as a client sees it), and
+//! the worker's peak RSS. `--write-docs` puts the table in docs/benchmarks.md.
+
+use crate::catalogs;
+use anyhow::{Context, ensure};
+use schemata_core::Scope;
+use schemata_store::{
+    SecretBox, api_keys,
+    local_server::{ClusterAuth, LocalServer, start_private_with},
+    organizations,
+};
+use schemata_testkit::{ServiceProcess, mysql_server_url};
+use serde_json::{Value, json};
+use sqlx::{Connection, MySqlConnection, PgConnection};
+use std::{
+    path::PathBuf,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+const CLUSTER_PORT: u16 = 54350;
+const DOCS_START: &str = "<!-- bench-introspect:start -->";
+const DOCS_END: &str = "<!-- bench-introspect:end -->";
+
+/// One measured line of the report.
+struct Line {
+    catalog: String,
+    measure: &'static str,
+    value: String,
+    ratio: Option<f64>,
+    target: &'static str,
+}
+
+pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
+    let large = args.iter().any(|a| a == "--large");
+    let with_mariadb = !args.iter().any(|a| a == "--skip-mariadb");
+    let write_docs = args.iter().any(|a| a == "--write-docs");
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let binary = std::env::current_exe()?.with_file_name("schemata");
+    ensure!(
+        binary.exists(),
+        "{} is missing: cargo build --release --bin schemata",
+        binary.display()
+    );
+    eprintln!("starting a private PostgreSQL cluster for the benchmark (port {CLUSTER_PORT})");
+    // pg_dump takes a lock per table; 50,000 tables need more than the default 64 per connection.
+    let server = start_private_with(
+        &workspace.join("target/schemata-bench-postgres"),
+        CLUSTER_PORT,
+        ClusterAuth::Trust,
+        &[("max_locks_per_transaction", "4096")],
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let service = Service::start(&server, &binary, &workspace).await?;
+    let mut lines = Vec::new();
+    let mut sizes = vec![10_000];
+    if large {
+        sizes.push(50_000);
+    }
+    for tables in sizes {
+        lines.extend(postgres_catalog(&server, &service, &binary, &workspace, tables).await?);
+    }
+    if with_mariadb {
+        lines.extend(mariadb_catalog(&service, &binary, &workspace, 5_000).await?);
+    }
+    let table = render(&lines);
+    println!("\n{table}");
+    if write_docs {
+        write_docs_table(&workspace.join("docs/benchmarks.md"), &table)?;
+        eprintln!("wrote docs/benchmarks.md");
+    }
+    Ok(())
+}
+
+/// Schemata's own database and API on the bench cluster; workers come and go.
+struct Service {
+    env: Vec<(String, String)>,
+    /// Kept for as long as the benchmark runs.
+    _api: ServiceProcess,
+    base: String,
+    key: String,
+    client: reqwest::Client,
+}
+
+impl Service {
+    async fn start(
+        server: &LocalServer,
+        binary: &std::path::Path,
+        workspace: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        recreate(server, "schemata_bench").await?;
+        let url = server.database_url("schemata_bench");
+        let pool = sqlx::PgPool::connect(&url).await?;
+        schemata_store::migrate(&pool).await?;
+        let organization = organizations::ensure(&pool, "bench").await?;
+        let key = api_keys::create(&pool, organization.id, "bench", &Scope::ALL)
+            .await?
+            .secret;
+        pool.close().await;
+        let env = vec![
+            ("DATABASE_URL".to_owned(), url),
+            (
+                "SCHEMATA_ENCRYPTION_KEY".into(),
+                SecretBox::generate_key_hex(),
+            ),
+            ("SCHEMATA_API_PORT".into(), "0".into()),
+            ("SCHEMATA_WORKER_OPS_PORT".into(), "0".into()),
+            ("SCHEMATA_LOG_FORMAT".into(), "json".into()),
+            ("SCHEMATA_JOB_TIMEOUT_SECS".into(), "3600".into()),
+            (
+                "SCHEMATA_SOURCE_STATEMENT_TIMEOUT_SECS".into(),
+                "600".into(),
+            ),
+        ];
+        let logs = workspace.join("target/schemata-bench-logs");
+        std::fs::create_dir_all(&logs)?;
+        let mut api = ServiceProcess::spawn(binary, "api", &env, logs.join("api.log"));
+        let port = api.wait_for_line("schemata-api listening").await["port"]
+            .as_u64()
+            .context("the API's port")?;
+        Ok(Self {
+            env,
+            _api: api,
+            base: format!("http://127.0.0.1:{port}"),
+            key,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(3600))
+                .build()?,
+        })
+    }
+
+    async fn worker(
+        &self,
+        binary: &std::path::Path,
+        workspace: &std::path::Path,
+        name: &str,
+    ) -> ServiceProcess {
+        let log = workspace.join(format!("target/schemata-bench-logs/worker-{name}.log"));
+        let mut worker = ServiceProcess::spawn(binary, "worker", &self.env, log);
+        worker.wait_for_line("schemata-worker started").await;
+        worker
+    }
+
+    async fn connection(&self, name: &str, kind: &str, url: &str) -> anyhow::Result<String> {
+        let created: Value = self
+            .client
+            .post(format!("{}/api/connections", self.base))
+            .bearer_auth(&self.key)
+            .json(&json!({"name": name, "type": kind, "configuration": {"url": url}}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(created["data"]["id"]
+            .as_str()
+            .context("a connection id")?
+            .to_owned())
+    }
+
+    /// POST refresh, then poll the status as a client would: the time it took,
+    /// and the status it ended with.
+    async fn refresh(&self, id: &str) -> anyhow::Result<(Duration, Value)> {
+        let started = Instant::now();
+        let accepted = self
+            .client
+            .post(format!(
+                "{}/api/connections/{id}/schemas/refresh",
+                self.base
+            ))
+            .bearer_auth(&self.key)
+            .send()
+            .await?;
+        ensure!(
+            accepted.status() == 202,
+            "refresh answered {}",
+            accepted.status()
+        );
+        loop {
+            let status: Value = self
+                .client
+                .get(format!("{}/api/connections/{id}/schemas/status", self.base))
+                .bearer_auth(&self.key)
+                .send()
+                .await?
+                .json()
+                .await?;
+            if status["data"]["cache_status"] != "refreshing" {
+                ensure!(
+                    status["data"]["cache_status"] == "fresh",
+                    "refresh failed: {status}"
+                );
+                return Ok((started.elapsed(), status["data"].clone()));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+async fn postgres_catalog(
+    server: &LocalServer,
+    service: &Service,
+    binary: &std::path::Path,
+    workspace: &std::path::Path,
+    tables: usize,
+) -> anyhow::Result<Vec<Line>> {
+    let name = format!("bench_{tables}");
+    let catalog = format!("PostgreSQL, {tables} tables");
+    recreate(server, &name).await?;
+    let url = server.database_url(&name);
+    eprintln!("generating {catalog}…");
+    catalogs::postgres(&url, tables).await?;
+    eprintln!("pg_dump --schema-only…");
+    let dump = timed(Command::new("pg_dump").args(["--schema-only", "-f", "/dev/null", &url]))?;
+    let worker = service.worker(binary, workspace, &name).await;
+    let id = service.connection(&name, "postgresql", &url).await?;
+    let changed = format!("ALTER TABLE t_{} ADD COLUMN extra int", tables / 2);
+    let lines = measure(
+        service,
+        &worker,
+        &id,
+        &catalog,
+        dump,
+        "pg_dump --schema-only",
+        async || {
+            let mut conn = PgConnection::connect(&url).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(changed.clone()))
+                .execute(&mut conn)
+                .await?;
+            Ok(())
+        },
+        if tables <= 10_000 { 200 } else { 300 },
+    )
+    .await?;
+    Ok(lines)
+}
+
+async fn mariadb_catalog(
+    service: &Service,
+    binary: &std::path::Path,
+    workspace: &std::path::Path,
+    tables: usize,
+) -> anyhow::Result<Vec<Line>> {
+    let name = format!("schemata_bench_{tables}");
+    let catalog = format!("MariaDB, {tables} tables");
+    let server = mysql_server_url();
+    let mut admin = MySqlConnection::connect(&server)
+        .await
+        .context("connect to MariaDB")?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}`"
+    )))
+    .execute(&mut admin)
+    .await?;
+    let url = format!("{server}/{name}");
+    eprintln!("generating {catalog}…");
+    catalogs::mariadb(&url, tables).await?;
+    eprintln!("mysqldump --no-data…");
+    let parsed = url::Url::parse(&server)?;
+    let dump_tool = ["mariadb-dump", "mysqldump"]
+        .into_iter()
+        .find(|t| Command::new(t).arg("--version").output().is_ok())
+        .context("mysqldump (or mariadb-dump) is needed for the reference")?;
+    let dump = timed(
+        Command::new(dump_tool)
+            .arg(format!(
+                "--host={}",
+                parsed.host_str().unwrap_or("127.0.0.1")
+            ))
+            .arg(format!("--port={}", parsed.port().unwrap_or(3306)))
+            .arg(format!("--user={}", parsed.username()))
+            .args(["--no-data", "--result-file=/dev/null", &name]),
+    )?;
+    let worker = service.worker(binary, workspace, &name).await;
+    let id = service.connection(&name, "mysql", &url).await?;
+    let changed = format!("ALTER TABLE t_{} ADD COLUMN extra int", tables / 2);
+    let lines = measure(
+        service,
+        &worker,
+        &id,
+        &catalog,
+        dump,
+        "mysqldump --no-data",
+        async || {
+            let mut conn = MySqlConnection::connect(&url).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(changed.clone()))
+                .execute(&mut conn)
+                .await?;
+            Ok(())
+        },
+        0,
+    )
+    .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE `{name}`")))
+        .execute(&mut admin)
+        .await?;
+    Ok(lines)
+}
+
+/// The three refreshes and the worker's peak memory, against the reference.
+#[allow(clippy::too_many_arguments)]
+async fn measure(
+    service: &Service,
+    worker: &ServiceProcess,
+    id: &str,
+    catalog: &str,
+    reference: Duration,
+    reference_name: &'static str,
+    change_one_table: impl AsyncFnOnce() -> anyhow::Result<()>,
+    rss_target_mb: u64,
+) -> anyhow::Result<Vec<Line>> {
+    eprintln!("first refresh…");
+    let (first, status) = service.refresh(id).await?;
+    let columns = status["last_result"]["column_count"]
+        .as_u64()
+        .unwrap_or_default();
+    eprintln!("unchanged refresh…");
+    let (unchanged, _) = service.refresh(id).await?;
+    change_one_table().await?;
+    eprintln!("refresh after one table changed…");
+    let (one, _) = service.refresh(id).await?;
+    let rss = worker.peak_rss_kib().unwrap_or_default() / 1024;
+    let ratio = |d: Duration| d.as_secs_f64() / reference.as_secs_f64();
+    let catalog = format!("{catalog} ({columns} columns)");
+    let mut lines = vec![
+        Line {
+            catalog: catalog.clone(),
+            measure: reference_name,
+            value: seconds(reference),
+            ratio: None,
+            target: "",
+        },
+        Line {
+            catalog: catalog.clone(),
+            measure: "first refresh",
+            value: seconds(first),
+            ratio: Some(ratio(first)),
+            target: if reference_name.starts_with("pg") {
+                "≤ 0.2×"
+            } else {
+                "≤ 0.1×"
+            },
+        },
+        Line {
+            catalog: catalog.clone(),
+            measure: "unchanged refresh",
+            value: seconds(unchanged),
+            ratio: Some(ratio(unchanged)),
+            target: if reference_name.starts_with("pg") {
+                "≤ 0.05×"
+            } else {
+                ""
+            },
+        },
+        Line {
+            catalog: catalog.clone(),
+            measure: "one table changed",
+            value: seconds(one),
+            ratio: Some(ratio(one)),
+            target: if reference_name.starts_with("pg") {
+                "≤ 0.1×"
+            } else {
+                ""
+            },
+        },
+    ];
+    lines.push(Line {
+        catalog,
+        measure: "worker peak RSS",
+        value: format!("{rss} MB"),
+        ratio: None,
+        target: if rss_target_mb > 0 {
+            if rss_target_mb == 200 {
+                "≤ 200 MB"
+            } else {
+                "≤ 300 MB"
+            }
+        } else {
+            ""
+        },
+    });
+    Ok(lines)
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:.3} s", d.as_secs_f64())
+}
+
+/// Runs a reference tool once and times it.
+fn timed(command: &mut Command) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let output = command.output().context("run the reference tool")?;
+    ensure!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(started.elapsed())
+}
+
+async fn recreate(server: &LocalServer, name: &str) -> anyhow::Result<()> {
+    let mut admin = PgConnection::connect(&server.database_url("postgres")).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await.ok();
+    Ok(())
+}
+
+fn render(lines: &[Line]) -> String {
+    let mut table = String::from(
+        "| catalog | measure | time / memory | vs. reference | target |\n|---|---|---:|---:|---|\n",
+    );
+    for line in lines {
+        let ratio = line.ratio.map_or(String::new(), |r| format!("{r:.3}×"));
+        table.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            line.catalog, line.measure, line.value, ratio, line.target
+        ));
+    }
+    table
+}
+
+fn write_docs_table(path: &std::path::Path, table: &str) -> anyhow::Result<()> {
+    let docs = std::fs::read_to_string(path)?;
+    let (before, rest) = docs
+        .split_once(DOCS_START)
+        .context("the start marker in docs/benchmarks.md")?;
+    let (_, after) = rest
+        .split_once(DOCS_END)
+        .context("the end marker in docs/benchmarks.md")?;
+    let machine = Command::new("uname")
+        .arg("-srm")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let stamp = chrono::Utc::now().format("%Y-%m-%d");
+    std::fs::write(
+        path,
+        format!(
+            "{before}{DOCS_START}\n_Measured {stamp} by `just bench-introspect` ({machine}, {} cores)._\n\n{table}{DOCS_END}{after}",
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        ),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,25 @@
+//! Benchmarks, separate from the tests: they print figures and compare with a
+//! reference measured in the same run; they assert nothing.
+//!
+//! - `schemata-bench refresh [ITERATIONS] [FIXTURE]`: one fixture, repeatedly.
+//! - `schemata-bench introspect [--large] [--skip-mariadb] [--write-docs]`: large
+//!   PostgreSQL and MariaDB catalogs against `pg_dump` / `mysqldump`.
+
+mod catalogs;
+mod introspect;
+mod refresh;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("refresh") => refresh::run(args.collect()).await,
+        Some("introspect") => introspect::run(args.collect()).await,
+        _ => {
+            eprintln!(
+                "usage: schemata-bench refresh [ITERATIONS] [FIXTURE] | introspect [--large] [--skip-mariadb] [--write-docs]"
+            );
+            std::process::exit(2);
+        }
+    }
+}
