@@ -4,6 +4,11 @@ mod commands;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc: a large refresh allocates millions of short strings, and glibc's
+/// malloc spent half the worker's CPU on them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "schemata",

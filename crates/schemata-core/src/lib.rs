@@ -12,6 +12,7 @@ pub mod scope;
 pub mod snapshot;
 pub mod source_config;
 pub mod source_kind;
+pub mod stored_form;
 pub mod types;
 
 pub use cache_status::CacheStatus;
@@ -27,4 +28,5 @@ pub use scope::Scope;
 pub use snapshot::{Snapshot, schema_version};
 pub use source_config::{NetworkEndpoint, SourceConfig, SourceConfigError, SqliteFile, TlsMode};
 pub use source_kind::SourceKind;
+pub use stored_form::StoredForm;
 pub use types::FieldType;

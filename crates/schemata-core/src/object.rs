@@ -3,7 +3,6 @@
 use crate::{FieldType, SchemaId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use std::str::FromStr;
 
 /// A table, view or other relation of a source, with its fields.
@@ -64,10 +63,7 @@ impl SchemaObject {
     /// `sha256:<hex>` of the structure (row estimates left out): equal objects,
     /// equal hashes, across runs and restarts. Expects a normalized object.
     pub fn content_hash(&self) -> String {
-        let mut hashed = self.clone();
-        hashed.row_estimate = None;
-        let bytes = serde_json::to_vec(&hashed).expect("an object always serializes");
-        format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+        crate::StoredForm::of(self).content_hash
     }
 }
 

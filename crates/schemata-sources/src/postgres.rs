@@ -50,6 +50,11 @@ impl PostgresSource {
                 ("default_transaction_read_only", "on"),
                 ("statement_timeout", statement_timeout_ms.as_str()),
                 ("lock_timeout", lock_timeout_ms.as_str()),
+                // Catalog queries are short: compiling them costs more than it saves.
+                ("jit", "off"),
+                // Chunks of a read bind arrays of a thousand oids: planning each
+                // execution for its values cost more than the plan saved.
+                ("plan_cache_mode", "force_generic_plan"),
             ])
             .disable_statement_logging();
         if let Some(password) = &endpoint.password {

@@ -4,7 +4,7 @@
 
 use crate::StoreError;
 use schemata_core::{
-    Field, ForeignKey, Index, ObjectKind, SchemaId, SchemaObject, UniqueConstraint,
+    Field, ForeignKey, Index, ObjectKind, SchemaId, SchemaObject, StoredForm, UniqueConstraint,
 };
 use serde_json::{Map, Value};
 use sqlx::{PgConnection, Postgres, Transaction, types::Json};
@@ -40,9 +40,7 @@ pub async fn index(
     connection_id: Uuid,
 ) -> Result<HashMap<SchemaId, CachedEntry>, StoreError> {
     let rows: Vec<EntryRow> = sqlx::query_as(
-        "SELECT schema_name, name, kind, field_count, content_hash,
-                ARRAY(SELECT k -> 'references' ->> 'schema_id' FROM jsonb_array_elements(foreign_keys) k)
-                    AS references
+        "SELECT schema_name, name, kind, field_count, content_hash, refers_to AS references
          FROM schema_objects WHERE connection_id = $1",
     )
     .bind(connection_id)
@@ -150,12 +148,12 @@ pub async fn remove(
     Ok(())
 }
 
-/// Inserts normalized objects with their content hashes (the caller removed
-/// any previous version first).
+/// Inserts normalized objects in their stored form (the caller removed any
+/// previous version first).
 pub async fn insert(
     tx: &mut Transaction<'_, Postgres>,
     connection_id: Uuid,
-    objects: &[(&SchemaObject, &str)],
+    objects: &[(&SchemaObject, &StoredForm)],
 ) -> Result<(), StoreError> {
     for batch in objects.chunks(BATCH) {
         insert_batch(tx, connection_id, batch).await?;
@@ -166,14 +164,14 @@ pub async fn insert(
 async fn insert_batch(
     tx: &mut Transaction<'_, Postgres>,
     connection_id: Uuid,
-    batch: &[(&SchemaObject, &str)],
+    batch: &[(&SchemaObject, &StoredForm)],
 ) -> Result<(), StoreError> {
-    let column = |f: &dyn Fn(&SchemaObject) -> Value| -> Vec<Value> {
+    let objects = |f: &dyn for<'o> Fn(&'o SchemaObject) -> &'o str| -> Vec<&str> {
         batch.iter().map(|(o, _)| f(o)).collect()
     };
-    let schemas: Vec<&str> = batch.iter().map(|(o, _)| o.schema.as_str()).collect();
-    let names: Vec<&str> = batch.iter().map(|(o, _)| o.name.as_str()).collect();
-    let kinds: Vec<&str> = batch.iter().map(|(o, _)| o.kind.as_str()).collect();
+    let stored = |f: &dyn for<'s> Fn(&'s StoredForm) -> &'s str| -> Vec<&str> {
+        batch.iter().map(|(_, s)| f(s)).collect()
+    };
     let comments: Vec<Option<&str>> = batch.iter().map(|(o, _)| o.comment.as_deref()).collect();
     let estimates: Vec<Option<i64>> = batch.iter().map(|(o, _)| o.row_estimate).collect();
     let partitions: Vec<Option<i32>> = batch.iter().map(|(o, _)| o.partition_count).collect();
@@ -181,38 +179,42 @@ async fn insert_batch(
         .iter()
         .map(|(o, _)| i32::try_from(o.fields.len()).unwrap_or(i32::MAX))
         .collect();
-    let hashes: Vec<&str> = batch.iter().map(|(_, h)| *h).collect();
-    // Arrays of arrays must be rectangular in PostgreSQL, so keys travel as JSON.
-    let keys = column(&|o| serde_json::json!(o.primary_keys));
-    let fields = column(&|o| serde_json::json!(o.fields));
-    let indexes = column(&|o| serde_json::json!(o.indexes));
-    let foreign_keys = column(&|o| serde_json::json!(o.foreign_keys));
-    let uniques = column(&|o| serde_json::json!(o.unique_constraints));
-    let properties = column(&|o| Value::Object(o.properties.clone()));
+    // Arrays of arrays must be rectangular in PostgreSQL, so lists travel as JSON.
+    let keys: Vec<String> = batch
+        .iter()
+        .map(|(o, _)| serde_json::to_string(&o.primary_keys).unwrap_or_default())
+        .collect();
+    let refers_to: Vec<String> = batch
+        .iter()
+        .map(|(_, s)| serde_json::to_string(&s.refers_to).unwrap_or_default())
+        .collect();
     sqlx::query(
         "INSERT INTO schema_objects (connection_id, schema_name, name, kind, comment, row_estimate,
              partition_count, primary_keys, fields, field_count, indexes, foreign_keys,
-             unique_constraints, properties, content_hash)
-         SELECT $1, s, n, k, c, e, p, ARRAY(SELECT jsonb_array_elements_text(pk)), f, fc, ix, fk, uq, pr, h
-         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int4[], $8::jsonb[],
-                     $9::jsonb[], $10::int4[], $11::jsonb[], $12::jsonb[], $13::jsonb[], $14::jsonb[], $15::text[])
-              AS t(s, n, k, c, e, p, pk, f, fc, ix, fk, uq, pr, h)",
+             unique_constraints, properties, content_hash, refers_to)
+         SELECT $1, s, n, k, c, e, p, ARRAY(SELECT json_array_elements_text(pk::json)), f::json, fc,
+                ix::json, fk::json, uq::json, pr::json, h, ARRAY(SELECT json_array_elements_text(rt::json))
+         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int4[], $8::text[],
+                     $9::text[], $10::int4[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+                     $16::text[])
+              AS t(s, n, k, c, e, p, pk, f, fc, ix, fk, uq, pr, h, rt)",
     )
     .bind(connection_id)
-    .bind(&schemas)
-    .bind(&names)
-    .bind(&kinds)
+    .bind(objects(&|o| &o.schema))
+    .bind(objects(&|o| &o.name))
+    .bind(objects(&|o| o.kind.as_str()))
     .bind(&comments)
     .bind(&estimates)
     .bind(&partitions)
     .bind(&keys)
-    .bind(&fields)
+    .bind(stored(&|s| &s.fields))
     .bind(&counts)
-    .bind(&indexes)
-    .bind(&foreign_keys)
-    .bind(&uniques)
-    .bind(&properties)
-    .bind(&hashes)
+    .bind(stored(&|s| &s.indexes))
+    .bind(stored(&|s| &s.foreign_keys))
+    .bind(stored(&|s| &s.unique_constraints))
+    .bind(stored(&|s| &s.properties))
+    .bind(stored(&|s| &s.content_hash))
+    .bind(&refers_to)
     .execute(&mut **tx)
     .await?;
     Ok(())

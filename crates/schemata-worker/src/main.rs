@@ -1,3 +1,8 @@
+/// mimalloc: a large refresh allocates millions of short strings, and glibc's
+/// malloc spent half the worker's CPU on them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     schemata_telemetry::init();

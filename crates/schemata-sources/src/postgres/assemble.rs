@@ -4,7 +4,10 @@ use schemata_core::{
     Field, FieldType, ForeignKey, Index, ObjectKind, Reference, SchemaObject, UniqueConstraint,
     annotate_keys,
 };
-use sqlx::postgres::types::Oid;
+use sqlx::{
+    Row,
+    postgres::{PgRow, types::Oid},
+};
 use std::collections::HashMap;
 
 #[derive(sqlx::FromRow, Debug, Clone)]
@@ -14,20 +17,35 @@ pub(super) struct ListingRow {
     pub name: String,
     pub relkind: String,
     pub row_estimate: Option<i64>,
-    pub partition_count: Option<i32>,
-    pub readable: bool,
+    /// Partitions, or tables that inherit from it.
+    pub children: i32,
 }
 
+/// The columns of one relation (`queries::COLUMNS`), as parallel arrays.
 #[derive(sqlx::FromRow)]
-pub(super) struct ColumnRow {
+pub(super) struct ColumnsRow {
     pub relid: Oid,
-    pub ordinal: i32,
-    pub name: String,
-    pub type_oid: Oid,
-    pub typmod: i32,
-    pub nullable: bool,
-    pub identity: String,
-    pub generated: String,
+    pub ordinals: Vec<i32>,
+    pub names: Vec<String>,
+    pub type_oids: Vec<Oid>,
+    pub typmods: Vec<i32>,
+    pub nullable: Vec<bool>,
+    pub identity: Vec<bool>,
+    pub generated: Vec<bool>,
+}
+
+impl ColumnsRow {
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// (type, typmod) of each column.
+    pub fn types(&self) -> impl Iterator<Item = (Oid, i32)> + '_ {
+        self.type_oids
+            .iter()
+            .copied()
+            .zip(self.typmods.iter().copied())
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -40,11 +58,21 @@ pub(super) struct TypeRow {
     pub enum_values: Option<Vec<String>>,
 }
 
-#[derive(sqlx::FromRow)]
+/// A row of `queries::DEFAULTS`, decoded by position (see `ColumnRow`).
 pub(super) struct DefaultRow {
     pub relid: Oid,
     pub ordinal: i32,
     pub expression: Option<String>,
+}
+
+impl<'r> sqlx::FromRow<'r, PgRow> for DefaultRow {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            relid: row.try_get(0)?,
+            ordinal: row.try_get(1)?,
+            expression: row.try_get(2)?,
+        })
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -87,8 +115,9 @@ pub(super) struct IndexRow {
 }
 
 /// Everything read about the relations of one read set.
+#[derive(Default)]
 pub(super) struct Details {
-    pub columns: Vec<ColumnRow>,
+    pub columns: Vec<ColumnsRow>,
     pub types: Vec<TypeRow>,
     pub defaults: Vec<DefaultRow>,
     pub comments: Vec<CommentRow>,
@@ -122,25 +151,37 @@ pub(super) fn assemble(relations: &[ListingRow], details: Details) -> Vec<Schema
         .map(|n| ((n.relid, n.ordinal), n.name))
         .collect();
     let mut fields: HashMap<Oid, Vec<Field>> = HashMap::new();
-    for column in details.columns {
-        names.insert((column.relid, column.ordinal), column.name.clone());
-        let mut field = match types.get(&(column.type_oid, column.typmod)) {
-            Some(t) => {
-                let mut field = Field::new(
-                    column.name,
-                    column.ordinal,
-                    t.remote_type.clone(),
-                    FieldType::from_postgres(&t.base_name, &t.category),
-                );
-                field.enum_values.clone_from(&t.enum_values);
-                field
-            }
-            None => Field::new(column.name, column.ordinal, "unknown", FieldType::Unknown),
-        };
-        field.nullable = column.nullable;
-        field.is_auto_increment = !column.identity.is_empty();
-        field.is_generated = !column.generated.is_empty();
-        fields.entry(column.relid).or_default().push(field);
+    for relation in details.columns {
+        let relid = relation.relid;
+        let columns = relation.len();
+        let mut built = Vec::with_capacity(columns);
+        for (i, name) in relation.names.into_iter().enumerate() {
+            let at = |values: &[bool]| values.get(i).copied().unwrap_or_default();
+            let ordinal = relation.ordinals.get(i).copied().unwrap_or_default();
+            let key = (
+                relation.type_oids.get(i).copied().unwrap_or(Oid(0)),
+                relation.typmods.get(i).copied().unwrap_or(-1),
+            );
+            names.insert((relid, ordinal), name.clone());
+            let mut field = match types.get(&key) {
+                Some(t) => {
+                    let mut field = Field::new(
+                        name,
+                        ordinal,
+                        t.remote_type.clone(),
+                        FieldType::from_postgres(&t.base_name, &t.category),
+                    );
+                    field.enum_values.clone_from(&t.enum_values);
+                    field
+                }
+                None => Field::new(name, ordinal, "unknown", FieldType::Unknown),
+            };
+            field.nullable = at(&relation.nullable);
+            field.is_auto_increment = at(&relation.identity);
+            field.is_generated = at(&relation.generated);
+            built.push(field);
+        }
+        fields.insert(relid, built);
     }
     for default in details.defaults {
         let Some(field) = fields
@@ -245,7 +286,7 @@ pub(super) fn assemble(relations: &[ListingRow], details: Details) -> Vec<Schema
             );
             object.comment = comments.remove(&relation.oid);
             object.row_estimate = relation.row_estimate;
-            object.partition_count = relation.partition_count;
+            object.partition_count = (relation.relkind == "p").then_some(relation.children);
             object.primary_keys = keys.remove(&relation.oid).unwrap_or_default();
             object.fields = fields.remove(&relation.oid).unwrap_or_default();
             object.indexes = indexes.remove(&relation.oid).unwrap_or_default();

@@ -7,12 +7,15 @@
 //! `pg_attribute`, `pg_attrdef`, `pg_constraint`, `pg_index`, `pg_description`,
 //! `pg_inherits`, their namespace, and the types and enums their columns use).
 //! Deleted rows leave no trace, so we also keep how many keys, indexes,
-//! comments and partitions each relation had, and how many relations the scope
-//! held. Nothing newer and nothing recounted: the refresh reads nothing more.
+//! comments and partitions each relation had (one total: a removal alone
+//! lowers it, anything added alongside is newer), and how many relations the
+//! scope held. Nothing newer and nothing recounted: the refresh reads nothing
+//! more.
 
 use schemata_core::{RefreshOptions, SchemaFilter, TableAllowlist};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::types::Oid;
+use std::collections::HashMap;
 
 /// Transactions a stored state stays usable for; past that the xid comparison
 /// could wrap around, and the next refresh reads everything.
@@ -27,6 +30,8 @@ pub(super) struct CatalogState {
     pub snapshot_xmin: i64,
     pub in_scope: i64,
     pub memberships: i64,
+    /// Rows of the removable catalogs, in scope or not (`removable_total!`).
+    pub removable_total: i64,
     pub counts: Counts,
     /// Objects that failed last time, read again whatever changed.
     pub retry: Vec<String>,
@@ -48,29 +53,33 @@ impl Scope {
     }
 }
 
-/// Per relation and catalog, how many rows it had: three parallel arrays, the
-/// shape the CHANGES query binds.
+/// Per relation with any, how many removable rows it had: two parallel arrays,
+/// the shape the CHANGES query binds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct Counts {
-    pub catalog: Vec<String>,
     pub relid: Vec<u32>,
     pub n: Vec<i32>,
 }
 
-#[derive(sqlx::FromRow)]
-pub(super) struct CountRow {
-    pub catalog: String,
-    pub relid: Oid,
-    pub n: i32,
-}
-
 impl Counts {
-    pub fn from_rows(rows: Vec<CountRow>) -> Self {
+    /// The counts to keep: `read`'s for the relations this refresh read, the
+    /// stored ones for the others still in `listed` (they did not change, or
+    /// they would have been read).
+    pub fn merge(read: &HashMap<Oid, i32>, listed: &[Oid], stored: Option<&Counts>) -> Self {
+        let stored: HashMap<u32, i32> = stored
+            .map(|s| s.relid.iter().copied().zip(s.n.iter().copied()).collect())
+            .unwrap_or_default();
         let mut counts = Self::default();
-        for row in rows {
-            counts.catalog.push(row.catalog);
-            counts.relid.push(row.relid.0);
-            counts.n.push(row.n);
+        for oid in listed {
+            let n = read
+                .get(oid)
+                .copied()
+                .or_else(|| stored.get(&oid.0).copied())
+                .unwrap_or(0);
+            if n > 0 {
+                counts.relid.push(oid.0);
+                counts.n.push(n);
+            }
         }
         counts
     }
@@ -89,7 +98,8 @@ pub(super) struct ChangeRow {
 }
 
 impl CatalogState {
-    pub const FORMAT: u32 = 1;
+    /// 2: one count per relation (1 kept one per relation and catalog).
+    pub const FORMAT: u32 = 2;
 
     /// The stored state, if it can tell this refresh what changed: same format,
     /// same scope, a full refresh (a partial one reads only what it names), and
@@ -135,6 +145,7 @@ mod tests {
             snapshot_xmin: 1000,
             in_scope: 3,
             memberships: 1,
+            removable_total: 0,
             counts: Counts::default(),
             retry: vec![],
         }
@@ -156,6 +167,19 @@ mod tests {
         assert!(CatalogState::usable(Some(&stored), &scope, &partial, 2000).is_none());
         assert!(CatalogState::usable(Some(&stored), &scope, &full, 2_000_000_000).is_none());
         assert!(CatalogState::usable(Some(&json!({"format": 99})), &scope, &full, 2000).is_none());
+    }
+
+    #[test]
+    fn kept_counts_take_what_was_read_and_carry_the_rest_of_the_listing() {
+        let stored = Counts {
+            relid: vec![1, 2, 3],
+            n: vec![5, 6, 7],
+        };
+        let read = HashMap::from([(Oid(2), 1), (Oid(4), 2), (Oid(5), 0)]);
+        // 3 left the listing; 2 was read again; 4 is new; 5 has no such rows.
+        let kept = Counts::merge(&read, &[Oid(1), Oid(2), Oid(4), Oid(5)], Some(&stored));
+        assert_eq!(kept.relid, vec![1, 2, 4]);
+        assert_eq!(kept.n, vec![5, 1, 2]);
     }
 
     #[test]

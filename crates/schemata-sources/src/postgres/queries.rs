@@ -3,6 +3,11 @@
 //! hot paths (types are formatted once per distinct type, defaults deparsed
 //! without opening their table, index definitions only where they say more
 //! than their columns).
+//!
+//! The detail queries take a chunk of relations as an oid array ($1) and its
+//! bounds ($2, $3): relations are read in oid order, so each chunk is one range
+//! of every catalog's relid index, and reading all chunks costs one pass over
+//! each catalog rather than one scan per chunk.
 
 /// The relations a refresh may cache: tables, views, materialized views,
 /// partitioned and foreign tables outside the system schemas, narrowed by the
@@ -21,15 +26,16 @@ macro_rules! in_scope {
     };
 }
 
-/// Every relation in scope, with what costs nothing to read along ($5: a cap).
+/// Every relation in scope, with what costs nothing to read along: its row
+/// estimate and how many partitions (or inheriting tables) it has ($5: a cap).
 pub(super) const LISTING: &str = concat!(
     "SELECT c.oid, n.nspname::text AS schema_name, c.relname::text AS name, c.relkind::text AS relkind,
        CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::int8 END AS row_estimate,
-       CASE WHEN c.relkind = 'p'
-            THEN (SELECT count(*)::int4 FROM pg_inherits i WHERE i.inhparent = c.oid) END AS partition_count,
-       has_any_column_privilege(c.oid, 'SELECT') AS readable
+       coalesce(h.children, 0) AS children
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN (SELECT inhparent, count(*)::int4 AS children FROM pg_inherits GROUP BY inhparent) h
+       ON h.inhparent = c.oid
 WHERE ",
     in_scope!(),
     "
@@ -37,14 +43,23 @@ ORDER BY c.oid
 LIMIT $5"
 );
 
-/// Columns of the relations in $1, as numbers; names of types come from TYPES.
+/// Which relations of $1 the session may not read: asked only of the relations
+/// a refresh reads (the check costs a catalog lookup per relation).
+pub(super) const UNREADABLE: &str = "
+SELECT r.oid FROM unnest($1::oid[]) AS r(oid) WHERE NOT has_any_column_privilege(r.oid, 'SELECT')";
+
+/// Columns of the relations in $1, as numbers (names of types come from TYPES),
+/// one row per relation with an array per attribute: a catalog of 10,000 tables
+/// has 200,000 columns, and decoding that many rows cost more than the query.
+/// The index scan hands each relation's columns over in attnum order.
 pub(super) const COLUMNS: &str = "
-SELECT a.attrelid AS relid, a.attnum::int4 AS ordinal, a.attname::text AS name,
-       a.atttypid AS type_oid, a.atttypmod AS typmod, NOT a.attnotnull AS nullable,
-       a.attidentity::text AS identity, a.attgenerated::text AS generated
+SELECT a.attrelid AS relid, array_agg(a.attnum::int4) AS ordinals, array_agg(a.attname::text) AS names,
+       array_agg(a.atttypid) AS type_oids, array_agg(a.atttypmod) AS typmods,
+       array_agg(NOT a.attnotnull) AS nullable, array_agg(a.attidentity <> '') AS identity,
+       array_agg(a.attgenerated <> '') AS generated
 FROM pg_attribute a
-WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
-LIMIT $2";
+WHERE a.attrelid BETWEEN $2 AND $3 AND a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
+GROUP BY a.attrelid";
 
 /// One row per distinct (type, typmod) of the columns read: the source's own
 /// spelling, the base type behind domains, its category and enum labels.
@@ -69,19 +84,19 @@ JOIN base b ON b.type_oid = u.type_oid AND b.typtype <> 'd'
 JOIN pg_type bt ON bt.oid = b.base_oid";
 
 /// Defaults and generation expressions. A default cannot refer to columns, so
-/// it is deparsed without opening its table (relid 0); generated columns can.
+/// it is deparsed without opening its table (relid 0); generated columns can,
+/// so the relations that have any ($4, known from COLUMNS) are opened.
 pub(super) const DEFAULTS: &str = "
 SELECT d.adrelid AS relid, d.adnum::int4 AS ordinal,
-       pg_get_expr(d.adbin, CASE WHEN a.attgenerated <> '' THEN d.adrelid ELSE 0 END) AS expression
+       pg_get_expr(d.adbin, CASE WHEN d.adrelid = ANY($4) THEN d.adrelid ELSE 0 END) AS expression
 FROM pg_attrdef d
-JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
-WHERE d.adrelid = ANY($1)";
+WHERE d.adrelid BETWEEN $2 AND $3 AND d.adrelid = ANY($1)";
 
 /// Comments of the relations in $1 (objsubid 0) and of their columns.
 pub(super) const COMMENTS: &str = "
 SELECT d.objoid AS relid, d.objsubid AS ordinal, d.description AS comment
 FROM pg_description d
-WHERE d.classoid = 'pg_class'::regclass AND d.objoid = ANY($1)";
+WHERE d.classoid = 'pg_class'::regclass AND d.objoid BETWEEN $2 AND $3 AND d.objoid = ANY($1)";
 
 /// Primary keys, unique constraints and foreign keys, with column numbers.
 /// Foreign keys PostgreSQL clones for partitions (conparentid <> 0) are skipped.
@@ -93,7 +108,8 @@ SELECT con.conrelid AS relid, con.conname::text AS name, con.contype::text AS ki
 FROM pg_constraint con
 LEFT JOIN pg_class fc ON fc.oid = con.confrelid
 LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
-WHERE con.conrelid = ANY($1) AND con.contype IN ('p', 'u', 'f') AND con.conparentid = 0";
+WHERE con.conrelid BETWEEN $2 AND $3 AND con.conrelid = ANY($1)
+  AND con.contype IN ('p', 'u', 'f') AND con.conparentid = 0";
 
 /// Column names of relations outside the read set that foreign keys point at.
 pub(super) const TARGET_COLUMNS: &str = "
@@ -103,46 +119,71 @@ WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped";
 
 /// Indexes with their column numbers (0 for an expression). The definition is
 /// deparsed only when the columns do not tell it all: expressions, predicates,
-/// INCLUDE columns, sort options or a non-default operator class.
+/// INCLUDE columns, sort options or a non-default operator class (the
+/// non-default classes are listed once per query, not looked up per index).
 pub(super) const INDEXES: &str = "
 SELECT i.indrelid AS relid, ic.relname::text AS name, i.indisunique AS is_unique,
        i.indisprimary AS is_primary, ARRAY(SELECT unnest(i.indkey::int2[])) AS columns, am.amname::text AS method,
        CASE WHEN i.indexprs IS NOT NULL OR i.indpred IS NOT NULL OR i.indnkeyatts <> i.indnatts
-                 OR EXISTS (SELECT 1 FROM unnest(i.indoption) o WHERE o <> 0)
-                 OR EXISTS (SELECT 1 FROM unnest(i.indclass) oc JOIN pg_opclass opc ON opc.oid = oc
-                            WHERE NOT opc.opcdefault)
+                 OR 0 <> ANY(i.indoption::int2[])
+                 OR i.indclass::oid[] && ARRAY(SELECT opc.oid FROM pg_opclass opc WHERE NOT opc.opcdefault)
             THEN pg_get_indexdef(i.indexrelid) END AS definition
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_am am ON am.oid = ic.relam
-WHERE i.indrelid = ANY($1)";
+WHERE i.indrelid BETWEEN $2 AND $3 AND i.indrelid = ANY($1)";
 
-/// How many keys, indexes, comments and partitions each relation in $1 has:
-/// stored with the catalog state, so that a later refresh notices rows that
-/// disappeared (a dropped constraint leaves no newer row behind).
-pub(super) const COUNTS: &str = "
-SELECT 'constraints' AS catalog, conrelid AS relid, count(*)::int4 AS n FROM pg_constraint
-    WHERE conrelid = ANY($1) AND contype IN ('p', 'u', 'f') AND conparentid = 0 GROUP BY conrelid
-UNION ALL
-SELECT 'indexes', indrelid, count(*)::int4 FROM pg_index WHERE indrelid = ANY($1) GROUP BY indrelid
-UNION ALL
-SELECT 'comments', objoid, count(*)::int4 FROM pg_description
-    WHERE classoid = 'pg_class'::regclass AND objoid = ANY($1) GROUP BY objoid
-UNION ALL
-SELECT 'partitions', inhparent, count(*)::int4 FROM pg_inherits WHERE inhparent = ANY($1) GROUP BY inhparent";
+/// The catalog rows a relation can lose without any other row of it being
+/// rewritten: keys, indexes, comments and partitions. A refresh counts them in
+/// the rows it reads (CONSTRAINTS, INDEXES, COMMENTS, the listing's children)
+/// and keeps the totals, so that a later one notices rows that disappeared (a
+/// dropped constraint leaves no newer row behind). One total per relation is
+/// enough: a removal alone lowers it, and whatever is added alongside is newer.
+macro_rules! removable_rows {
+    ($relids:literal) => {
+        concat!(
+            "SELECT conrelid AS relid FROM pg_constraint
+    WHERE conrelid IN ",
+            $relids,
+            " AND contype IN ('p', 'u', 'f') AND conparentid = 0
+UNION ALL SELECT indrelid FROM pg_index WHERE indrelid IN ",
+            $relids,
+            "
+UNION ALL SELECT objoid FROM pg_description
+    WHERE classoid = 'pg_class'::regclass AND objoid IN ",
+            $relids,
+            "
+UNION ALL SELECT inhparent FROM pg_inherits WHERE inhparent IN ",
+            $relids
+        )
+    };
+}
+
+/// Every row of those catalogs, in scope or not: if none is newer and there
+/// are as many as before, none disappeared, and no relation needs recounting.
+macro_rules! removable_total {
+    () => {
+        "((SELECT count(*) FROM pg_constraint) + (SELECT count(*) FROM pg_index)
+  + (SELECT count(*) FROM pg_description WHERE classoid = 'pg_class'::regclass)
+  + (SELECT count(*) FROM pg_inherits))"
+    };
+}
 
 /// Opens the snapshot every read of one refresh sees, and in the same round
-/// trip reads our own-database marker and the snapshot's oldest running
-/// transaction: rows written from that transaction on are "newer" next time.
+/// trip reads our own-database marker, whether the role is a superuser (who
+/// needs no privilege checks) and the snapshot's oldest running transaction:
+/// rows written from that transaction on are "newer" next time.
 pub(super) const BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
 SELECT current_setting('schemata.instance', true) AS marker,
+       (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
        txid_snapshot_xmin(txid_current_snapshot()) AS snapshot_xmin,
        txid_snapshot_xmax(txid_current_snapshot()) AS snapshot_xmax";
 
 /// What changed in scope since transaction $5 (an earlier snapshot's xmin):
 /// relations with a catalog row written since (inserted or updated), whose
-/// keys, indexes, comments or partitions were counted differently ($6–$13
-/// stored counts), and how many relations the scope holds now.
+/// removable rows were counted differently ($6 relids, $7 counts, as stored;
+/// recounted only when the catalogs' total differs from $9 or they have newer
+/// rows), and how many relations the scope holds now.
 pub(super) const CHANGES: &str = concat!(
     "WITH since AS (SELECT age(($5 % 4294967296)::text::xid) AS age),
 scope AS (
@@ -153,50 +194,60 @@ scope AS (
 -- Renamed types and enums with new labels; not the row types (and their
 -- arrays) every new table brings, or each CREATE TABLE would scan every column.
 changed_types AS (
-    SELECT t.oid FROM pg_type t, since
-    WHERE age(t.xmin) <= since.age AND t.typrelid = 0
+    SELECT t.oid FROM pg_type t
+    WHERE age(t.xmin) <= (SELECT age FROM since) AND t.typrelid = 0
       AND NOT EXISTS (SELECT 1 FROM pg_type e WHERE e.oid = t.typelem AND e.typrelid <> 0)
-    UNION SELECT e.enumtypid FROM pg_enum e, since WHERE age(e.xmin) <= since.age
+    UNION SELECT e.enumtypid FROM pg_enum e WHERE age(e.xmin) <= (SELECT age FROM since)
+),
+-- Newer rows of the catalogs whose rows can also disappear (see removable_rows).
+newer_removable AS (
+    SELECT k.conrelid AS relid FROM pg_constraint k WHERE age(k.xmin) <= (SELECT age FROM since)
+    UNION ALL SELECT i.indrelid FROM pg_index i WHERE age(i.xmin) <= (SELECT age FROM since)
+    UNION ALL SELECT d.objoid FROM pg_description d
+        WHERE d.classoid = 'pg_class'::regclass AND age(d.xmin) <= (SELECT age FROM since)
+    UNION ALL SELECT h.inhparent FROM pg_inherits h WHERE age(h.xmin) <= (SELECT age FROM since)
+),
+-- Nothing newer in them and as many rows as then: nothing disappeared
+-- anywhere, and no relation needs recounting.
+nothing_removed AS (
+    SELECT NOT EXISTS (SELECT 1 FROM newer_removable) AND ",
+    removable_total!(),
+    " = $9 AS yes
 ),
 newer AS (
-    SELECT c.oid AS relid FROM pg_class c, since WHERE age(c.xmin) <= since.age
-    UNION SELECT a.attrelid FROM pg_attribute a, since WHERE age(a.xmin) <= since.age
-    UNION SELECT d.adrelid FROM pg_attrdef d, since WHERE age(d.xmin) <= since.age
-    UNION SELECT k.conrelid FROM pg_constraint k, since WHERE age(k.xmin) <= since.age
-    UNION SELECT i.indrelid FROM pg_index i, since WHERE age(i.xmin) <= since.age
-    UNION SELECT d.objoid FROM pg_description d, since
-        WHERE d.classoid = 'pg_class'::regclass AND age(d.xmin) <= since.age
-    UNION SELECT h.inhparent FROM pg_inherits h, since WHERE age(h.xmin) <= since.age
-    UNION SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, since
-        WHERE age(n.xmin) <= since.age
+    SELECT c.oid AS relid FROM pg_class c WHERE age(c.xmin) <= (SELECT age FROM since)
+    UNION SELECT a.attrelid FROM pg_attribute a WHERE age(a.xmin) <= (SELECT age FROM since)
+    UNION SELECT d.adrelid FROM pg_attrdef d WHERE age(d.xmin) <= (SELECT age FROM since)
+    UNION SELECT relid FROM newer_removable
+    UNION SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE age(n.xmin) <= (SELECT age FROM since)
     UNION SELECT a.attrelid FROM pg_attribute a
         WHERE EXISTS (SELECT 1 FROM changed_types) AND a.atttypid IN (SELECT oid FROM changed_types)
 ),
 counted AS (
-    SELECT conrelid AS relid, 'constraints' AS catalog, count(*)::int4 AS n FROM pg_constraint
-        WHERE conrelid IN (SELECT oid FROM scope) AND contype IN ('p', 'u', 'f') AND conparentid = 0
-        GROUP BY conrelid
-    UNION ALL SELECT indrelid, 'indexes', count(*)::int4 FROM pg_index
-        WHERE indrelid IN (SELECT oid FROM scope) GROUP BY indrelid
-    UNION ALL SELECT objoid, 'comments', count(*)::int4 FROM pg_description
-        WHERE classoid = 'pg_class'::regclass AND objoid IN (SELECT oid FROM scope) GROUP BY objoid
-    UNION ALL SELECT inhparent, 'partitions', count(*)::int4 FROM pg_inherits
-        WHERE inhparent IN (SELECT oid FROM scope) GROUP BY inhparent
+    SELECT relid, count(*)::int4 AS n FROM (",
+    removable_rows!("(SELECT oid FROM scope)"),
+    ") r GROUP BY relid
 ),
 stored AS (
-    SELECT * FROM unnest($6::text[], $7::oid[], $8::int4[]) AS s(catalog, relid, n)
+    SELECT * FROM unnest($6::oid[], $7::int4[]) AS s(relid, n)
 ),
 recounted AS (
     SELECT coalesce(c.relid, s.relid) AS relid FROM counted c
-    FULL JOIN stored s ON s.relid = c.relid AND s.catalog = c.catalog
-    WHERE c.n IS DISTINCT FROM s.n
+    FULL JOIN stored s ON s.relid = c.relid
+    WHERE NOT (SELECT yes FROM nothing_removed) AND c.n IS DISTINCT FROM s.n
 )
 SELECT (SELECT count(*) FROM scope)::int8 AS in_scope,
        ARRAY(SELECT relid FROM newer WHERE relid IN (SELECT oid FROM scope)
              UNION SELECT relid FROM recounted) AS changed,
-       EXISTS (SELECT 1 FROM pg_auth_members m, since WHERE age(m.xmin) <= since.age)
-           OR (SELECT count(*) FROM pg_auth_members) <> $9 AS memberships_changed"
+       EXISTS (SELECT 1 FROM pg_auth_members m WHERE age(m.xmin) <= (SELECT age FROM since))
+           OR (SELECT count(*) FROM pg_auth_members) <> $8 AS memberships_changed"
 );
 
-/// How many role memberships exist: privileges (and so failures) follow them.
-pub(super) const MEMBERSHIPS: &str = "SELECT count(*) FROM pg_auth_members";
+/// How many role memberships exist (privileges, and so failures, follow them)
+/// and how many removable rows the whole catalog holds.
+pub(super) const TOTALS: &str = concat!(
+    "SELECT (SELECT count(*) FROM pg_auth_members) AS memberships, ",
+    removable_total!(),
+    " AS removable_total"
+);

@@ -4,15 +4,15 @@
 
 use super::{
     assemble::{
-        ColumnRow, CommentRow, ConstraintRow, DefaultRow, Details, IndexRow, ListingRow, NameRow,
+        ColumnsRow, CommentRow, ConstraintRow, DefaultRow, Details, IndexRow, ListingRow, NameRow,
         TypeRow, assemble,
     },
-    changes::{CatalogState, ChangeRow, CountRow, Counts, Scope},
+    changes::{CatalogState, ChangeRow, Counts, Scope},
     queries, refuse_own_database,
 };
 use crate::{
     Budget, Introspection, IntrospectionScope, Listing, ObjectSink, SourceError, SourceLimits,
-    fetch::{Rows, fetch_rows, wire_bytes},
+    fetch::{Rows, fetch_rows},
     send, within,
 };
 use schemata_core::{RefreshFailure, SchemaId};
@@ -20,7 +20,10 @@ use sqlx::{
     PgConnection, Postgres, Row,
     postgres::{PgArguments, PgRow, types::Oid},
 };
-use std::{collections::HashSet, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 
 /// Reads the catalog in one REPEATABLE READ, READ ONLY transaction, so every
 /// query sees the same moment of the source, and ends it.
@@ -47,6 +50,10 @@ pub(super) async fn read(
         xmax: opened
             .try_get("snapshot_xmax")
             .map_err(SourceError::from_query)?,
+        superuser: opened
+            .try_get::<Option<bool>, _>("superuser")
+            .map_err(SourceError::from_query)?
+            .unwrap_or(false),
     };
     let result = Reader {
         conn: &mut *conn,
@@ -69,10 +76,18 @@ pub(super) async fn read(
     result
 }
 
+#[derive(sqlx::FromRow)]
+struct Totals {
+    memberships: i64,
+    removable_total: i64,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Snapshot {
     xmin: i64,
     xmax: i64,
+    /// A superuser may read everything: no relation needs its privileges checked.
+    superuser: bool,
 }
 
 struct Reader<'a> {
@@ -85,7 +100,7 @@ struct Reader<'a> {
 
 /// Relations whose details are read, assembled and sent together: bounds the
 /// catalog rows held at once, at the price of a few more round trips.
-const CHUNK: usize = 2500;
+const CHUNK: usize = 1000;
 
 impl Reader<'_> {
     async fn read(mut self, snapshot: Snapshot) -> Result<Introspection, SourceError> {
@@ -108,8 +123,13 @@ impl Reader<'_> {
         };
         let listing = self.listing().await?;
         let to_read = self.read_set(&listing, changed, stored.as_ref());
+        let denied = if snapshot.superuser {
+            HashSet::new()
+        } else {
+            self.unreadable(&to_read).await?
+        };
         let (readable, unreadable): (Vec<ListingRow>, Vec<ListingRow>) =
-            to_read.into_iter().partition(|r| r.readable);
+            to_read.into_iter().partition(|r| !denied.contains(&r.oid));
         let failures: Vec<RefreshFailure> = unreadable
             .iter()
             .map(|r| RefreshFailure {
@@ -118,20 +138,27 @@ impl Reader<'_> {
             })
             .collect();
         let mut columns_read = 0;
+        let mut counted: HashMap<Oid, i32> = HashMap::new();
+        let assembler = Assembler::start(self.sink.clone());
         for chunk in readable.chunks(CHUNK) {
             let details = self.details(chunk, &mut columns_read).await?;
-            send(&self.sink, assemble(chunk, details)).await?;
+            count_removable_rows(chunk, &details, &mut counted);
+            assembler.assemble(chunk.to_vec(), details).await?;
         }
+        assembler.finish().await?;
         let catalog_state = if self.scope.options.is_partial() {
             None
         } else {
+            let listed: Vec<Oid> = listing.iter().map(|r| r.oid).collect();
+            let totals = self.totals().await?;
             let state = CatalogState {
                 format: CatalogState::FORMAT,
                 scope: scope_key,
                 snapshot_xmin: snapshot.xmin,
                 in_scope: i64::try_from(listing.len()).unwrap_or(i64::MAX),
-                memberships: self.memberships().await?,
-                counts: self.counts(&listing).await?,
+                memberships: totals.memberships,
+                removable_total: totals.removable_total,
+                counts: Counts::merge(&counted, &listed, stored.as_ref().map(|s| &s.counts)),
                 retry: failures.iter().map(|f| f.object.clone()).collect(),
             };
             Some(serde_json::to_value(state).expect("a catalog state always serializes"))
@@ -191,10 +218,10 @@ impl Reader<'_> {
             .bind(&self.scope.options.schemas)
             .bind(only_tables)
             .bind(state.snapshot_xmin)
-            .bind(&state.counts.catalog)
             .bind(state.counts.relids())
             .bind(&state.counts.n)
-            .bind(state.memberships);
+            .bind(state.memberships)
+            .bind(state.removable_total);
         let mut rows: Vec<ChangeRow> = self.fetch(query, Rows::all(1, "change check")).await?;
         rows.pop()
             .ok_or_else(|| SourceError::Query("the change check returned no row".into()))
@@ -222,22 +249,29 @@ impl Reader<'_> {
         columns_read: &mut usize,
     ) -> Result<Details, SourceError> {
         let oids: Vec<Oid> = relations.iter().map(|r| r.oid).collect();
+        // Chunks follow the listing's oid order: their bounds are ranges of the
+        // catalogs' relid indexes.
+        let (Some(first), Some(last)) = (
+            oids.iter().min_by_key(|o| o.0).copied(),
+            oids.iter().max_by_key(|o| o.0).copied(),
+        ) else {
+            return Ok(Details::default());
+        };
         let max_columns = self.budget.max_columns();
-        let allowed = max_columns.saturating_sub(*columns_read);
-        let columns: Vec<ColumnRow> = self
+        let columns: Vec<ColumnsRow> = self
             .fetch(
                 sqlx::query(queries::COLUMNS)
                     .bind(&oids)
-                    .bind(i64::try_from(allowed).unwrap_or(i64::MAX) + 1),
-                Rows {
-                    at_most: allowed,
-                    cap: max_columns,
-                    what: "columns",
-                },
+                    .bind(first)
+                    .bind(last),
+                Rows::all(relations.len(), "relations with columns"),
             )
             .await?;
-        *columns_read += columns.len();
-        let used: HashSet<(Oid, i32)> = columns.iter().map(|c| (c.type_oid, c.typmod)).collect();
+        *columns_read += columns.iter().map(ColumnsRow::len).sum::<usize>();
+        if *columns_read > max_columns {
+            return Err(self.budget.too_many("columns", max_columns));
+        }
+        let used: HashSet<(Oid, i32)> = columns.iter().flat_map(ColumnsRow::types).collect();
         let (type_oids, typmods): (Vec<Oid>, Vec<i32>) = used.into_iter().unzip();
         let types: Vec<TypeRow> = self
             .fetch(
@@ -245,21 +279,36 @@ impl Reader<'_> {
                 Rows::all(max_columns, "column types"),
             )
             .await?;
+        let with_generated: Vec<Oid> = columns
+            .iter()
+            .filter(|c| c.generated.contains(&true))
+            .map(|c| c.relid)
+            .collect();
         let defaults: Vec<DefaultRow> = self
             .fetch(
-                sqlx::query(queries::DEFAULTS).bind(&oids),
+                sqlx::query(queries::DEFAULTS)
+                    .bind(&oids)
+                    .bind(first)
+                    .bind(last)
+                    .bind(with_generated),
                 Rows::all(max_columns, "defaults"),
             )
             .await?;
         let comments: Vec<CommentRow> = self
             .fetch(
-                sqlx::query(queries::COMMENTS).bind(&oids),
+                sqlx::query(queries::COMMENTS)
+                    .bind(&oids)
+                    .bind(first)
+                    .bind(last),
                 Rows::all(max_columns, "comments"),
             )
             .await?;
         let constraints: Vec<ConstraintRow> = self
             .fetch(
-                sqlx::query(queries::CONSTRAINTS).bind(&oids),
+                sqlx::query(queries::CONSTRAINTS)
+                    .bind(&oids)
+                    .bind(first)
+                    .bind(last),
                 Rows::all(max_columns, "constraints"),
             )
             .await?;
@@ -281,7 +330,10 @@ impl Reader<'_> {
         };
         let indexes: Vec<IndexRow> = self
             .fetch(
-                sqlx::query(queries::INDEXES).bind(&oids),
+                sqlx::query(queries::INDEXES)
+                    .bind(&oids)
+                    .bind(first)
+                    .bind(last),
                 Rows::all(max_columns, "indexes"),
             )
             .await?;
@@ -296,28 +348,28 @@ impl Reader<'_> {
         })
     }
 
-    async fn counts(&mut self, listing: &[ListingRow]) -> Result<Counts, SourceError> {
-        let oids: Vec<Oid> = listing.iter().map(|r| r.oid).collect();
-        let cap = self.budget.max_columns();
-        let rows: Vec<CountRow> = self
+    /// The relations of `relations` the session may not read.
+    async fn unreadable(&mut self, relations: &[ListingRow]) -> Result<HashSet<Oid>, SourceError> {
+        if relations.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let oids: Vec<Oid> = relations.iter().map(|r| r.oid).collect();
+        let cap = oids.len();
+        let rows: Vec<(Oid,)> = self
             .fetch(
-                sqlx::query(queries::COUNTS).bind(oids),
-                Rows::all(cap, "catalog counts"),
+                sqlx::query(queries::UNREADABLE).bind(oids),
+                Rows::all(cap, crate::limits::OBJECTS),
             )
             .await?;
-        Ok(Counts::from_rows(rows))
+        Ok(rows.into_iter().map(|(oid,)| oid).collect())
     }
 
-    async fn memberships(&mut self) -> Result<i64, SourceError> {
-        let deadline = self.deadline;
-        let conn = &mut *self.conn;
-        within(deadline, async {
-            sqlx::query_scalar(queries::MEMBERSHIPS)
-                .fetch_one(conn)
-                .await
-                .map_err(SourceError::from_query)
-        })
-        .await
+    async fn totals(&mut self) -> Result<Totals, SourceError> {
+        let mut rows: Vec<Totals> = self
+            .fetch(sqlx::query(queries::TOTALS), Rows::all(1, "totals"))
+            .await?;
+        rows.pop()
+            .ok_or_else(|| SourceError::Query("the totals query returned no row".into()))
     }
 
     fn only_tables(&self) -> Vec<String> {
@@ -344,8 +396,84 @@ impl Reader<'_> {
             &mut self.budget,
             self.deadline,
             limit,
-            wire_bytes,
+            PgRow::wire_len,
         )
         .await
+    }
+}
+
+/// Adds up, per relation read, the rows it could lose unnoticed (see
+/// `queries::CHANGES`), from the rows just read: the same filters, the same
+/// snapshot, no query of their own.
+fn count_removable_rows(
+    relations: &[ListingRow],
+    details: &Details,
+    counted: &mut HashMap<Oid, i32>,
+) {
+    for relation in relations {
+        *counted.entry(relation.oid).or_default() += relation.children;
+    }
+    let relids = details
+        .constraints
+        .iter()
+        .map(|r| r.relid)
+        .chain(details.indexes.iter().map(|r| r.relid))
+        .chain(details.comments.iter().map(|r| r.relid));
+    for relid in relids {
+        *counted.entry(relid).or_default() += 1;
+    }
+}
+
+/// Assembles chunks into objects and sends them on, on a task of its own, so
+/// the next chunk's queries run while the last one is assembled.
+struct Assembler {
+    chunks: Option<tokio::sync::mpsc::Sender<(Vec<ListingRow>, Details)>>,
+    task: tokio::task::JoinHandle<Result<(), SourceError>>,
+}
+
+impl Assembler {
+    fn start(sink: ObjectSink) -> Self {
+        let (chunks, mut received) = tokio::sync::mpsc::channel::<(Vec<ListingRow>, Details)>(1);
+        let task = tokio::spawn(async move {
+            while let Some((relations, details)) = received.recv().await {
+                send(&sink, assemble(&relations, details)).await?;
+            }
+            Ok(())
+        });
+        Self {
+            chunks: Some(chunks),
+            task,
+        }
+    }
+
+    async fn assemble(
+        &self,
+        relations: Vec<ListingRow>,
+        details: Details,
+    ) -> Result<(), SourceError> {
+        let Some(chunks) = &self.chunks else {
+            return Ok(());
+        };
+        if chunks.send((relations, details)).await.is_err() {
+            // The task stopped: its error says why.
+            return Err(SourceError::Query(
+                "the refresh was abandoned while reading".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits until every chunk was sent on.
+    async fn finish(mut self) -> Result<(), SourceError> {
+        self.chunks = None;
+        (&mut self.task)
+            .await
+            .map_err(|e| SourceError::Query(format!("assembling stopped: {e}")))?
+    }
+}
+
+impl Drop for Assembler {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

@@ -8,7 +8,9 @@ use crate::jobs::{
     summary::summarize,
 };
 use anyhow::Context;
-use schemata_core::{ChangeSet, ObjectKind, RunStatus, SchemaId, SchemaObject, schema_version};
+use schemata_core::{
+    ChangeSet, ObjectKind, RunStatus, SchemaId, SchemaObject, StoredForm, schema_version,
+};
 use schemata_sources::Introspection;
 use schemata_store::{
     runs::{self, RunRow},
@@ -72,14 +74,14 @@ impl<'a> Writer<'a> {
 
     async fn take(&mut self, batch: Vec<SchemaObject>) -> anyhow::Result<()> {
         let connection_id = self.run.connection_id;
-        let mut changed: Vec<(SchemaObject, String)> = Vec::new();
+        let mut changed: Vec<(SchemaObject, StoredForm)> = Vec::new();
         for object in batch {
-            let hash = object.content_hash();
+            let stored = StoredForm::of(&object);
             self.read
                 .insert(object.id(), (object.kind, object.fields.len()));
             match self.cached.get(&object.id()) {
-                Some(entry) if entry.content_hash == hash => {}
-                _ => changed.push((object, hash)),
+                Some(entry) if entry.content_hash == stored.content_hash => {}
+                _ => changed.push((object, stored)),
             }
         }
         if changed.is_empty() {
@@ -97,18 +99,18 @@ impl<'a> Writer<'a> {
                 .into_iter()
                 .map(|o| (o.id(), o))
                 .collect();
-        for (object, hash) in &changed {
+        for (object, stored) in &changed {
             match previous.get(&object.id()) {
                 Some(old) => self.changes.compare(old, object),
                 None => self.changes.added(object.id().to_string()),
             }
-            self.written.insert(object.id(), hash.clone());
+            self.written
+                .insert(object.id(), stored.content_hash.clone());
         }
         snapshots::remove(&mut self.tx, connection_id, &previous_ids)
             .await
             .context("Failed to remove changed objects")?;
-        let rows: Vec<(&SchemaObject, &str)> =
-            changed.iter().map(|(o, h)| (o, h.as_str())).collect();
+        let rows: Vec<(&SchemaObject, &StoredForm)> = changed.iter().map(|(o, s)| (o, s)).collect();
         snapshots::insert(&mut self.tx, connection_id, &rows)
             .await
             .context("Failed to write changed objects")?;

@@ -10,7 +10,7 @@ use schemata_core::{
     RefreshFailure, RefreshJob, RunStatus, SchemaFilter, SchemaId, TableAllowlist,
 };
 use schemata_sources::{
-    AccessPolicy, AnySource, IntrospectionScope, Known, Source, SourceLimits, connect,
+    AccessPolicy, AnySource, IntrospectionScope, Known, Source, SourceError, SourceLimits, connect,
 };
 use schemata_store::{
     PgPool, SecretBox,
@@ -23,6 +23,7 @@ use std::{
     collections::HashMap,
     time::{Duration, Instant},
 };
+use tracing::Instrument;
 
 /// What a refresh needs from the process: our database, the key, the limits and
 /// the access policy every source passes.
@@ -99,11 +100,25 @@ async fn run_claimed(ctx: &RefreshContext, run: &RunRow) -> anyhow::Result<Refre
         Ok(prepared) => prepared,
         Err(error) => return record_failure(ctx, run, error, started).await,
     };
-    // The source reads while the writer compares and writes what it sends.
+    // The source reads on a task of its own (decoding and assembling on one
+    // core) while the writer hashes and writes what it sends on another. The
+    // set aborts the read if this refresh is dropped.
     let (sink, batches) = tokio::sync::mpsc::channel(2);
     let writer = Writer::begin(ctx, run, &cached).await?;
-    let reading = tokio::time::timeout(ctx.job_timeout, source.introspect(&scope, sink));
-    let (read, written) = tokio::join!(reading, writer.consume(ctx, batches));
+    let job_timeout = ctx.job_timeout;
+    let mut reading = tokio::task::JoinSet::new();
+    reading.spawn(
+        async move { tokio::time::timeout(job_timeout, source.introspect(&scope, sink)).await }
+            .in_current_span(),
+    );
+    let (read, written) = tokio::join!(reading.join_next(), writer.consume(ctx, batches));
+    let read = match read {
+        Some(Ok(read)) => read,
+        Some(Err(error)) => Ok(Err(SourceError::Query(format!(
+            "the read stopped: {error}"
+        )))),
+        None => Ok(Err(SourceError::Query("the read never started".into()))),
+    };
     let error = match (read, written) {
         (Ok(Ok(introspection)), Ok(writer)) => match writer.finish(introspection, started).await {
             Ok(Finish::Done(outcome)) => return Ok(outcome),
@@ -112,7 +127,7 @@ async fn run_claimed(ctx: &RefreshContext, run: &RunRow) -> anyhow::Result<Refre
         },
         (_, Err(error)) => write_failure(run, &error),
         (Ok(Err(error)), Ok(_)) => error.to_string(),
-        (Err(_), Ok(_)) => format!("Refresh timed out after {}s.", ctx.job_timeout.as_secs()),
+        (Err(_), Ok(_)) => format!("Refresh timed out after {}s.", job_timeout.as_secs()),
     };
     record_failure(ctx, run, error, started).await
 }
