@@ -76,11 +76,18 @@ pub struct Field {
     pub remote_type: String,
     #[serde(rename = "type")]
     pub field_type: FieldType,
+    // Defaults on read: the cache stores fields without false and null values
+    // (see `StoredForm`), the API shows every one.
+    #[serde(default)]
     pub nullable: bool,
+    #[serde(default)]
     pub default: Option<String>,
+    #[serde(default)]
     pub is_primary_key: bool,
     /// The first foreign key this field belongs to.
+    #[serde(default)]
     pub association: Option<Association>,
+    #[serde(default)]
     pub comment: Option<String>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub is_generated: bool,

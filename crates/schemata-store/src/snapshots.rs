@@ -3,11 +3,9 @@
 //! the transaction that closes their run.
 
 use crate::StoreError;
-use schemata_core::{
-    Field, ForeignKey, Index, ObjectKind, SchemaId, SchemaObject, StoredForm, UniqueConstraint,
-};
-use serde_json::{Map, Value};
-use sqlx::{PgConnection, Postgres, Transaction, types::Json};
+use schemata_core::{ObjectKind, SchemaId, SchemaObject, StoredForm};
+use serde_json::Value;
+use sqlx::{PgConnection, Postgres, Transaction};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -76,11 +74,12 @@ pub(crate) struct ObjectRow {
     pub row_estimate: Option<i64>,
     pub partition_count: Option<i32>,
     pub primary_keys: Vec<String>,
-    pub fields: Json<Vec<Field>>,
-    pub indexes: Json<Vec<Index>>,
-    pub foreign_keys: Json<Vec<ForeignKey>>,
-    pub unique_constraints: Json<Vec<UniqueConstraint>>,
-    pub properties: Json<Map<String, Value>>,
+    /// JSON text, as the worker wrote it (see `StoredForm`).
+    pub fields: String,
+    pub indexes: String,
+    pub foreign_keys: String,
+    pub unique_constraints: String,
+    pub properties: String,
 }
 
 pub(crate) const OBJECT_COLUMNS: &str =
@@ -98,11 +97,11 @@ impl ObjectRow {
         object.row_estimate = self.row_estimate;
         object.partition_count = self.partition_count;
         object.primary_keys = self.primary_keys;
-        object.fields = self.fields.0;
-        object.indexes = self.indexes.0;
-        object.foreign_keys = self.foreign_keys.0;
-        object.unique_constraints = self.unique_constraints.0;
-        object.properties = self.properties.0;
+        object.fields = parse(&self.fields)?;
+        object.indexes = parse(&self.indexes)?;
+        object.foreign_keys = parse(&self.foreign_keys)?;
+        object.unique_constraints = parse(&self.unique_constraints)?;
+        object.properties = parse(&self.properties)?;
         Ok(object)
     }
 }
@@ -192,8 +191,8 @@ async fn insert_batch(
         "INSERT INTO schema_objects (connection_id, schema_name, name, kind, comment, row_estimate,
              partition_count, primary_keys, fields, field_count, indexes, foreign_keys,
              unique_constraints, properties, content_hash, refers_to)
-         SELECT $1, s, n, k, c, e, p, ARRAY(SELECT json_array_elements_text(pk::json)), f::json, fc,
-                ix::json, fk::json, uq::json, pr::json, h, ARRAY(SELECT json_array_elements_text(rt::json))
+         SELECT $1, s, n, k, c, e, p, ARRAY(SELECT json_array_elements_text(pk::json)), f, fc,
+                ix, fk, uq, pr, h, ARRAY(SELECT json_array_elements_text(rt::json))
          FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int4[], $8::text[],
                      $9::text[], $10::int4[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
                      $16::text[])
@@ -250,6 +249,11 @@ pub async fn catalog_state(
             .fetch_optional(&mut *conn)
             .await?;
     Ok(state.flatten())
+}
+
+fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::Corrupt(format!("a cached object does not parse: {e}")))
 }
 
 fn split(ids: &[SchemaId]) -> (Vec<&str>, Vec<&str>) {

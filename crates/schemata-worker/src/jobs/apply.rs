@@ -56,13 +56,18 @@ impl<'a> Writer<'a> {
         })
     }
 
-    /// Takes every batch the source sends until it is done.
+    /// Takes every batch the source sends until it is done. Batches are
+    /// encoded (serialized and hashed) on a task of their own while the
+    /// previous one is being written: on a large first refresh, encoding and
+    /// writing one after the other made the writer the slowest stage.
     pub async fn consume(
         mut self,
         ctx: &RefreshContext,
-        mut batches: Receiver<Vec<SchemaObject>>,
+        batches: Receiver<Vec<SchemaObject>>,
     ) -> anyhow::Result<Self> {
-        while let Some(batch) = batches.recv().await {
+        let mut encoding = tokio::task::JoinSet::new();
+        let mut encoded = encode_in_background(&mut encoding, batches);
+        while let Some(batch) = encoded.recv().await {
             self.take(batch).await?;
             let done = i32::try_from(self.read.len()).unwrap_or(i32::MAX);
             runs::set_progress(&ctx.pool, self.run.id, done, None)
@@ -72,11 +77,10 @@ impl<'a> Writer<'a> {
         Ok(self)
     }
 
-    async fn take(&mut self, batch: Vec<SchemaObject>) -> anyhow::Result<()> {
+    async fn take(&mut self, batch: Vec<(SchemaObject, StoredForm)>) -> anyhow::Result<()> {
         let connection_id = self.run.connection_id;
         let mut changed: Vec<(SchemaObject, StoredForm)> = Vec::new();
-        for object in batch {
-            let stored = StoredForm::of(&object);
+        for (object, stored) in batch {
             self.read
                 .insert(object.id(), (object.kind, object.fields.len()));
             match self.cached.get(&object.id()) {
@@ -239,4 +243,28 @@ pub(crate) enum Finish {
     Done(RefreshOutcome),
     /// Nothing was written; the run is to be closed as failed with this message.
     Failed(String),
+}
+
+/// Encodes each batch the source sends into its stored form, on a task the
+/// set aborts if the write stops; a closed channel ends it either way.
+fn encode_in_background(
+    tasks: &mut tokio::task::JoinSet<()>,
+    mut batches: Receiver<Vec<SchemaObject>>,
+) -> Receiver<Vec<(SchemaObject, StoredForm)>> {
+    let (encoded, receiver) = tokio::sync::mpsc::channel(1);
+    tasks.spawn(async move {
+        while let Some(batch) = batches.recv().await {
+            let batch: Vec<(SchemaObject, StoredForm)> = batch
+                .into_iter()
+                .map(|object| {
+                    let stored = StoredForm::of(&object);
+                    (object, stored)
+                })
+                .collect();
+            if encoded.send(batch).await.is_err() {
+                return;
+            }
+        }
+    });
+    receiver
 }
