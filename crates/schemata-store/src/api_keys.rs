@@ -51,24 +51,24 @@ pub async fn create(
     Ok(CreatedKey { id, secret })
 }
 
-/// The live key with this secret, if any.
+/// The live key with this secret, if any. One round trip: every request
+/// authenticates, and clients poll.
 pub async fn authenticate(pool: &PgPool, secret: &str) -> Result<Option<ApiKey>, StoreError> {
+    // At most one write a minute per key, so busy keys do not contend on their row.
     let row: Option<(Uuid, Uuid, Vec<String>)> = sqlx::query_as(
-        "SELECT id, organization_id, scopes FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        "WITH key AS (
+             SELECT id, organization_id, scopes, last_used_at FROM api_keys
+             WHERE key_hash = $1 AND revoked_at IS NULL
+         ), touched AS (
+             UPDATE api_keys k SET last_used_at = now() FROM key
+             WHERE k.id = key.id
+               AND (key.last_used_at IS NULL OR key.last_used_at < now() - interval '1 minute')
+         )
+         SELECT id, organization_id, scopes FROM key",
     )
     .bind(hash(secret))
     .fetch_optional(pool)
     .await?;
-    if let Some((id, _, _)) = &row {
-        // At most one write a minute per key, so busy keys do not contend on their row.
-        sqlx::query(
-            "UPDATE api_keys SET last_used_at = now()
-             WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
-        )
-        .bind(id)
-        .execute(pool)
-        .await?;
-    }
     Ok(row.map(|(id, organization_id, scopes)| ApiKey {
         id,
         organization_id,

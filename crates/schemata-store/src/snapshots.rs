@@ -112,6 +112,9 @@ pub async fn load(
     connection_id: Uuid,
     ids: &[SchemaId],
 ) -> Result<Vec<SchemaObject>, StoreError> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
     let (schemas, names) = split(ids);
     let rows: Vec<ObjectRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {OBJECT_COLUMNS} FROM schema_objects

@@ -6,6 +6,7 @@
 mod app;
 mod databases;
 pub mod fake_postgres;
+mod mariadb_server;
 mod mysql;
 mod process;
 mod worker;
@@ -15,7 +16,7 @@ pub use databases::{
     PROTECTED_PASSWORD, ServerLease, TestDatabase, fixture, fresh_database, load,
     migrated_database, password_protected_server, protected_database, server, source_database,
 };
-pub use mysql::{MysqlDatabase, mysql_database, mysql_dump_database, mysql_server_url};
+pub use mysql::{MysqlDatabase, mysql_database, mysql_dump_database};
 pub use process::ServiceProcess;
 pub use worker::TestWorker;
 

@@ -1,6 +1,7 @@
-//! MariaDB (or MySQL) databases for tests: `SCHEMATA_TEST_MYSQL_URL`, else root
-//! on 127.0.0.1:3306. Each test creates its own and drops it when it ends.
+//! MariaDB (or MySQL) databases for tests, on the server `mariadb_server`
+//! finds or starts. Each test creates its own and drops it when it ends.
 
+use crate::mariadb_server::{MysqlLease, lease};
 use sqlx::{Connection, MySqlConnection};
 use std::{
     io::Write,
@@ -9,16 +10,11 @@ use std::{
 };
 use url::Url;
 
-/// The server tests use, as a URL without a database.
-pub fn mysql_server_url() -> String {
-    std::env::var("SCHEMATA_TEST_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
-}
-
 /// A MariaDB database that exists for as long as this value.
 pub struct MysqlDatabase {
     name: String,
     url: String,
+    server: MysqlLease,
 }
 
 impl MysqlDatabase {
@@ -28,6 +24,11 @@ impl MysqlDatabase {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The server's URL, without a database.
+    pub fn server_url(&self) -> &str {
+        &self.server.server.url
     }
 
     /// The URL of this database for another account.
@@ -61,7 +62,7 @@ impl Deref for MysqlDatabase {
 
 impl Drop for MysqlDatabase {
     fn drop(&mut self) {
-        let server = mysql_server_url();
+        let server = self.server.server.url.clone();
         let name = self.name.clone();
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -90,7 +91,8 @@ pub async fn mysql_database(sql: &str) -> MysqlDatabase {
         "schemata_t_my_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..16]
     );
-    let server = mysql_server_url();
+    let lease = lease().await;
+    let server = lease.server.url.clone();
     let mut conn = MySqlConnection::connect(&server)
         .await
         .unwrap_or_else(|e| panic!("no MariaDB for tests at {server}: {e}"));
@@ -104,6 +106,7 @@ pub async fn mysql_database(sql: &str) -> MysqlDatabase {
     let database = MysqlDatabase {
         name,
         url: url.to_string(),
+        server: lease,
     };
     if !sql.is_empty() {
         database.execute(sql).await;
@@ -116,7 +119,7 @@ pub async fn mysql_database(sql: &str) -> MysqlDatabase {
 pub async fn mysql_dump_database(dump: &str, dump_database: &str) -> MysqlDatabase {
     let database = mysql_database("").await;
     let script = dump.replace(dump_database, database.name());
-    let url = Url::parse(&mysql_server_url()).expect("a valid MariaDB URL");
+    let url = Url::parse(database.server_url()).expect("a valid MariaDB URL");
     let client = ["mariadb", "mysql"]
         .into_iter()
         .find(|c| Command::new(c).arg("--version").output().is_ok())

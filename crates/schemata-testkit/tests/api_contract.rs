@@ -286,3 +286,37 @@ async fn request_ids_are_echoed_or_generated() {
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
 }
+
+#[tokio::test]
+async fn a_key_records_its_use_at_most_once_a_minute_and_a_revoked_key_is_refused() {
+    let app = TestApp::spawn().await;
+    let last_used = async || -> Option<chrono::DateTime<chrono::Utc>> {
+        sqlx::query_scalar("SELECT last_used_at FROM api_keys WHERE revoked_at IS NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(last_used().await, None);
+    assert_eq!(app.get("/api/connections").await.status(), 200);
+    let first = last_used().await.expect("the first use is recorded");
+    assert_eq!(app.get("/api/connections").await.status(), 200);
+    assert_eq!(
+        last_used().await,
+        Some(first),
+        "touched again within a minute"
+    );
+    sqlx::query("UPDATE api_keys SET last_used_at = now() - interval '2 minutes'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(app.get("/api/connections").await.status(), 200);
+    assert!(
+        last_used().await.unwrap() > first,
+        "a minute later it is recorded again"
+    );
+    sqlx::query("UPDATE api_keys SET revoked_at = now()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_envelope(app.get("/api/connections").await, 401, "unauthorized").await;
+}

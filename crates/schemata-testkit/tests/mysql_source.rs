@@ -284,7 +284,7 @@ async fn schema_filter_and_allowlist_are_applied_in_the_catalog_queries() {
     let app = TestApp::spawn().await;
     let shop = mysql_database("CREATE TABLE orders (id int); CREATE TABLE refunds (id int);").await;
     let crm = mysql_database("CREATE TABLE contacts (id int);").await;
-    let server = schemata_testkit::mysql_server_url();
+    let server = shop.server_url();
     let id = app
         .create_connection_with(&json!({"name": "both", "type": "mysql",
             "configuration": {"url": server},

@@ -29,12 +29,18 @@ pub(super) struct ColumnsRow {
     pub names: Vec<String>,
     pub type_oids: Vec<Oid>,
     pub typmods: Vec<i32>,
-    pub nullable: Vec<bool>,
-    pub identity: Vec<bool>,
-    pub generated: Vec<bool>,
+    pub flags: Vec<i32>,
 }
 
 impl ColumnsRow {
+    pub const NULLABLE: i32 = 1;
+    pub const IDENTITY: i32 = 2;
+    pub const GENERATED: i32 = 4;
+
+    pub fn has_generated(&self) -> bool {
+        self.flags.iter().any(|f| f & Self::GENERATED != 0)
+    }
+
     pub fn len(&self) -> usize {
         self.names.len()
     }
@@ -153,11 +159,23 @@ pub(super) fn assemble(relations: &[ListingRow], details: Details) -> Vec<Schema
     let mut fields: HashMap<Oid, Vec<Field>> = HashMap::new();
     for relation in details.columns {
         let relid = relation.relid;
-        let columns = relation.len();
-        let mut built = Vec::with_capacity(columns);
-        for (i, name) in relation.names.into_iter().enumerate() {
-            let at = |values: &[bool]| values.get(i).copied().unwrap_or_default();
-            let ordinal = relation.ordinals.get(i).copied().unwrap_or_default();
+        let mut names_in_order: Vec<(i32, usize, String)> = relation
+            .names
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| {
+                (
+                    relation.ordinals.get(i).copied().unwrap_or_default(),
+                    i,
+                    name,
+                )
+            })
+            .collect();
+        // In column order now, so that normalizing later moves nothing.
+        names_in_order.sort_unstable_by_key(|(ordinal, _, _)| *ordinal);
+        let mut built = Vec::with_capacity(names_in_order.len());
+        for (ordinal, i, name) in names_in_order {
+            let flags = relation.flags.get(i).copied().unwrap_or_default();
             let key = (
                 relation.type_oids.get(i).copied().unwrap_or(Oid(0)),
                 relation.typmods.get(i).copied().unwrap_or(-1),
@@ -176,9 +194,9 @@ pub(super) fn assemble(relations: &[ListingRow], details: Details) -> Vec<Schema
                 }
                 None => Field::new(name, ordinal, "unknown", FieldType::Unknown),
             };
-            field.nullable = at(&relation.nullable);
-            field.is_auto_increment = at(&relation.identity);
-            field.is_generated = at(&relation.generated);
+            field.nullable = flags & ColumnsRow::NULLABLE != 0;
+            field.is_auto_increment = flags & ColumnsRow::IDENTITY != 0;
+            field.is_generated = flags & ColumnsRow::GENERATED != 0;
             built.push(field);
         }
         fields.insert(relid, built);

@@ -51,12 +51,12 @@ SELECT r.oid FROM unnest($1::oid[]) AS r(oid) WHERE NOT has_any_column_privilege
 /// Columns of the relations in $1, as numbers (names of types come from TYPES),
 /// one row per relation with an array per attribute: a catalog of 10,000 tables
 /// has 200,000 columns, and decoding that many rows cost more than the query.
-/// The index scan hands each relation's columns over in attnum order.
+/// Flags: 1 nullable, 2 identity, 4 generated (see `ColumnsRow`).
 pub(super) const COLUMNS: &str = "
 SELECT a.attrelid AS relid, array_agg(a.attnum::int4) AS ordinals, array_agg(a.attname::text) AS names,
        array_agg(a.atttypid) AS type_oids, array_agg(a.atttypmod) AS typmods,
-       array_agg(NOT a.attnotnull) AS nullable, array_agg(a.attidentity <> '') AS identity,
-       array_agg(a.attgenerated <> '') AS generated
+       array_agg((NOT a.attnotnull)::int4 + (a.attidentity <> '')::int4 * 2
+                 + (a.attgenerated <> '')::int4 * 4) AS flags
 FROM pg_attribute a
 WHERE a.attrelid BETWEEN $2 AND $3 AND a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
 GROUP BY a.attrelid";

@@ -140,7 +140,7 @@ impl Reader<'_> {
         let mut columns_read = 0;
         let mut counted: HashMap<Oid, i32> = HashMap::new();
         let assembler = Assembler::start(self.sink.clone());
-        for chunk in readable.chunks(CHUNK) {
+        for chunk in chunks(&readable) {
             let details = self.details(chunk, &mut columns_read).await?;
             count_removable_rows(chunk, &details, &mut counted);
             assembler.assemble(chunk.to_vec(), details).await?;
@@ -281,7 +281,7 @@ impl Reader<'_> {
             .await?;
         let with_generated: Vec<Oid> = columns
             .iter()
-            .filter(|c| c.generated.contains(&true))
+            .filter(|c| c.has_generated())
             .map(|c| c.relid)
             .collect();
         let defaults: Vec<DefaultRow> = self
@@ -436,7 +436,11 @@ impl Assembler {
         let (chunks, mut received) = tokio::sync::mpsc::channel::<(Vec<ListingRow>, Details)>(1);
         let task = tokio::spawn(async move {
             while let Some((relations, details)) = received.recv().await {
-                send(&sink, assemble(&relations, details)).await?;
+                // CPU work off the async threads, which keep the socket drained.
+                let objects = tokio::task::spawn_blocking(move || assemble(&relations, details))
+                    .await
+                    .map_err(|e| SourceError::Query(format!("assembling stopped: {e}")))?;
+                send(&sink, objects).await?;
             }
             Ok(())
         });
@@ -476,4 +480,12 @@ impl Drop for Assembler {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// The read set in chunks of `CHUNK`, the last `CHUNK` of them in quarters:
+/// writing the last chunk is the one step nothing else overlaps, so it is kept
+/// small.
+fn chunks(relations: &[ListingRow]) -> impl Iterator<Item = &[ListingRow]> {
+    let (bulk, tail) = relations.split_at(relations.len().saturating_sub(CHUNK));
+    bulk.chunks(CHUNK).chain(tail.chunks(CHUNK.div_ceil(4)))
 }

@@ -254,13 +254,19 @@ fn encode_in_background(
     let (encoded, receiver) = tokio::sync::mpsc::channel(1);
     tasks.spawn(async move {
         while let Some(batch) = batches.recv().await {
-            let batch: Vec<(SchemaObject, StoredForm)> = batch
-                .into_iter()
-                .map(|object| {
-                    let stored = StoredForm::of(&object);
-                    (object, stored)
-                })
-                .collect();
+            // CPU work off the async threads, which keep the sockets drained.
+            let encoding = tokio::task::spawn_blocking(move || {
+                batch
+                    .into_iter()
+                    .map(|object| {
+                        let stored = StoredForm::of(&object);
+                        (object, stored)
+                    })
+                    .collect::<Vec<_>>()
+            });
+            let Ok(batch) = encoding.await else {
+                return;
+            };
             if encoded.send(batch).await.is_err() {
                 return;
             }

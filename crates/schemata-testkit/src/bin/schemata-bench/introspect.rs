@@ -14,7 +14,7 @@ use schemata_store::{
     local_server::{ClusterAuth, LocalServer, start_private_with},
     organizations,
 };
-use schemata_testkit::{ServiceProcess, mysql_server_url};
+use schemata_testkit::ServiceProcess;
 use serde_json::{Value, json};
 use sqlx::{Connection, MySqlConnection, PgConnection};
 use std::{
@@ -32,8 +32,31 @@ struct Line {
     catalog: String,
     measure: &'static str,
     value: String,
+    /// Fastest and slowest of the runs, when there were several.
+    spread: String,
     ratio: Option<f64>,
     target: &'static str,
+}
+
+/// Runs of each measure: the table shows their median.
+const RUNS: usize = 3;
+
+/// Timings of repeated runs.
+struct Runs(Vec<Duration>);
+
+impl Runs {
+    fn median(&self) -> Duration {
+        let mut sorted = self.0.clone();
+        sorted.sort();
+        sorted[sorted.len() / 2]
+    }
+
+    fn spread(&self) -> String {
+        let (Some(min), Some(max)) = (self.0.iter().min(), self.0.iter().max()) else {
+            return String::new();
+        };
+        format!("{:.3}–{:.3} s", min.as_secs_f64(), max.as_secs_f64())
+    }
 }
 
 pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
@@ -163,6 +186,21 @@ impl Service {
             .to_owned())
     }
 
+    async fn delete_connection(&self, id: &str) -> anyhow::Result<()> {
+        let deleted = self
+            .client
+            .delete(format!("{}/api/connections/{id}", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await?;
+        ensure!(
+            deleted.status().is_success(),
+            "delete answered {}",
+            deleted.status()
+        );
+        Ok(())
+    }
+
     /// POST refresh, then poll the status as a client would: the time it took,
     /// and the status it ended with.
     async fn refresh(&self, id: &str) -> anyhow::Result<(Duration, Value)> {
@@ -216,20 +254,23 @@ async fn postgres_catalog(
     eprintln!("generating {catalog}…");
     catalogs::postgres(&url, tables).await?;
     eprintln!("pg_dump --schema-only…");
-    let dump = timed(Command::new("pg_dump").args(["--schema-only", "-f", "/dev/null", &url]))?;
+    let dump = timed(|| {
+        let mut command = Command::new("pg_dump");
+        command.args(["--schema-only", "-f", "/dev/null", &url]);
+        command
+    })?;
     let worker = service.worker(binary, workspace, &name).await;
-    let id = service.connection(&name, "postgresql", &url).await?;
-    let changed = format!("ALTER TABLE t_{} ADD COLUMN extra int", tables / 2);
     let lines = measure(
         service,
         &worker,
-        &id,
+        (&name, "postgresql", &url),
         &catalog,
         dump,
         "pg_dump --schema-only",
-        async || {
+        async |run| {
             let mut conn = PgConnection::connect(&url).await?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(changed.clone()))
+            let changed = format!("ALTER TABLE t_{} ADD COLUMN extra int", tables / 2 + run);
+            sqlx::raw_sql(sqlx::AssertSqlSafe(changed))
                 .execute(&mut conn)
                 .await?;
             Ok(())
@@ -248,7 +289,9 @@ async fn mariadb_catalog(
 ) -> anyhow::Result<Vec<Line>> {
     let name = format!("schemata_bench_{tables}");
     let catalog = format!("MariaDB, {tables} tables");
-    let server = mysql_server_url();
+    // The MariaDB the machine runs (the private test server is for tests).
+    let server = std::env::var("SCHEMATA_BENCH_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
     let mut admin = MySqlConnection::connect(&server)
         .await
         .context("connect to MariaDB")?;
@@ -266,29 +309,30 @@ async fn mariadb_catalog(
         .into_iter()
         .find(|t| Command::new(t).arg("--version").output().is_ok())
         .context("mysqldump (or mariadb-dump) is needed for the reference")?;
-    let dump = timed(
-        Command::new(dump_tool)
+    let dump = timed(|| {
+        let mut command = Command::new(dump_tool);
+        command
             .arg(format!(
                 "--host={}",
                 parsed.host_str().unwrap_or("127.0.0.1")
             ))
             .arg(format!("--port={}", parsed.port().unwrap_or(3306)))
             .arg(format!("--user={}", parsed.username()))
-            .args(["--no-data", "--result-file=/dev/null", &name]),
-    )?;
+            .args(["--no-data", "--result-file=/dev/null", &name]);
+        command
+    })?;
     let worker = service.worker(binary, workspace, &name).await;
-    let id = service.connection(&name, "mysql", &url).await?;
-    let changed = format!("ALTER TABLE t_{} ADD COLUMN extra int", tables / 2);
     let lines = measure(
         service,
         &worker,
-        &id,
+        (&name, "mysql", &url),
         &catalog,
         dump,
         "mysqldump --no-data",
-        async || {
+        async |run| {
             let mut conn = MySqlConnection::connect(&url).await?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(changed.clone()))
+            let changed = format!("ALTER TABLE t_{} ADD COLUMN extra int", tables / 2 + run);
+            sqlx::raw_sql(sqlx::AssertSqlSafe(changed))
                 .execute(&mut conn)
                 .await?;
             Ok(())
@@ -302,86 +346,90 @@ async fn mariadb_catalog(
     Ok(lines)
 }
 
-/// The three refreshes and the worker's peak memory, against the reference.
+/// The three refreshes, each run `RUNS` times, and the worker's peak memory,
+/// against the reference. A first refresh needs a connection with an empty
+/// cache: each run creates one, and all but the last are deleted after it.
 #[allow(clippy::too_many_arguments)]
 async fn measure(
     service: &Service,
     worker: &ServiceProcess,
-    id: &str,
+    (name, kind, url): (&str, &str, &str),
     catalog: &str,
-    reference: Duration,
+    reference: Runs,
     reference_name: &'static str,
-    change_one_table: impl AsyncFnOnce() -> anyhow::Result<()>,
+    change_one_table: impl AsyncFn(usize) -> anyhow::Result<()>,
     rss_target_mb: u64,
 ) -> anyhow::Result<Vec<Line>> {
-    eprintln!("first refresh…");
-    let (first, status) = service.refresh(id).await?;
-    let columns = status["last_result"]["column_count"]
-        .as_u64()
-        .unwrap_or_default();
-    eprintln!("unchanged refresh…");
-    let (unchanged, _) = service.refresh(id).await?;
-    change_one_table().await?;
-    eprintln!("refresh after one table changed…");
-    let (one, _) = service.refresh(id).await?;
+    let mut first = Runs(vec![]);
+    let mut id = String::new();
+    let mut columns = 0;
+    for run in 0..RUNS {
+        eprintln!("first refresh ({}/{RUNS})…", run + 1);
+        if !id.is_empty() {
+            service.delete_connection(&id).await?;
+        }
+        id = service
+            .connection(&format!("{name}-{run}"), kind, url)
+            .await?;
+        let (took, status) = service.refresh(&id).await?;
+        columns = status["last_result"]["column_count"]
+            .as_u64()
+            .unwrap_or_default();
+        first.0.push(took);
+    }
+    let mut unchanged = Runs(vec![]);
+    for run in 0..RUNS {
+        eprintln!("unchanged refresh ({}/{RUNS})…", run + 1);
+        unchanged.0.push(service.refresh(&id).await?.0);
+    }
+    let mut one = Runs(vec![]);
+    for run in 0..RUNS {
+        change_one_table(run).await?;
+        eprintln!("refresh after one table changed ({}/{RUNS})…", run + 1);
+        one.0.push(service.refresh(&id).await?.0);
+    }
     let rss = worker.peak_rss_kib().unwrap_or_default() / 1024;
-    let ratio = |d: Duration| d.as_secs_f64() / reference.as_secs_f64();
+    let postgres = reference_name.starts_with("pg");
     let catalog = format!("{catalog} ({columns} columns)");
+    let line = |measure, runs: &Runs, target| Line {
+        catalog: catalog.clone(),
+        measure,
+        value: seconds(runs.median()),
+        spread: runs.spread(),
+        ratio: Some(runs.median().as_secs_f64() / reference.median().as_secs_f64()),
+        target,
+    };
     let mut lines = vec![
         Line {
-            catalog: catalog.clone(),
-            measure: reference_name,
-            value: seconds(reference),
             ratio: None,
-            target: "",
+            ..line(reference_name, &reference, "")
         },
-        Line {
-            catalog: catalog.clone(),
-            measure: "first refresh",
-            value: seconds(first),
-            ratio: Some(ratio(first)),
-            target: if reference_name.starts_with("pg") {
-                "≤ 0.2×"
-            } else {
-                "≤ 0.1×"
-            },
-        },
-        Line {
-            catalog: catalog.clone(),
-            measure: "unchanged refresh",
-            value: seconds(unchanged),
-            ratio: Some(ratio(unchanged)),
-            target: if reference_name.starts_with("pg") {
-                "≤ 0.05×"
-            } else {
-                ""
-            },
-        },
-        Line {
-            catalog: catalog.clone(),
-            measure: "one table changed",
-            value: seconds(one),
-            ratio: Some(ratio(one)),
-            target: if reference_name.starts_with("pg") {
-                "≤ 0.1×"
-            } else {
-                ""
-            },
-        },
+        line(
+            "first refresh",
+            &first,
+            if postgres { "≤ 0.2×" } else { "≤ 0.1×" },
+        ),
+        line(
+            "unchanged refresh",
+            &unchanged,
+            if postgres { "≤ 0.05×" } else { "" },
+        ),
+        line(
+            "one table changed",
+            &one,
+            if postgres { "≤ 0.1×" } else { "" },
+        ),
     ];
     lines.push(Line {
         catalog,
         measure: "worker peak RSS",
         value: format!("{rss} MB"),
+        spread: String::new(),
         ratio: None,
-        target: if rss_target_mb > 0 {
-            if rss_target_mb == 200 {
-                "≤ 200 MB"
-            } else {
-                "≤ 300 MB"
-            }
-        } else {
-            ""
+        target: match rss_target_mb {
+            0 => "",
+            200 => "≤ 200 MB",
+            _ => "≤ 300 MB",
         },
     });
     Ok(lines)
@@ -391,16 +439,20 @@ fn seconds(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
 }
 
-/// Runs a reference tool once and times it.
-fn timed(command: &mut Command) -> anyhow::Result<Duration> {
-    let started = Instant::now();
-    let output = command.output().context("run the reference tool")?;
-    ensure!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(started.elapsed())
+/// Runs a reference tool `RUNS` times and times it.
+fn timed(command: impl Fn() -> Command) -> anyhow::Result<Runs> {
+    let mut runs = Runs(vec![]);
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let output = command().output().context("run the reference tool")?;
+        ensure!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        runs.0.push(started.elapsed());
+    }
+    Ok(runs)
 }
 
 async fn recreate(server: &LocalServer, name: &str) -> anyhow::Result<()> {
@@ -419,13 +471,13 @@ async fn recreate(server: &LocalServer, name: &str) -> anyhow::Result<()> {
 
 fn render(lines: &[Line]) -> String {
     let mut table = String::from(
-        "| catalog | measure | time / memory | vs. reference | target |\n|---|---|---:|---:|---|\n",
+        "| catalog | measure | median / memory | runs (min–max) | vs. reference | target |\n|---|---|---:|---:|---:|---|\n",
     );
     for line in lines {
         let ratio = line.ratio.map_or(String::new(), |r| format!("{r:.3}×"));
         table.push_str(&format!(
-            "| {} | {} | {} | {} | {} |\n",
-            line.catalog, line.measure, line.value, ratio, line.target
+            "| {} | {} | {} | {} | {} | {} |\n",
+            line.catalog, line.measure, line.value, line.spread, ratio, line.target
         ));
     }
     table
