@@ -17,6 +17,6 @@ pub use limits::{Budget, CLIENT_MARGIN, SourceLimits, within};
 pub use policy::{AccessPolicy, PolicySettings};
 pub use settings::SourceSettings;
 pub use source::{
-    AnySource, Introspection, IntrospectionScope, Known, Listing, ObjectSink, Source, connect,
-    introspect_all, send, supports,
+    AnySource, CachedGraph, Introspection, IntrospectionScope, Known, Listing, ObjectSink, Source,
+    connect, introspect_all, send, supports,
 };

@@ -2,12 +2,13 @@ use crate::{
     AccessPolicy, SourceError, SourceLimits, mysql::MySqlSource, postgres::PostgresSource,
     sqlite::SqliteSource,
 };
+use futures::future::{BoxFuture, FutureExt, Shared};
 use schemata_core::{
     RefreshFailure, RefreshOptions, SchemaFilter, SchemaId, SchemaObject, SourceConfig, SourceKind,
     TableAllowlist,
 };
 use serde_json::Value;
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 /// What part of a source to introspect: the connection's filters, narrowed by
 /// the refresh's own `schemas`/`tables` when it is partial, and what the cache
@@ -27,7 +28,44 @@ pub struct Known {
     /// The catalog state the source returned at the last refresh (its own format).
     pub catalog_state: Option<Value>,
     /// The cached objects, each with the objects its foreign keys point at.
-    pub cached: HashMap<SchemaId, Vec<SchemaId>>,
+    pub cached: CachedGraph,
+}
+
+/// The cached objects and what their foreign keys point at, as the refresh
+/// loads them alongside the read: a source that finds nothing changed never
+/// waits for it.
+#[derive(Clone)]
+pub struct CachedGraph(Shared<BoxFuture<'static, Arc<Graph>>>);
+
+/// Each cached object, with the objects its foreign keys point at.
+pub type Graph = HashMap<SchemaId, Vec<SchemaId>>;
+
+impl CachedGraph {
+    pub fn ready(graph: Graph) -> Self {
+        Self::loading(async move { graph })
+    }
+
+    /// A graph still being loaded; a load that fails yields an empty graph (the
+    /// refresh reports the failure on its own).
+    pub fn loading(graph: impl Future<Output = Graph> + Send + 'static) -> Self {
+        Self(graph.map(Arc::new).boxed().shared())
+    }
+
+    pub async fn get(&self) -> Arc<Graph> {
+        self.0.clone().await
+    }
+}
+
+impl Default for CachedGraph {
+    fn default() -> Self {
+        Self::ready(HashMap::new())
+    }
+}
+
+impl std::fmt::Debug for CachedGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CachedGraph")
+    }
 }
 
 /// What a refresh read.

@@ -241,6 +241,20 @@ pub async fn set_version(
     Ok(())
 }
 
+/// Records what the source's catalog looked like, the cache unchanged.
+pub async fn set_catalog_state(
+    tx: &mut Transaction<'_, Postgres>,
+    connection_id: Uuid,
+    catalog_state: &Value,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE connections SET catalog_state = $2 WHERE id = $1")
+        .bind(connection_id)
+        .bind(catalog_state)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// The catalog state the last refresh stored, if any.
 pub async fn catalog_state(
     conn: &mut PgConnection,

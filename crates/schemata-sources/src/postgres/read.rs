@@ -122,7 +122,13 @@ impl Reader<'_> {
             None => None,
         };
         let listing = self.listing().await?;
-        let to_read = self.read_set(&listing, changed, stored.as_ref());
+        let to_read = match (changed, &stored) {
+            (Some(changed), Some(stored)) => {
+                let cached = self.scope.known.cached.get().await;
+                read_set(&listing, &changed, stored, &cached)
+            }
+            _ => listing.clone(),
+        };
         let denied = if snapshot.superuser {
             HashSet::new()
         } else {
@@ -171,43 +177,6 @@ impl Reader<'_> {
             failures,
             catalog_state,
         }))
-    }
-
-    /// The relations to read in full: all of them without a usable state;
-    /// otherwise the changed ones, the new ones, the ones that failed last time,
-    /// and those whose foreign keys point at anything changed or gone.
-    fn read_set(
-        &self,
-        listing: &[ListingRow],
-        changed: Option<Vec<Oid>>,
-        stored: Option<&CatalogState>,
-    ) -> Vec<ListingRow> {
-        let (Some(changed), Some(stored)) = (changed, stored) else {
-            return listing.to_vec();
-        };
-        let cached = &self.scope.known.cached;
-        let id = |r: &ListingRow| SchemaId::new(&r.schema_name, &r.name);
-        let present: HashSet<SchemaId> = listing.iter().map(id).collect();
-        let changed: HashSet<Oid> = changed.into_iter().collect();
-        let mut moved: HashSet<SchemaId> = listing
-            .iter()
-            .filter(|r| changed.contains(&r.oid))
-            .map(id)
-            .collect();
-        moved.extend(cached.keys().filter(|c| !present.contains(*c)).cloned());
-        let retry: HashSet<&str> = stored.retry.iter().map(String::as_str).collect();
-        listing
-            .iter()
-            .filter(|r| {
-                let this = id(r);
-                changed.contains(&r.oid)
-                    || retry.contains(this.to_string().as_str())
-                    || cached
-                        .get(&this)
-                        .is_none_or(|targets| targets.iter().any(|t| moved.contains(t)))
-            })
-            .cloned()
-            .collect()
     }
 
     async fn changes(&mut self, state: &CatalogState) -> Result<ChangeRow, SourceError> {
@@ -488,4 +457,37 @@ impl Drop for Assembler {
 fn chunks(relations: &[ListingRow]) -> impl Iterator<Item = &[ListingRow]> {
     let (bulk, tail) = relations.split_at(relations.len().saturating_sub(CHUNK));
     bulk.chunks(CHUNK).chain(tail.chunks(CHUNK.div_ceil(4)))
+}
+
+/// The relations to read in full, given what changed: the changed ones, the
+/// new ones, the ones that failed last time, and those whose foreign keys point
+/// at anything changed or gone.
+fn read_set(
+    listing: &[ListingRow],
+    changed: &[Oid],
+    stored: &CatalogState,
+    cached: &HashMap<SchemaId, Vec<SchemaId>>,
+) -> Vec<ListingRow> {
+    let id = |r: &ListingRow| SchemaId::new(&r.schema_name, &r.name);
+    let present: HashSet<SchemaId> = listing.iter().map(id).collect();
+    let changed: HashSet<Oid> = changed.iter().copied().collect();
+    let mut moved: HashSet<SchemaId> = listing
+        .iter()
+        .filter(|r| changed.contains(&r.oid))
+        .map(id)
+        .collect();
+    moved.extend(cached.keys().filter(|c| !present.contains(*c)).cloned());
+    let retry: HashSet<&str> = stored.retry.iter().map(String::as_str).collect();
+    listing
+        .iter()
+        .filter(|r| {
+            let this = id(r);
+            changed.contains(&r.oid)
+                || retry.contains(this.to_string().as_str())
+                || cached
+                    .get(&this)
+                    .is_none_or(|targets| targets.iter().any(|t| moved.contains(t)))
+        })
+        .cloned()
+        .collect()
 }

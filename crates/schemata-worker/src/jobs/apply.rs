@@ -4,6 +4,7 @@
 //! see the old cache until that transaction commits, then the new one.
 
 use crate::jobs::{
+    cached_index::{CachedIndex, Index},
     refresh::{RefreshContext, RefreshOutcome},
     summary::summarize,
 };
@@ -14,7 +15,7 @@ use schemata_core::{
 use schemata_sources::Introspection;
 use schemata_store::{
     runs::{self, RunRow},
-    snapshots::{self, CachedEntry},
+    snapshots,
 };
 use sqlx::{Postgres, Transaction};
 use std::{
@@ -26,7 +27,10 @@ use tokio::sync::mpsc::Receiver;
 /// Accumulates one run's writes in its transaction.
 pub(crate) struct Writer<'a> {
     run: &'a RunRow,
-    cached: &'a HashMap<SchemaId, CachedEntry>,
+    /// The cache as it was, awaited when the first batch arrives (it loads
+    /// meanwhile).
+    index: CachedIndex,
+    cached: Option<Index>,
     tx: Transaction<'static, Postgres>,
     /// The objects read in full: kind and field count, for the summary.
     read: HashMap<SchemaId, (ObjectKind, usize)>,
@@ -39,7 +43,7 @@ impl<'a> Writer<'a> {
     pub async fn begin(
         ctx: &RefreshContext,
         run: &'a RunRow,
-        cached: &'a HashMap<SchemaId, CachedEntry>,
+        index: CachedIndex,
     ) -> anyhow::Result<Self> {
         let tx = ctx
             .pool
@@ -48,7 +52,8 @@ impl<'a> Writer<'a> {
             .context("Failed to begin the snapshot transaction")?;
         Ok(Self {
             run,
-            cached,
+            index,
+            cached: None,
             tx,
             read: HashMap::new(),
             written: HashMap::new(),
@@ -77,13 +82,24 @@ impl<'a> Writer<'a> {
         Ok(self)
     }
 
+    /// The cache's index, once loaded.
+    async fn cached(&mut self) -> anyhow::Result<Index> {
+        if let Some(cached) = &self.cached {
+            return Ok(cached.clone());
+        }
+        let cached = self.index.get().await?;
+        self.cached = Some(cached.clone());
+        Ok(cached)
+    }
+
     async fn take(&mut self, batch: Vec<(SchemaObject, StoredForm)>) -> anyhow::Result<()> {
         let connection_id = self.run.connection_id;
+        let cached = self.cached().await?;
         let mut changed: Vec<(SchemaObject, StoredForm)> = Vec::new();
         for (object, stored) in batch {
             self.read
                 .insert(object.id(), (object.kind, object.fields.len()));
-            match self.cached.get(&object.id()) {
+            match cached.get(&object.id()) {
                 Some(entry) if entry.content_hash == stored.content_hash => {}
                 _ => changed.push((object, stored)),
             }
@@ -94,7 +110,7 @@ impl<'a> Writer<'a> {
         let previous_ids: Vec<SchemaId> = changed
             .iter()
             .map(|(o, _)| o.id())
-            .filter(|id| self.cached.contains_key(id))
+            .filter(|id| cached.contains_key(id))
             .collect();
         let previous: HashMap<SchemaId, SchemaObject> =
             snapshots::load(&mut self.tx, connection_id, &previous_ids)
@@ -131,8 +147,9 @@ impl<'a> Writer<'a> {
     ) -> anyhow::Result<Finish> {
         let run = self.run;
         let options = run.options()?;
+        let cached = self.cached().await?;
         let (present, failures, catalog_state) = match introspection {
-            Introspection::Unchanged => (self.cached.keys().cloned().collect(), vec![], None),
+            Introspection::Unchanged => (cached.keys().cloned().collect(), vec![], None),
             Introspection::Read(listing) => {
                 (listing.present, listing.failures, listing.catalog_state)
             }
@@ -151,7 +168,7 @@ impl<'a> Writer<'a> {
             )));
         }
         let mut removed: Vec<SchemaId> = if options.hard_refresh {
-            self.cached
+            cached
                 .keys()
                 .filter(|id| !present.contains(*id))
                 .cloned()
@@ -166,36 +183,46 @@ impl<'a> Writer<'a> {
         for id in &removed {
             self.changes.removed(id.to_string());
         }
-        let gone: HashSet<&SchemaId> = removed.iter().collect();
-        let version = schema_version(
-            self.cached
-                .iter()
-                .filter(|(id, _)| !gone.contains(id))
-                .map(|(id, entry)| {
-                    let hash = self.written.get(id).unwrap_or(&entry.content_hash);
-                    (id.clone(), hash.clone())
-                })
-                .chain(
-                    self.written
-                        .iter()
-                        .filter(|(id, _)| !self.cached.contains_key(*id))
-                        .map(|(id, hash)| (id.clone(), hash.clone())),
-                ),
-        );
-        snapshots::set_version(
-            &mut self.tx,
-            run.connection_id,
-            &version,
-            catalog_state.as_ref(),
-        )
-        .await
-        .context("Failed to record the cache's version")?;
+        if self.written.is_empty() && removed.is_empty() {
+            // The cache is as it was, and so is its version: only what the
+            // source learned about its catalog, if anything, is new.
+            if let Some(state) = &catalog_state {
+                snapshots::set_catalog_state(&mut self.tx, run.connection_id, state)
+                    .await
+                    .context("Failed to record the catalog state")?;
+            }
+        } else {
+            let gone: HashSet<&SchemaId> = removed.iter().collect();
+            let version = schema_version(
+                cached
+                    .iter()
+                    .filter(|(id, _)| !gone.contains(id))
+                    .map(|(id, entry)| {
+                        let hash = self.written.get(id).unwrap_or(&entry.content_hash);
+                        (id.clone(), hash.clone())
+                    })
+                    .chain(
+                        self.written
+                            .iter()
+                            .filter(|(id, _)| !cached.contains_key(*id))
+                            .map(|(id, hash)| (id.clone(), hash.clone())),
+                    ),
+            );
+            snapshots::set_version(
+                &mut self.tx,
+                run.connection_id,
+                &version,
+                catalog_state.as_ref(),
+            )
+            .await
+            .context("Failed to record the cache's version")?;
+        }
         let in_scope = present
             .iter()
             .filter(|id| !failed.contains(*id))
             .filter_map(|id| {
                 let (kind, fields) = self.read.get(id).copied().or_else(|| {
-                    let entry = self.cached.get(id)?;
+                    let entry = cached.get(id)?;
                     Some((entry.kind, usize::try_from(entry.field_count).unwrap_or(0)))
                 })?;
                 Some((id.clone(), kind, fields))

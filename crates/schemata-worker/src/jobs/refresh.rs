@@ -3,12 +3,11 @@
 
 use crate::jobs::{
     apply::{Finish, Writer},
+    cached_index::CachedIndex,
     summary::summarize,
 };
 use anyhow::Context;
-use schemata_core::{
-    RefreshFailure, RefreshJob, RunStatus, SchemaFilter, SchemaId, TableAllowlist,
-};
+use schemata_core::{RefreshFailure, RefreshJob, RunStatus, SchemaFilter, TableAllowlist};
 use schemata_sources::{
     AccessPolicy, AnySource, IntrospectionScope, Known, Source, SourceError, SourceLimits, connect,
 };
@@ -17,12 +16,9 @@ use schemata_store::{
     claims::{self, Claim, ClaimSession},
     connections,
     runs::{self, RunRow},
-    snapshots::{self, CachedEntry},
+    snapshots,
 };
-use std::{
-    collections::HashMap,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 /// What a refresh needs from the process: our database, the key, the limits and
@@ -86,16 +82,7 @@ async fn run_claimed(ctx: &RefreshContext, run: &RunRow) -> anyhow::Result<Refre
         );
         return record_failure(ctx, run, error, started).await;
     }
-    let cached = {
-        let mut conn = ctx
-            .pool
-            .acquire()
-            .await
-            .context("Failed to read the cache")?;
-        snapshots::index(&mut conn, run.connection_id)
-            .await
-            .context("Failed to read the cache's index")?
-    };
+    let cached = CachedIndex::load(ctx.pool.clone(), run.connection_id);
     let (source, scope) = match prepare(ctx, run, &cached).await {
         Ok(prepared) => prepared,
         Err(error) => return record_failure(ctx, run, error, started).await,
@@ -104,7 +91,7 @@ async fn run_claimed(ctx: &RefreshContext, run: &RunRow) -> anyhow::Result<Refre
     // core) while the writer hashes and writes what it sends on another. The
     // set aborts the read if this refresh is dropped.
     let (sink, batches) = tokio::sync::mpsc::channel(2);
-    let writer = Writer::begin(ctx, run, &cached).await?;
+    let writer = Writer::begin(ctx, run, cached).await?;
     let job_timeout = ctx.job_timeout;
     let mut reading = tokio::task::JoinSet::new();
     reading.spawn(
@@ -143,7 +130,7 @@ fn write_failure(run: &RunRow, error: &anyhow::Error) -> String {
 async fn prepare(
     ctx: &RefreshContext,
     run: &RunRow,
-    cached: &HashMap<SchemaId, CachedEntry>,
+    cached: &CachedIndex,
 ) -> Result<(AnySource, IntrospectionScope), String> {
     let connection = connections::get_by_id(&ctx.pool, run.connection_id)
         .await
@@ -166,10 +153,7 @@ async fn prepare(
         options: run.options().map_err(|e| e.to_string())?,
         known: Known {
             catalog_state,
-            cached: cached
-                .iter()
-                .map(|(id, entry)| (id.clone(), entry.references.clone()))
-                .collect(),
+            cached: cached.graph(),
         },
     };
     let source = connect(kind, &config, ctx.limits, &ctx.policy).map_err(|e| e.to_string())?;
