@@ -7,7 +7,7 @@ mod privileges;
 mod read;
 mod scope;
 
-use crate::records::{Sample, backticked};
+use crate::records::{Sample, backticked, parse_row};
 use crate::{
     AccessPolicy, Introspection, IntrospectionScope, ObjectSink, Source, SourceError, SourceLimits,
     within,
@@ -216,7 +216,7 @@ async fn sample(
         let mut rows = query.bind(limit).fetch(&mut *conn);
         let mut sample = Sample::default();
         while let Some(text) = rows.try_next().await.map_err(SourceError::from_query)? {
-            let row = serde_json::from_str(&text).map_err(|e| SourceError::Query(e.to_string()))?;
+            let row = serde_json::Value::Object(parse_row(&text)?);
             sample.push(row, text.len())?;
         }
         Ok(sample.into_rows())

@@ -5,7 +5,7 @@ mod changes;
 mod queries;
 mod read;
 
-use crate::records::{Sample, double_quoted, hex_binary_to_base64};
+use crate::records::{Sample, double_quoted, hex_binary_to_base64, parse_row};
 use crate::{
     AccessPolicy, Introspection, IntrospectionScope, ObjectSink, Source, SourceError, SourceLimits,
     within,
@@ -192,8 +192,7 @@ async fn sample(
             .fetch(&mut *conn);
         let mut sample = Sample::default();
         while let Some(text) = rows.try_next().await.map_err(SourceError::from_query)? {
-            let mut row: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&text).map_err(|e| SourceError::Query(e.to_string()))?;
+            let mut row = parse_row(&text)?;
             hex_binary_to_base64(object, &mut row);
             sample.push(serde_json::Value::Object(row), text.len())?;
         }

@@ -28,10 +28,11 @@ async fn postgres_rows_with_awkward_names_come_back_as_json() {
         r#"CREATE SCHEMA "sch ema";
            CREATE TABLE "sch ema"."we""ird.ta ble`ü" (
                "id" int PRIMARY KEY, "sp ace" text, "dot.ted" numeric(10,2), "when" date,
-               at timestamptz, raw bytea, doc jsonb, tags text[], ok bool, nothing text);
+               at timestamptz, raw bytea, doc jsonb, tags text[], ok bool, nothing text, big numeric(40,10));
            INSERT INTO "sch ema"."we""ird.ta ble`ü" VALUES
-               (1, 'a', 12.50, '2024-02-29', '2024-03-01T10:00:00Z', '\x00ff10', '{"k": [1, 2]}', '{x,y}', true, NULL),
-               (2, 'b', 0.01, '1999-12-31', '2000-01-01T00:00:00Z', '', '[]', '{}', false, NULL);"#,
+               (1, 'a', 12.50, '2024-02-29', '2024-03-01T10:00:00Z', '\x00ff10', '{"k": [1, 2]}', '{x,y}', true, NULL,
+                123456789012345678901234567890.1234567890),
+               (2, 'b', 0.01, '1999-12-31', '2000-01-01T00:00:00Z', '', '[]', '{}', false, NULL, 2.5);"#,
     )
     .await;
     let id = app.create_connection("awkward", &source).await;
@@ -44,8 +45,11 @@ async fn postgres_rows_with_awkward_names_come_back_as_json() {
         rows[0],
         json!({"id": 1, "sp ace": "a", "dot.ted": 12.50, "when": "2024-02-29",
                "at": "2024-03-01T10:00:00+00:00", "raw": "AP8Q", "doc": {"k": [1, 2]},
-               "tags": ["x", "y"], "ok": true, "nothing": null})
+               "tags": ["x", "y"], "ok": true, "nothing": null,
+               // More digits than a JSON number carries exactly: the exact decimal, as a string.
+               "big": "123456789012345678901234567890.1234567890"})
     );
+    assert_eq!(rows[1]["big"], json!(2.5));
     assert_eq!(rows.as_array().unwrap().len(), 2);
     let one: Value = records(&app, &id, schema_id, 1).await.json().await.unwrap();
     assert_eq!(one["data"].as_array().unwrap().len(), 1);
@@ -90,9 +94,10 @@ async fn mariadb_rows_with_awkward_names_come_back_as_json() {
     let source = mysql_database(
         "CREATE TABLE `we\"ird.ta ble``ü` (
              id int PRIMARY KEY, `sp ace` varchar(10), amount decimal(10,2), day date, at datetime,
-             raw blob, flag bit(1), size enum('s','m','l'), note text);
+             raw blob, flag bit(1), size enum('s','m','l'), note text, big decimal(40,10));
          INSERT INTO `we\"ird.ta ble``ü` VALUES
-             (1, 'a', 12.50, '2024-02-29', '2024-03-01 10:00:00', x'00ff10', b'1', 'm', NULL);",
+             (1, 'a', 12.50, '2024-02-29', '2024-03-01 10:00:00', x'00ff10', b'1', 'm', NULL,
+              123456789012345678901234567890.1234567890);",
     )
     .await;
     let id = app
@@ -106,7 +111,8 @@ async fn mariadb_rows_with_awkward_names_come_back_as_json() {
     assert_eq!(
         rows,
         json!([{"id": 1, "sp ace": "a", "amount": 12.50, "day": "2024-02-29",
-                "at": "2024-03-01 10:00:00", "raw": "AP8Q", "flag": 1, "size": "m", "note": null}])
+                "at": "2024-03-01 10:00:00", "raw": "AP8Q", "flag": 1, "size": "m", "note": null,
+                "big": "123456789012345678901234567890.1234567890"}])
     );
 }
 

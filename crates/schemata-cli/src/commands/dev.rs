@@ -20,6 +20,9 @@ const DEMO_ORG: &str = "demo";
 const DEMO_CONNECTION: &str = "demo-shop";
 const DEMO_DATABASE: &str = "schemata_demo_shop";
 const SHOP_SQL: &str = include_str!("../../demo/shop.sql");
+const NOTES_SQL: &str = include_str!("../../demo/notes.sql");
+/// The SQLite file `schemata dev` puts under its SQLite root.
+const NOTES_FILE: &str = "notes.db";
 
 #[derive(Args)]
 pub(crate) struct DevArgs {
@@ -84,20 +87,27 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     let demo_url = demo_source(&server).await?;
     let connection_id = demo_connection(&pool, &secrets, organization.id, &demo_url).await?;
 
-    let api = Application::build_with_pool(
-        ApiSettings {
-            port: args.port,
-            ..ApiSettings::from_env_with(store.clone()).map_err(anyhow::Error::msg)?
-        },
-        pool.clone(),
-    )
-    .await?;
+    let mut api_settings = ApiSettings {
+        port: args.port,
+        ..ApiSettings::from_env_with(store.clone()).map_err(anyhow::Error::msg)?
+    };
     let mut worker_settings = WorkerSettings::from_env_with(store).map_err(anyhow::Error::msg)?;
     worker_settings.ops_port = args.worker_ops_port;
+    let sqlite_root = sqlite_root(&args, &api_settings).await?;
+    api_settings.sources.policy.sqlite_root = Some(sqlite_root.clone());
+    worker_settings.sources.policy.sqlite_root = Some(sqlite_root.clone());
+    let api = Application::build_with_pool(api_settings, pool.clone()).await?;
     let worker = Worker::build_with_pool(worker_settings, pool.clone())?;
     let base = format!("http://127.0.0.1:{}", api.port());
     write_env_file(&args, &base, &api_key, &connection_id)?;
-    print_banner(&base, worker.ops_port(), &api_key, &connection_id, &args);
+    print_banner(
+        &base,
+        worker.ops_port(),
+        &api_key,
+        &connection_id,
+        &args,
+        &sqlite_root,
+    );
 
     let api_handle = api.handle();
     let api_task = tokio::spawn(api.run_until_stopped());
@@ -197,6 +207,32 @@ async fn demo_connection(
         .to_string())
 }
 
+/// Where SQLite sources may live: `SCHEMATA_SQLITE_ROOT` if set, else
+/// `<state dir>/sqlite`, with a small demo file in it the first time.
+async fn sqlite_root(args: &DevArgs, settings: &ApiSettings) -> anyhow::Result<PathBuf> {
+    if let Some(root) = &settings.sources.policy.sqlite_root {
+        return Ok(root.clone());
+    }
+    let root = args.state_dir.join("sqlite");
+    std::fs::create_dir_all(&root)
+        .with_context(|| format!("Failed to create {}", root.display()))?;
+    let notes = root.join(NOTES_FILE);
+    if !notes.exists() {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&notes)
+            .create_if_missing(true);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .with_context(|| format!("Failed to create {}", notes.display()))?;
+        sqlx::raw_sql(NOTES_SQL)
+            .execute(&mut conn)
+            .await
+            .context("Failed to load the demo SQLite database")?;
+        conn.close().await.ok();
+    }
+    std::path::absolute(&root).context("Failed to resolve the SQLite root")
+}
+
 fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
     std::fs::write(path, format!("{contents}\n"))
         .with_context(|| format!("Failed to write {}", path.display()))?;
@@ -220,7 +256,14 @@ fn write_env_file(
     write_private(&args.state_dir.join("env"), &contents)
 }
 
-fn print_banner(base: &str, ops_port: u16, api_key: &str, connection_id: &str, args: &DevArgs) {
+fn print_banner(
+    base: &str,
+    ops_port: u16,
+    api_key: &str,
+    connection_id: &str,
+    args: &DevArgs,
+    sqlite_root: &std::path::Path,
+) {
     let env = args.state_dir.join("env");
     println!(
         "
@@ -229,6 +272,7 @@ Schemata is running.
   Worker       http://127.0.0.1:{ops_port}/healthz
   API key      {api_key}
   Demo source  connection {connection_id} (`{DEMO_CONNECTION}`, a small shop)
+  SQLite root  {sqlite_root} (try {{\"type\": \"sqlite\", \"configuration\": {{\"path\": \"{NOTES_FILE}\"}}}})
 
 In another terminal:
   source {env}
@@ -236,6 +280,7 @@ In another terminal:
   curl -s -H \"Authorization: Bearer $SCHEMATA_API_KEY\" $SCHEMATA_URL/api/connections/$DEMO_CONNECTION_ID/schemas/status
 
 Stop with Ctrl-C.",
-        env = env.display()
+        env = env.display(),
+        sqlite_root = sqlite_root.display()
     );
 }
