@@ -7,7 +7,7 @@ use schemata_store::{SecretBox, api_keys, organizations};
 use schemata_testkit::{
     ServiceProcess,
     fake_postgres::{Behaviour, FakePostgres},
-    migrated_database, source_database,
+    migrated_database, mysql_database, source_database,
 };
 use serde_json::{Value, json};
 use std::{
@@ -210,6 +210,72 @@ async fn tenant_connections_ignore_the_process_environment_and_no_secret_is_logg
             .iter()
             .any(|s| s.password.as_deref() == Some(TENANT_SECRETS[0]))
     );
+
+    // MariaDB: users whose passwords are the operator's MYSQL_PWD and the one
+    // in ~/.my.cnf. A tenant connection naming them without a password must
+    // be refused by the server: had either password been sent, it would pass.
+    let mariadb = mysql_database("CREATE TABLE t (id int)").await;
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let probes = [
+        (format!("env_{suffix}"), ENVIRONMENT_SECRETS[1].1),
+        (format!("cnf_{suffix}"), MY_CNF_SECRET),
+    ];
+    for (user, password) in &probes {
+        mariadb
+            .execute(&format!(
+                "CREATE USER '{user}'@'%' IDENTIFIED BY '{password}';
+                 GRANT SELECT ON `{}`.* TO '{user}'@'%'",
+                mariadb.name()
+            ))
+            .await;
+    }
+    let server = url::Url::parse(mariadb.server_url()).unwrap();
+    for (user, _) in &probes {
+        let (status, created) = call(
+            "POST",
+            "/api/connections",
+            Some(
+                json!({"name": user, "type": "mysql", "configuration": {"url": format!(
+                    "mysql://{user}@{}:{}/{}",
+                    server.host_str().unwrap(),
+                    server.port().unwrap_or(3306),
+                    mariadb.name()
+                )}}),
+            ),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["data"]["id"].as_str().unwrap().to_owned();
+        let (_, health) = call("POST", &format!("/api/connections/{id}/test"), None).await;
+        assert_eq!(health["data"]["health"], "unhealthy", "{user}: {health}");
+        assert!(
+            health["data"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Access denied"),
+            "{health}"
+        );
+    }
+    // The same user with its password given is let in: the refusals above
+    // are the missing password, nothing else.
+    let (user, password) = &probes[0];
+    let (status, created) = call(
+        "POST",
+        "/api/connections",
+        Some(
+            json!({"name": "with-its-password", "type": "mysql", "configuration": {
+            "host": server.host_str().unwrap(), "port": server.port().unwrap_or(3306),
+            "user": user, "password": password, "database": mariadb.name()}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let (_, health) = call("POST", &format!("/api/connections/{id}/test"), None).await;
+    assert_eq!(health["data"]["health"], "healthy", "{health}");
+    for (user, _) in &probes {
+        mariadb.execute(&format!("DROP USER '{user}'@'%'")).await;
+    }
 
     api.terminate();
     worker.terminate();
