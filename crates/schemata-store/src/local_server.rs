@@ -128,7 +128,11 @@ pub async fn start_private_with(
     auth: ClusterAuth,
     settings: &[(&str, &str)],
 ) -> Result<LocalServer, String> {
-    let dir = std::path::absolute(dir).map_err(|e| e.to_string())?;
+    let as_postgres = running_as_root();
+    let dir = reachable_dir(
+        &std::path::absolute(dir).map_err(|e| e.to_string())?,
+        as_postgres,
+    );
     let server_url = match auth {
         ClusterAuth::Trust => format!("postgres://postgres@127.0.0.1:{port}"),
         ClusterAuth::Password(password) => {
@@ -148,7 +152,6 @@ pub async fn start_private_with(
     )?;
     let data = dir.join("data");
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let as_postgres = running_as_root();
     if as_postgres {
         // initdb refuses to run as root; the cluster belongs to the postgres user.
         let _ = Command::new("chown")
@@ -234,6 +237,38 @@ pub fn stop_private(dir: &Path) -> Result<(), String> {
     )
 }
 
+/// Where a cluster asked for in `dir` really lives. Run as root, the cluster
+/// belongs to the postgres user, who may not be able to reach `dir` (a clone in
+/// a private temporary directory, or under /root): it then lives in the system's
+/// temporary directory instead, under a name derived from `dir`.
+fn reachable_dir(dir: &Path, as_postgres: bool) -> PathBuf {
+    if !as_postgres || postgres_can_reach(dir) {
+        return dir.to_owned();
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(dir.to_string_lossy().as_bytes());
+    std::env::temp_dir().join(format!(
+        "schemata-{}-{}",
+        dir.file_name().unwrap_or_default().to_string_lossy(),
+        hex::encode(&digest[..6])
+    ))
+}
+
+/// Whether the postgres user can get to `dir` (or, not there yet, to the
+/// closest directory above it that is).
+fn postgres_can_reach(dir: &Path) -> bool {
+    let existing = dir
+        .ancestors()
+        .find(|d| d.exists())
+        .unwrap_or(Path::new("/"));
+    Command::new("runuser")
+        .args(["-u", "postgres", "--", "test", "-x"])
+        .arg(existing)
+        .current_dir("/")
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 fn run(as_postgres: bool, program: &Path, args: &[&str]) -> Result<(), String> {
     let mut command = if as_postgres {
         let mut command = Command::new("runuser");
@@ -242,6 +277,8 @@ fn run(as_postgres: bool, program: &Path, args: &[&str]) -> Result<(), String> {
     } else {
         Command::new(program)
     };
+    // The postgres user may not be allowed into our working directory.
+    command.current_dir("/");
     let output = command
         .args(args)
         .output()
