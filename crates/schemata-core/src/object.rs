@@ -54,6 +54,23 @@ impl SchemaObject {
 
     /// Puts fields, indexes and constraints in their canonical order.
     pub fn normalize(&mut self) {
+        // PostgreSQL text cannot hold NUL, which MySQL comments and SQLite
+        // defaults can: it becomes U+FFFD rather than failing the write.
+        for text in self
+            .comment
+            .iter_mut()
+            .chain(self.fields.iter_mut().flat_map(|f| {
+                f.comment
+                    .iter_mut()
+                    .chain(f.default.iter_mut())
+                    .chain(f.generation_expression.iter_mut())
+                    .chain(f.enum_values.iter_mut().flatten())
+            }))
+        {
+            if text.contains('\0') {
+                *text = text.replace('\0', "\u{FFFD}");
+            }
+        }
         self.fields.sort_by_key(|f| f.ordinal);
         self.indexes.sort_by(|a, b| a.name.cmp(&b.name));
         self.foreign_keys.sort_by(|a, b| a.name.cmp(&b.name));

@@ -102,10 +102,13 @@ pub async fn update(
     fields: &ConnectionFields,
     configuration_changed: bool,
 ) -> Result<ConnectionRow, StoreError> {
-    // A new configuration makes the last health check meaningless.
+    // A new configuration makes the last health check meaningless, and what
+    // the last refresh learned of the source's catalog (the source may be
+    // another database now; the catalog state also names its database).
     let updated = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE connections SET name = $3, configuration = $4, secret = $5, status = $6, schema_filter = $7,
              table_allowlist = $8, refresh_ttl_seconds = $9, auto_refresh = $10, updated_at = now(),
+             catalog_state = CASE WHEN $11 THEN NULL ELSE catalog_state END,
              health_status = CASE WHEN $11 THEN 'unknown' ELSE health_status END,
              health_message = CASE WHEN $11 THEN NULL ELSE health_message END,
              health_checked_at = CASE WHEN $11 THEN NULL ELSE health_checked_at END

@@ -308,3 +308,30 @@ async fn schema_filter_and_allowlist_are_applied_in_the_catalog_queries() {
     expected.sort();
     assert_eq!(cached, expected);
 }
+
+/// PostgreSQL text cannot hold a NUL, which a MySQL comment can: it arrives in
+/// the cache as U+FFFD instead of failing every refresh of the connection.
+#[tokio::test]
+async fn a_nul_in_a_comment_is_replaced_and_the_refresh_succeeds() {
+    let app = TestApp::spawn().await;
+    let source = mysql_database(
+        "CREATE TABLE notes (id int PRIMARY KEY COMMENT 'the\\0key') COMMENT 'tab\\0comment';",
+    )
+    .await;
+    let id = app
+        .create_source("nul", "mysql", json!({"url": source.url()}))
+        .await;
+    let worker = app.spawn_worker();
+    let status = refreshed(&app, &id).await;
+    worker.stop().await;
+    assert_eq!(status["cache_status"], "fresh", "{status}");
+    let notes = object(&app, &id, &format!("{}.notes", source.name())).await;
+    // (MariaDB's information_schema hands back what follows a NUL as NULs.)
+    for comment in [&notes["comment"], &notes["fields"][0]["comment"]] {
+        let comment = comment.as_str().unwrap();
+        assert!(
+            comment.contains('\u{FFFD}') && !comment.contains('\0'),
+            "{comment:?}"
+        );
+    }
+}

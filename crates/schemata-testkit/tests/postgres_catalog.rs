@@ -322,3 +322,32 @@ async fn a_table_the_role_cannot_read_is_a_failure_and_the_rest_is_cached() {
     worker.stop().await;
     load(&source, &format!("DROP OWNED BY {role}; DROP ROLE {role}")).await;
 }
+
+/// A connection pointed at another database is read from scratch: what the
+/// last refresh learned of the old one's catalog must not decide what is read.
+#[tokio::test]
+async fn a_connection_pointed_at_another_database_is_read_afresh() {
+    let app = TestApp::spawn().await;
+    let before = source_database("CREATE TABLE only_before (id int PRIMARY KEY);").await;
+    let after = source_database("CREATE TABLE only_after (id int PRIMARY KEY);").await;
+    let id = app.create_connection("moving", &before).await;
+    let worker: TestWorker = app.spawn_worker();
+    refreshed(&app, &id).await;
+    let patched = app
+        .patch(
+            &format!("/api/connections/{id}"),
+            &json!({"configuration": {"url": after.url()}}),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    let status = refreshed(&app, &id).await;
+    assert_eq!(status["cache_status"], "fresh", "{status}");
+    let cached: Vec<String> = app
+        .cached_objects(&id)
+        .await
+        .iter()
+        .map(|o| o.id().to_string())
+        .collect();
+    assert_eq!(cached, ["public.only_after"]);
+    worker.stop().await;
+}

@@ -29,22 +29,44 @@ pub(super) fn grantee(current_user: &str) -> String {
     }
 }
 
-/// SQL `LIKE` with `\` escapes, as schema grants are matched.
+/// One element of a `LIKE` pattern.
+#[derive(Clone, Copy, PartialEq)]
+enum Token {
+    Any,
+    One,
+    Char(char),
+}
+
+/// SQL `LIKE` with `\` escapes, as schema grants are matched. Dynamic
+/// programming over pattern and text, O(pattern × text): the patterns come
+/// from the source, and backtracking on a run of `%` is exponential.
 fn like(pattern: &str, text: &str) -> bool {
-    fn matches(pattern: &[char], text: &[char]) -> bool {
-        match pattern.split_first() {
-            None => text.is_empty(),
-            Some(('%', rest)) => (0..=text.len()).any(|i| matches(rest, &text[i..])),
-            Some(('_', rest)) => !text.is_empty() && matches(rest, &text[1..]),
-            Some(('\\', rest)) if !rest.is_empty() => {
-                text.first() == Some(&rest[0]) && matches(&rest[1..], &text[1..])
-            }
-            Some((c, rest)) => text.first() == Some(c) && matches(rest, &text[1..]),
-        }
+    let mut tokens = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        tokens.push(match c {
+            '%' => Token::Any,
+            '_' => Token::One,
+            '\\' => Token::Char(chars.next().unwrap_or('\\')),
+            c => Token::Char(c),
+        });
     }
-    let pattern: Vec<char> = pattern.chars().collect();
     let text: Vec<char> = text.chars().collect();
-    matches(&pattern, &text)
+    // matched[j]: the tokens so far match the first j characters of text.
+    let mut matched = vec![false; text.len() + 1];
+    matched[0] = true;
+    for token in tokens {
+        let mut next = vec![false; text.len() + 1];
+        for j in 0..=text.len() {
+            next[j] = match token {
+                Token::Any => matched[j] || (j > 0 && next[j - 1]),
+                Token::One => j > 0 && matched[j - 1],
+                Token::Char(c) => j > 0 && matched[j - 1] && text[j - 1] == c,
+            };
+        }
+        matched = next;
+    }
+    matched[text.len()]
 }
 
 #[cfg(test)]
@@ -66,6 +88,28 @@ mod tests {
         );
         grants.global = true;
         assert!(grants.can_select("any", "thing"));
+    }
+
+    #[test]
+    fn like_matches_as_sql_does_and_never_backtracks() {
+        for (pattern, text, expected) in [
+            ("shop", "shop", true),
+            ("shop", "shops", false),
+            ("sh_p", "shop", true),
+            ("sh%", "sh", true),
+            ("%op", "shop", true),
+            ("%o%p%", "shop", true),
+            ("%x%", "shop", false),
+            ("a\\%b", "a%b", true),
+            ("a\\%b", "axb", false),
+            ("", "", true),
+            ("%", "", true),
+        ] {
+            assert_eq!(like(pattern, text), expected, "{pattern} ~ {text}");
+        }
+        // A source's hostile grant: forty wildcards against a long name (with
+        // backtracking, this would not finish in any lifetime).
+        assert!(!like(&format!("{}z", "%".repeat(40)), &"a".repeat(64)));
     }
 
     #[test]

@@ -21,10 +21,15 @@ use std::collections::HashMap;
 /// could wrap around, and the next refresh reads everything.
 const MAX_AGE: i64 = 1_000_000_000;
 
-/// What a refresh keeps of the catalog for the next one.
+/// What a refresh keeps of the catalog for the next one. Not reused by a
+/// partial refresh, under other filters, on another database, or when so old
+/// that transaction ids could have wrapped around.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(super) struct CatalogState {
     pub format: u32,
+    /// Which database of which server the state describes (`queries::BEGIN`):
+    /// a connection pointed elsewhere must not reuse it.
+    pub source: String,
     pub scope: Scope,
     /// `txid_snapshot_xmin` of the snapshot the state describes.
     pub snapshot_xmin: i64,
@@ -102,10 +107,11 @@ impl CatalogState {
     pub const FORMAT: u32 = 2;
 
     /// The stored state, if it can tell this refresh what changed: same format,
-    /// same scope, a full refresh (a partial one reads only what it names), and
-    /// not so old that transaction ids could have wrapped around.
+    /// same database, same scope, a full refresh (a partial one reads only what
+    /// it names), and not so old that transaction ids could have wrapped around.
     pub fn usable(
         stored: Option<&serde_json::Value>,
+        source: &str,
         scope: &Scope,
         options: &RefreshOptions,
         snapshot_xmax: i64,
@@ -115,6 +121,7 @@ impl CatalogState {
         }
         let state: Self = serde_json::from_value(stored?.clone()).ok()?;
         (state.format == Self::FORMAT
+            && state.source == source
             && state.scope == *scope
             && snapshot_xmax - state.snapshot_xmin < MAX_AGE
             && snapshot_xmax >= state.snapshot_xmin)
@@ -138,6 +145,7 @@ mod tests {
     fn state() -> CatalogState {
         CatalogState {
             format: CatalogState::FORMAT,
+            source: "7710949615829117054/16384".into(),
             scope: Scope {
                 schemas: vec!["public".into()],
                 tables: vec![],
@@ -156,17 +164,23 @@ mod tests {
         let stored = serde_json::to_value(state()).unwrap();
         let scope = state().scope;
         let full = RefreshOptions::default();
-        assert!(CatalogState::usable(Some(&stored), &scope, &full, 2000).is_some());
-        assert!(CatalogState::usable(None, &scope, &full, 2000).is_none());
+        let here = "7710949615829117054/16384";
+        assert!(CatalogState::usable(Some(&stored), here, &scope, &full, 2000).is_some());
+        assert!(CatalogState::usable(None, here, &scope, &full, 2000).is_none());
+        for elsewhere in ["7710949615829117054/16385", "1/16384"] {
+            assert!(CatalogState::usable(Some(&stored), elsewhere, &scope, &full, 2000).is_none());
+        }
         let other = Scope {
             schemas: vec![],
             tables: vec![],
         };
-        assert!(CatalogState::usable(Some(&stored), &other, &full, 2000).is_none());
+        assert!(CatalogState::usable(Some(&stored), here, &other, &full, 2000).is_none());
         let partial = RefreshOptions::parse(Some(false), Some("public"), None).unwrap();
-        assert!(CatalogState::usable(Some(&stored), &scope, &partial, 2000).is_none());
-        assert!(CatalogState::usable(Some(&stored), &scope, &full, 2_000_000_000).is_none());
-        assert!(CatalogState::usable(Some(&json!({"format": 99})), &scope, &full, 2000).is_none());
+        assert!(CatalogState::usable(Some(&stored), here, &scope, &partial, 2000).is_none());
+        assert!(CatalogState::usable(Some(&stored), here, &scope, &full, 2_000_000_000).is_none());
+        assert!(
+            CatalogState::usable(Some(&json!({"format": 99})), here, &scope, &full, 2000).is_none()
+        );
     }
 
     #[test]

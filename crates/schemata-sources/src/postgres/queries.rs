@@ -170,11 +170,16 @@ macro_rules! removable_total {
 }
 
 /// Opens the snapshot every read of one refresh sees, and in the same round
-/// trip reads our own-database marker, whether the role is a superuser (who
-/// needs no privilege checks) and the snapshot's oldest running transaction:
-/// rows written from that transaction on are "newer" next time.
+/// trip reads our own-database marker, which database of which server this is
+/// (a catalog state from elsewhere is not reused), whether the role is a
+/// superuser (who needs no privilege checks) and the snapshot's oldest running
+/// transaction: rows written from that transaction on are "newer" next time.
 pub(super) const BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
 SELECT current_setting('schemata.instance', true) AS marker,
+       concat_ws('/',
+           CASE WHEN has_function_privilege('pg_control_system()', 'EXECUTE')
+                THEN (SELECT system_identifier FROM pg_control_system())::text END,
+           (SELECT oid FROM pg_database WHERE datname = current_database())::text) AS source,
        (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
        txid_snapshot_xmin(txid_current_snapshot()) AS snapshot_xmin,
        txid_snapshot_xmax(txid_current_snapshot()) AS snapshot_xmax";

@@ -50,6 +50,7 @@ pub(super) async fn read(
         xmax: opened
             .try_get("snapshot_xmax")
             .map_err(SourceError::from_query)?,
+        source: opened.try_get("source").map_err(SourceError::from_query)?,
         superuser: opened
             .try_get::<Option<bool>, _>("superuser")
             .map_err(SourceError::from_query)?
@@ -82,10 +83,13 @@ struct Totals {
     removable_total: i64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Snapshot {
     xmin: i64,
     xmax: i64,
+    /// The server's system identifier (when the role may read it) and the
+    /// database's oid.
+    source: String,
     /// A superuser may read everything: no relation needs its privileges checked.
     superuser: bool,
 }
@@ -107,6 +111,7 @@ impl Reader<'_> {
         let scope_key = Scope::of(&self.scope.schema_filter, &self.scope.table_allowlist);
         let stored = CatalogState::usable(
             self.scope.known.catalog_state.as_ref(),
+            &snapshot.source,
             &scope_key,
             &self.scope.options,
             snapshot.xmax,
@@ -159,6 +164,7 @@ impl Reader<'_> {
             let totals = self.totals().await?;
             let state = CatalogState {
                 format: CatalogState::FORMAT,
+                source: snapshot.source.clone(),
                 scope: scope_key,
                 snapshot_xmin: snapshot.xmin,
                 in_scope: i64::try_from(listing.len()).unwrap_or(i64::MAX),
