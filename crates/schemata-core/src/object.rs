@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::str::FromStr;
 
+/// The longest comment, default, generation expression or index definition the
+/// cache keeps, in characters; longer ones are cut to end in `…`.
+pub const MAX_TEXT: usize = 8192;
+
 /// A table, view or other relation of a source, with its fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SchemaObject {
@@ -54,9 +58,7 @@ impl SchemaObject {
 
     /// Puts fields, indexes and constraints in their canonical order.
     pub fn normalize(&mut self) {
-        // PostgreSQL text cannot hold NUL, which MySQL comments and SQLite
-        // defaults can: it becomes U+FFFD rather than failing the write.
-        for text in self
+        let texts = self
             .comment
             .iter_mut()
             .chain(self.fields.iter_mut().flat_map(|f| {
@@ -66,9 +68,23 @@ impl SchemaObject {
                     .chain(f.generation_expression.iter_mut())
                     .chain(f.enum_values.iter_mut().flatten())
             }))
-        {
+            .chain(
+                self.indexes
+                    .iter_mut()
+                    .flat_map(|i| i.definition.iter_mut()),
+            );
+        for text in texts {
+            // PostgreSQL text cannot hold NUL, which MySQL comments and SQLite
+            // defaults can: it becomes U+FFFD rather than failing the write.
             if text.contains('\0') {
                 *text = text.replace('\0', "\u{FFFD}");
+            }
+            // A source's free text is the source's to keep: past MAX_TEXT
+            // characters it is cut, and says so.
+            if let Some((cut, _)) = text.char_indices().nth(MAX_TEXT) {
+                text.truncate(cut);
+                text.pop();
+                text.push('…');
             }
         }
         self.fields.sort_by_key(|f| f.ordinal);
@@ -248,5 +264,30 @@ pub fn annotate_keys(object: &mut SchemaObject) {
                 field: key.references.fields.get(position)?.clone(),
             })
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizing_cuts_long_text_with_a_mark_and_replaces_nul() {
+        let mut object = SchemaObject::new("s", "t", ObjectKind::Table);
+        object.comment = Some("é".repeat(MAX_TEXT + 5));
+        let mut field = Field::new("f", 1, "text", FieldType::String);
+        field.default = Some("a\0b".into());
+        field.comment = Some("x".repeat(MAX_TEXT));
+        object.fields.push(field);
+        object.normalize();
+        let comment = object.comment.unwrap();
+        assert_eq!(comment.chars().count(), MAX_TEXT);
+        assert!(comment.ends_with('…'));
+        assert_eq!(object.fields[0].default.as_deref(), Some("a\u{FFFD}b"));
+        assert_eq!(
+            object.fields[0].comment.as_deref().map(str::len),
+            Some(MAX_TEXT),
+            "text of exactly the limit is kept whole"
+        );
     }
 }

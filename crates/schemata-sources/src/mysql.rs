@@ -7,7 +7,7 @@ mod privileges;
 mod read;
 mod scope;
 
-use crate::records::{Sample, backticked, parse_row};
+use crate::records::{MAX_BYTES, Sample, backticked, parse_row};
 use crate::{
     AccessPolicy, Introspection, IntrospectionScope, ObjectSink, Source, SourceError, SourceLimits,
     within,
@@ -202,20 +202,25 @@ async fn sample(
         };
         pairs.push(format!("?, {value}"));
     }
+    // The server measures each row first and does not send one past the
+    // sample's size.
     let sql = format!(
-        "SELECT CAST(JSON_OBJECT({}) AS CHAR) FROM {}.{} LIMIT ?",
+        "SELECT IF(LENGTH(j) <= ?, j, NULL), CAST(LENGTH(j) AS SIGNED)
+         FROM (SELECT CAST(JSON_OBJECT({}) AS CHAR) AS j FROM {}.{} LIMIT ?) AS sampled",
         pairs.join(", "),
         backticked(&object.schema),
         backticked(&object.name)
     );
     within(limits.round_trip(), async {
-        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query_as::<_, (Option<String>, i64)>(sqlx::AssertSqlSafe(sql))
+            .bind(i64::try_from(MAX_BYTES).unwrap_or(i64::MAX));
         for field in &object.fields {
             query = query.bind(&field.name);
         }
         let mut rows = query.bind(limit).fetch(&mut *conn);
         let mut sample = Sample::default();
-        while let Some(text) = rows.try_next().await.map_err(SourceError::from_query)? {
+        while let Some((text, bytes)) = rows.try_next().await.map_err(SourceError::from_query)? {
+            let text = text.ok_or_else(|| Sample::row_too_large(bytes))?;
             let row = serde_json::Value::Object(parse_row(&text)?);
             sample.push(row, text.len())?;
         }

@@ -5,7 +5,7 @@ mod changes;
 mod queries;
 mod read;
 
-use crate::records::{Sample, double_quoted, hex_binary_to_base64, parse_row};
+use crate::records::{MAX_BYTES, Sample, double_quoted, hex_binary_to_base64, parse_row};
 use crate::{
     AccessPolicy, Introspection, IntrospectionScope, ObjectSink, Source, SourceError, SourceLimits,
     within,
@@ -18,10 +18,6 @@ use sqlx::{
 };
 use sqlx_core::net::CONNECT_GUARD;
 use std::time::Duration;
-
-/// Set by our migrations on Schemata's own database (`ALTER DATABASE … SET`), so
-/// a session that lands there, by whatever address, knows it.
-const INSTANCE_MARKER: &str = "SELECT current_setting('schemata.instance', true)";
 
 /// A PostgreSQL database reached with one short-lived connection per operation.
 #[derive(Debug, Clone)]
@@ -132,7 +128,7 @@ impl Source for PostgresSource {
         let round_trip = self.limits.round_trip().min(self.limits.connect_timeout);
         self.with_session(async |conn| {
             let marker = within(round_trip, async {
-                let row = sqlx::raw_sql(INSTANCE_MARKER)
+                let row = sqlx::raw_sql(queries::MARKER)
                     .fetch_one(&mut *conn)
                     .await
                     .map_err(SourceError::from_query)?;
@@ -166,6 +162,8 @@ impl Source for PostgresSource {
 
 /// A live sample of an object's rows, each rendered by PostgreSQL's own
 /// `row_to_json` (numerics stay exact, dates ISO), binary turned to base64.
+/// The server measures each row first and does not send one past the
+/// sample's size: a 1 GB value stays on the source.
 async fn sample(
     conn: &mut PgConnection,
     object: &SchemaObject,
@@ -174,24 +172,29 @@ async fn sample(
 ) -> Result<Vec<serde_json::Value>, SourceError> {
     let deadline = limits.round_trip();
     let opened = within(deadline, async {
-        sqlx::raw_sql("BEGIN READ ONLY; SELECT current_setting('schemata.instance', true)")
+        sqlx::raw_sql(queries::SAMPLE_BEGIN)
             .fetch_one(&mut *conn)
             .await
             .map_err(SourceError::from_query)
     })
     .await?;
     refuse_own_database(opened.try_get(0).map_err(SourceError::from_query)?)?;
+    // `alias.*` is the whole row even when a column has the alias's name.
     let sql = format!(
-        "SELECT row_to_json(t)::text FROM {}.{} AS t LIMIT $1",
+        "SELECT CASE WHEN octet_length(j) <= $2 THEN j END, octet_length(j)::int8
+         FROM (SELECT row_to_json(schemata_row.*)::text AS j
+               FROM {}.{} AS schemata_row LIMIT $1) AS sampled",
         double_quoted(&object.schema),
         double_quoted(&object.name)
     );
     let rows = within(deadline, async {
-        let mut rows = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+        let mut rows = sqlx::query_as::<_, (Option<String>, i64)>(sqlx::AssertSqlSafe(sql))
             .bind(i64::from(limit))
+            .bind(i64::try_from(MAX_BYTES).unwrap_or(i64::MAX))
             .fetch(&mut *conn);
         let mut sample = Sample::default();
-        while let Some(text) = rows.try_next().await.map_err(SourceError::from_query)? {
+        while let Some((text, bytes)) = rows.try_next().await.map_err(SourceError::from_query)? {
+            let text = text.ok_or_else(|| Sample::row_too_large(bytes))?;
             let mut row = parse_row(&text)?;
             hex_binary_to_base64(object, &mut row);
             sample.push(serde_json::Value::Object(row), text.len())?;

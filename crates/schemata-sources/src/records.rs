@@ -23,6 +23,15 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// The error for a row the source measured past [`MAX_BYTES`] and did not send.
+    pub fn row_too_large(bytes: i64) -> SourceError {
+        SourceError::TooLarge(format!(
+            "a row of the sample is {} MiB, more than the {} MiB a sample may hold",
+            bytes >> 20,
+            MAX_BYTES >> 20
+        ))
+    }
+
     pub fn push(&mut self, row: Value, bytes: usize) -> Result<(), SourceError> {
         self.bytes += bytes;
         if self.bytes > MAX_BYTES {

@@ -3,7 +3,7 @@
 
 mod read;
 
-use crate::records::{Sample, base64, double_quoted};
+use crate::records::{MAX_BYTES, Sample, base64, double_quoted};
 use crate::{
     AccessPolicy, Introspection, IntrospectionScope, ObjectSink, Source, SourceError, SourceLimits,
     within,
@@ -105,15 +105,47 @@ async fn sample(
     object: &SchemaObject,
     limit: u32,
 ) -> Result<Vec<Value>, SourceError> {
-    let sql = format!("SELECT * FROM {} LIMIT ?", double_quoted(&object.name));
+    // The cached columns, each left out (NULL) when its row is past the
+    // sample's size, which comes last: a huge value is never loaded.
+    let columns: Vec<String> = object
+        .fields
+        .iter()
+        .map(|f| double_quoted(&f.name))
+        .collect();
+    let row_bytes = columns
+        .iter()
+        .map(|c| format!("coalesce(length({c}), 0)"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let row_bytes = if row_bytes.is_empty() {
+        "0".to_owned()
+    } else {
+        row_bytes
+    };
+    let guarded: Vec<String> = columns
+        .iter()
+        .map(|c| format!("CASE WHEN {row_bytes} > {MAX_BYTES} THEN NULL ELSE {c} END AS {c}"))
+        .collect();
+    let sql = format!(
+        "SELECT {}{}{row_bytes} FROM {} LIMIT ?",
+        guarded.join(", "),
+        if guarded.is_empty() { "" } else { ", " },
+        double_quoted(&object.name)
+    );
     let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(i64::from(limit))
         .fetch(&mut *conn);
     let mut sample = Sample::default();
     while let Some(row) = rows.try_next().await.map_err(SourceError::from_query)? {
+        let measured: i64 = row
+            .try_get(columns.len())
+            .map_err(SourceError::from_query)?;
+        if usize::try_from(measured).unwrap_or(usize::MAX) > MAX_BYTES {
+            return Err(Sample::row_too_large(measured));
+        }
         let mut rendered = Map::new();
         let mut bytes = 0;
-        for (i, column) in row.columns().iter().enumerate() {
+        for (i, column) in row.columns().iter().enumerate().take(columns.len()) {
             let raw = row.try_get_raw(i).map_err(SourceError::from_query)?;
             let class = if raw.is_null() {
                 "NULL".to_owned()

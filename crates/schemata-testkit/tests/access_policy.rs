@@ -2,7 +2,7 @@
 //! networks (checked on the address connected to), and it says no more than
 //! "unreachable" or "refused by policy" about what it could not reach.
 
-use schemata_core::{SourceConfig, SourceKind};
+use schemata_core::{ObjectKind, SourceConfig, SourceKind};
 use schemata_sources::{AccessPolicy, PolicySettings, Source, SourceError, SourceLimits, connect};
 use schemata_testkit::{
     TestApp,
@@ -69,6 +69,43 @@ async fn our_database_is_recognised_by_its_marker_whatever_the_address() {
         schemata_sources::introspect_all(&source, &scope).await,
         Err(SourceError::Refused)
     ));
+
+    // A role that clears the marker for its own sessions does not hide the
+    // database's own setting.
+    let role = format!("r_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE ROLE {role} LOGIN; ALTER ROLE {role} SET schemata.instance = ''"
+    )))
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let mut as_role = url::Url::parse(&app.store.database_url).unwrap();
+    as_role.set_username(&role).unwrap();
+    as_role.set_password(None).unwrap();
+    let config =
+        SourceConfig::parse(SourceKind::Postgresql, &json!({"url": as_role.as_str()})).unwrap();
+    let source = connect(
+        SourceKind::Postgresql,
+        &config,
+        SourceLimits::default(),
+        &policy,
+    )
+    .unwrap();
+    let health = source.health().await;
+    let read = schemata_sources::introspect_all(&source, &scope).await;
+    let sample = source
+        .sample(
+            &schemata_core::SchemaObject::new("public", "connections", ObjectKind::Table),
+            1,
+        )
+        .await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP ROLE {role}")))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert!(matches!(health, Err(SourceError::Refused)), "{health:?}");
+    assert!(matches!(read, Err(SourceError::Refused)));
+    assert!(matches!(sample, Err(SourceError::Refused)), "{sample:?}");
 
     // Any other database on the same server is a fine source.
     let other = source_database("CREATE TABLE t (id int);").await;

@@ -28,11 +28,13 @@ async fn postgres_rows_with_awkward_names_come_back_as_json() {
         r#"CREATE SCHEMA "sch ema";
            CREATE TABLE "sch ema"."we""ird.ta ble`ü" (
                "id" int PRIMARY KEY, "sp ace" text, "dot.ted" numeric(10,2), "when" date,
-               at timestamptz, raw bytea, doc jsonb, tags text[], ok bool, nothing text, big numeric(40,10));
+               at timestamptz, raw bytea, doc jsonb, tags text[], ok bool, nothing text, big numeric(40,10),
+               -- Named like the usual row alias, and like ours: the whole row still comes back.
+               t time, schemata_row int);
            INSERT INTO "sch ema"."we""ird.ta ble`ü" VALUES
                (1, 'a', 12.50, '2024-02-29', '2024-03-01T10:00:00Z', '\x00ff10', '{"k": [1, 2]}', '{x,y}', true, NULL,
-                123456789012345678901234567890.1234567890),
-               (2, 'b', 0.01, '1999-12-31', '2000-01-01T00:00:00Z', '', '[]', '{}', false, NULL, 2.5);"#,
+                123456789012345678901234567890.1234567890, '12:30', 7),
+               (2, 'b', 0.01, '1999-12-31', '2000-01-01T00:00:00Z', '', '[]', '{}', false, NULL, 2.5, NULL, NULL);"#,
     )
     .await;
     let id = app.create_connection("awkward", &source).await;
@@ -47,7 +49,8 @@ async fn postgres_rows_with_awkward_names_come_back_as_json() {
                "at": "2024-03-01T10:00:00+00:00", "raw": "AP8Q", "doc": {"k": [1, 2]},
                "tags": ["x", "y"], "ok": true, "nothing": null,
                // More digits than a JSON number carries exactly: the exact decimal, as a string.
-               "big": "123456789012345678901234567890.1234567890"})
+               "big": "123456789012345678901234567890.1234567890", "t": "12:30:00",
+               "schemata_row": 7})
     );
     assert_eq!(rows[1]["big"], json!(2.5));
     assert_eq!(rows.as_array().unwrap().len(), 2);
@@ -158,5 +161,40 @@ async fn sqlite_rows_come_back_as_json() {
     assert_eq!(
         rows,
         json!([{"id": 1, "price": 2.5, "raw": "AP8Q", "doc": {"a": 1}, "note": null}])
+    );
+}
+
+/// A source's huge values stay on the source: a 20 MB comment is cut in the
+/// catalog query, and a sampled row of 20 MB is measured there and never sent.
+#[tokio::test]
+async fn huge_comments_are_cut_and_huge_rows_are_never_sent() {
+    let app = TestApp::spawn().await;
+    let source = source_database(
+        "CREATE TABLE wide (id int PRIMARY KEY);
+         DO $$ BEGIN EXECUTE format('COMMENT ON TABLE wide IS %L', repeat('c', 20000000)); END $$;
+         CREATE VIEW huge AS SELECT 1 AS id, repeat('x', 20000000) AS v;",
+    )
+    .await;
+    let id = app.create_connection("huge", &source).await;
+    refreshed(&app, &id).await;
+    let wide: Value = app
+        .get(&format!("/api/connections/{id}/schemas/public.wide"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let comment = wide["data"]["comment"].as_str().unwrap();
+    assert_eq!(comment.chars().count(), schemata_core::object::MAX_TEXT);
+    assert!(comment.ends_with('…'));
+    let response = records(&app, &id, "public.huge", 1).await;
+    assert_eq!(response.status(), 502);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "source_error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("a row of the sample is 19 MiB"),
+        "{body}"
     );
 }

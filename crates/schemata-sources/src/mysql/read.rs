@@ -81,7 +81,7 @@ impl Reader<'_> {
                 format!(
                     "SELECT TABLE_SCHEMA AS schema_name, TABLE_NAME AS name, TABLE_TYPE AS table_type,
                             ENGINE AS engine, CAST(TABLE_ROWS AS SIGNED) AS row_estimate,
-                            TABLE_COMMENT AS comment, TABLE_COLLATION AS collation,
+                            LEFT(TABLE_COMMENT, 8193) AS comment, TABLE_COLLATION AS collation,
                             CREATE_OPTIONS AS create_options
                      FROM information_schema.TABLES
                      WHERE {tables_where} AND TABLE_TYPE IN ('BASE TABLE', 'VIEW', 'SYSTEM VERSIONED')"
@@ -94,10 +94,10 @@ impl Reader<'_> {
             .fetch(
                 format!(
                     "SELECT TABLE_SCHEMA AS schema_name, TABLE_NAME AS table_name, COLUMN_NAME AS name,
-                            CAST(ORDINAL_POSITION AS SIGNED) AS ordinal, COLUMN_DEFAULT AS default_value,
+                            CAST(ORDINAL_POSITION AS SIGNED) AS ordinal, LEFT(COLUMN_DEFAULT, 8193) AS default_value,
                             IS_NULLABLE AS nullable, DATA_TYPE AS data_type, COLUMN_TYPE AS column_type,
-                            EXTRA AS extra, COLUMN_COMMENT AS comment,
-                            GENERATION_EXPRESSION AS generation_expression
+                            EXTRA AS extra, LEFT(COLUMN_COMMENT, 8193) AS comment,
+                            LEFT(GENERATION_EXPRESSION, 8193) AS generation_expression
                      FROM information_schema.COLUMNS WHERE {tables_where}"
                 ),
                 &binds,

@@ -4,6 +4,10 @@
 //! without opening their table, index definitions only where they say more
 //! than their columns).
 //!
+//! Free text (comments, defaults, index definitions) is cut at 8,193
+//! characters here, so a source cannot make us hold a 1 GB comment; objects
+//! cut it to `schemata_core::object::MAX_TEXT` with a mark (see `normalize`).
+//!
 //! The detail queries take a chunk of relations as an oid array ($1) and its
 //! bounds ($2, $3): relations are read in oid order, so each chunk is one range
 //! of every catalog's relid index, and reading all chunks costs one pass over
@@ -88,13 +92,13 @@ JOIN pg_type bt ON bt.oid = b.base_oid";
 /// so the relations that have any ($4, known from COLUMNS) are opened.
 pub(super) const DEFAULTS: &str = "
 SELECT d.adrelid AS relid, d.adnum::int4 AS ordinal,
-       pg_get_expr(d.adbin, CASE WHEN d.adrelid = ANY($4) THEN d.adrelid ELSE 0 END) AS expression
+       left(pg_get_expr(d.adbin, CASE WHEN d.adrelid = ANY($4) THEN d.adrelid ELSE 0 END), 8193) AS expression
 FROM pg_attrdef d
 WHERE d.adrelid BETWEEN $2 AND $3 AND d.adrelid = ANY($1)";
 
 /// Comments of the relations in $1 (objsubid 0) and of their columns.
 pub(super) const COMMENTS: &str = "
-SELECT d.objoid AS relid, d.objsubid AS ordinal, d.description AS comment
+SELECT d.objoid AS relid, d.objsubid AS ordinal, left(d.description, 8193) AS comment
 FROM pg_description d
 WHERE d.classoid = 'pg_class'::regclass AND d.objoid BETWEEN $2 AND $3 AND d.objoid = ANY($1)";
 
@@ -127,7 +131,7 @@ SELECT i.indrelid AS relid, ic.relname::text AS name, i.indisunique AS is_unique
        CASE WHEN i.indexprs IS NOT NULL OR i.indpred IS NOT NULL OR i.indnkeyatts <> i.indnatts
                  OR 0 <> ANY(i.indoption::int2[])
                  OR i.indclass::oid[] && ARRAY(SELECT opc.oid FROM pg_opclass opc WHERE NOT opc.opcdefault)
-            THEN pg_get_indexdef(i.indexrelid) END AS definition
+            THEN left(pg_get_indexdef(i.indexrelid), 8193) END AS definition
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_am am ON am.oid = ic.relam
@@ -169,20 +173,46 @@ macro_rules! removable_total {
     };
 }
 
+/// Whether the session landed in a Schemata database: the `schemata.instance`
+/// setting our migrations put on the database itself, looked up where a role
+/// cannot override it (`ALTER ROLE … SET schemata.instance = ''` would hide it
+/// from `current_setting`), or a non-empty setting however it was made.
+macro_rules! own_database_marker {
+    () => {
+        "coalesce(
+    CASE WHEN EXISTS (
+        SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+        WHERE d.datname = current_database() AND s.setrole = 0
+          AND EXISTS (SELECT 1 FROM unnest(s.setconfig) c WHERE c LIKE 'schemata.instance=%'))
+    THEN 'database setting' END,
+    nullif(current_setting('schemata.instance', true), ''))"
+    };
+}
+
+/// The health check's one query.
+pub(super) const MARKER: &str = concat!("SELECT ", own_database_marker!());
+
+/// Opens a sample's read-only transaction and checks where it landed.
+pub(super) const SAMPLE_BEGIN: &str = concat!("BEGIN READ ONLY; SELECT ", own_database_marker!());
+
 /// Opens the snapshot every read of one refresh sees, and in the same round
 /// trip reads our own-database marker, which database of which server this is
 /// (a catalog state from elsewhere is not reused), whether the role is a
 /// superuser (who needs no privilege checks) and the snapshot's oldest running
 /// transaction: rows written from that transaction on are "newer" next time.
-pub(super) const BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
-SELECT current_setting('schemata.instance', true) AS marker,
+pub(super) const BEGIN: &str = concat!(
+    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
+SELECT ",
+    own_database_marker!(),
+    " AS marker,
        concat_ws('/',
            CASE WHEN has_function_privilege('pg_control_system()', 'EXECUTE')
                 THEN (SELECT system_identifier FROM pg_control_system())::text END,
            (SELECT oid FROM pg_database WHERE datname = current_database())::text) AS source,
        (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
        txid_snapshot_xmin(txid_current_snapshot()) AS snapshot_xmin,
-       txid_snapshot_xmax(txid_current_snapshot()) AS snapshot_xmax";
+       txid_snapshot_xmax(txid_current_snapshot()) AS snapshot_xmax"
+);
 
 /// What changed in scope since transaction $5 (an earlier snapshot's xmin):
 /// relations with a catalog row written since (inserted or updated), whose
