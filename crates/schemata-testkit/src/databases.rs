@@ -2,6 +2,7 @@
 //! (panics included); a private cluster started for tests is stopped when the
 //! last test using it lets go.
 
+use crate::holders::ProcessHold;
 use schemata_store::local_server::{
     ClusterAuth, LocalServer, find_or_start, start_private, stop_private,
 };
@@ -19,19 +20,27 @@ fn workspace_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A server shared by the tests of this process, and how many hold it.
+/// A server shared by the tests of this process, how many hold it, and this
+/// process's hold on it among other test processes.
 struct Shared {
     users: usize,
     server: Option<LocalServer>,
+    hold: Option<ProcessHold>,
+    /// The file test processes lock while they use the server.
+    holders: &'static str,
 }
 
 static TRUST: Mutex<Shared> = Mutex::const_new(Shared {
     users: 0,
     server: None,
+    hold: None,
+    holders: "target/schemata-test-postgres.holders",
 });
 static PROTECTED: Mutex<Shared> = Mutex::const_new(Shared {
     users: 0,
     server: None,
+    hold: None,
+    holders: "target/schemata-test-postgres-scram.holders",
 });
 
 /// A hold on a shared server: while any exists, the server stays up.
@@ -55,9 +64,13 @@ impl Drop for ServerLease {
         let _ = std::thread::spawn(move || {
             let mut shared = shared.blocking_lock();
             shared.users -= 1;
-            if shared.users == 0
-                && let Some(server) = shared.server.take()
-                && let Some(dir) = server.private_dir
+            if shared.users > 0 {
+                return;
+            }
+            let server = shared.server.take();
+            // Stopped only when no other test process holds it.
+            let alone = shared.hold.take().and_then(ProcessHold::release);
+            if let (Some(_alone), Some(dir)) = (alone, server.and_then(|s| s.private_dir))
                 && let Err(error) = stop_private(&dir)
             {
                 eprintln!(
@@ -76,6 +89,8 @@ async fn lease(
 ) -> ServerLease {
     let mut guard = shared.lock().await;
     if guard.server.is_none() {
+        // Before looking for the server: a process stopping it finishes first.
+        guard.hold = Some(ProcessHold::take(&workspace_dir().join(guard.holders)));
         let server = start()
             .await
             .unwrap_or_else(|e| panic!("no PostgreSQL for tests: {e}"));

@@ -6,6 +6,7 @@
 mod app;
 mod databases;
 pub mod fake_postgres;
+mod holders;
 mod mariadb_server;
 mod mysql;
 mod process;

@@ -4,6 +4,7 @@
 //! the test command passes where MariaDB is installed but not running. The
 //! private server is stopped when the last test of the process lets go.
 
+use crate::holders::ProcessHold;
 use sqlx::{Connection, MySqlConnection};
 use std::{
     os::unix::process::CommandExt,
@@ -27,12 +28,19 @@ pub struct MysqlServer {
 struct Shared {
     users: usize,
     server: Option<MysqlServer>,
+    /// This process's hold among test processes (see `holders`).
+    hold: Option<ProcessHold>,
 }
 
 static SHARED: Mutex<Shared> = Mutex::const_new(Shared {
     users: 0,
     server: None,
+    hold: None,
 });
+
+fn holders_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/schemata-test-mariadb.holders")
+}
 
 /// A hold on the server: while any exists, a private server stays up.
 pub struct MysqlLease {
@@ -45,10 +53,13 @@ impl Drop for MysqlLease {
         let _ = std::thread::spawn(|| {
             let mut shared = SHARED.blocking_lock();
             shared.users -= 1;
-            if shared.users == 0
-                && let Some(server) = shared.server.take()
-                && let Some(dir) = server.private_dir
-            {
+            if shared.users > 0 {
+                return;
+            }
+            let server = shared.server.take();
+            // Stopped only when no other test process holds it.
+            let alone = shared.hold.take().and_then(ProcessHold::release);
+            if let (Some(_alone), Some(dir)) = (alone, server.and_then(|s| s.private_dir)) {
                 stop_private(&dir);
             }
         })
@@ -60,6 +71,8 @@ impl Drop for MysqlLease {
 pub async fn lease() -> MysqlLease {
     let mut shared = SHARED.lock().await;
     if shared.server.is_none() {
+        // Before looking for the server: a process stopping it finishes first.
+        shared.hold = Some(ProcessHold::take(&holders_file()));
         let server = find_or_start()
             .await
             .unwrap_or_else(|e| panic!("no MariaDB for tests: {e}"));

@@ -146,11 +146,11 @@ async fn the_placeholder_never_carries_a_stored_password_to_another_server() {
             &json!({"configuration": {"url": format!("postgres://reader:********@127.0.0.1:{}/app?sslmode=disable", attacker.port)}}),
         )
         .await;
+    let message = error_of(downgrade, 400).await;
     assert!(
-        error_of(downgrade, 400)
-            .await
-            .contains("send the password again"),
-        "a weaker sslmode never inherits a password stored for verify-full"
+        message.contains("send the password again")
+            && message.contains("the new sslmode is weaker than the stored one"),
+        "a weaker sslmode never inherits a password stored for verify-full, and says why: {message}"
     );
     for configuration in moves {
         let message = error_of(

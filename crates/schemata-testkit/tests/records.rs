@@ -162,6 +162,18 @@ async fn sqlite_rows_come_back_as_json() {
         rows,
         json!([{"id": 1, "price": 2.5, "raw": "AP8Q", "doc": {"a": 1}, "note": null}])
     );
+    // Disabled: Schemata leaves the source alone, samples included.
+    let patched = app
+        .patch(
+            &format!("/api/connections/{id}"),
+            &json!({"status": "disabled"}),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    let refused = records(&app, &id, "main.we\"ird", 5).await;
+    assert_eq!(refused.status(), 409);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "conflict");
 }
 
 /// A source's huge values stay on the source: a 20 MB comment is cut in the

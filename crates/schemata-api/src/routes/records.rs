@@ -38,6 +38,12 @@ pub(crate) async fn records(
         )));
     }
     let row = connections::load(&state, &caller, id).await?;
+    // Disabled means Schemata leaves the source alone, for samples as for refreshes.
+    if row.status == "disabled" {
+        return Err(ApiError::Conflict(
+            "Connection is disabled. Enable it before reading from its source.".into(),
+        ));
+    }
     let schema_id = SchemaId::parse(&raw_schema_id).map_err(ApiError::BadRequest)?;
     let object = cache::get_object(&state.pool, row.id, &schema_id)
         .await?

@@ -344,7 +344,14 @@ impl NetworkEndpoint {
             && TlsMode::rank(self.tls) >= TlsMode::rank(stored.tls)
             && self.ca_certificate == stored.ca_certificate;
         if !same_place {
-            return Err(SourceConfigError::PasswordRequired(""));
+            let why = if TlsMode::rank(self.tls) < TlsMode::rank(stored.tls) {
+                ": the new sslmode is weaker than the stored one"
+            } else if self.ca_certificate != stored.ca_certificate {
+                ": the CA certificate changed"
+            } else {
+                ""
+            };
+            return Err(SourceConfigError::PasswordRequired(why));
         }
         self.password.clone_from(&stored.password);
         Ok(self)

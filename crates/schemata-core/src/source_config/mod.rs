@@ -28,7 +28,7 @@ pub enum SourceConfigError {
     #[error("configuration: URL parameter(s) not allowed: {names}. Allowed: {allowed}.")]
     ParametersNotAllowed { names: String, allowed: String },
     #[error(
-        "configuration: send the password again: `********` keeps the stored password only while host, port, user and database stay the same{0}"
+        "configuration: send the password again: `********` keeps the stored password only while host, port, user and database stay the same and TLS is no weaker (same or stricter sslmode, same CA certificate){0}"
     )]
     PasswordRequired(&'static str),
 }

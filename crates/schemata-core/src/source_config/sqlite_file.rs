@@ -3,7 +3,11 @@
 //! here it is only text that cannot smuggle options.
 
 use super::{Form, SourceConfigError, invalid, plain_text};
-use percent_encoding::percent_decode_str;
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+
+/// What a path must escape to come back the same from its URL: the escape
+/// itself and what would start parameters or a fragment.
+const URL_RESERVED: &AsciiSet = &CONTROLS.add(b'%').add(b'?').add(b'#');
 use serde_json::{Map, Value, json};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +63,9 @@ impl SqliteFile {
 
     pub(super) fn render(&self) -> Value {
         match self.form {
-            Form::Url => json!({ "url": format!("sqlite://{}", self.path) }),
+            Form::Url => json!({
+                "url": format!("sqlite://{}", utf8_percent_encode(&self.path, URL_RESERVED))
+            }),
             Form::Fields => json!({ "path": self.path }),
         }
     }
@@ -69,6 +75,24 @@ impl SqliteFile {
 mod tests {
     use crate::{SourceConfig, SourceKind};
     use serde_json::json;
+
+    #[test]
+    fn a_stored_url_reads_back_as_the_same_file() {
+        for (url, path) in [
+            ("sqlite://a%2520b.db", "a%20b.db"),
+            ("sqlite://x%3Fmode=rwc.db", "x?mode=rwc.db"),
+            ("sqlite://caf%C3%A9%23.db", "café#.db"),
+            ("sqlite://plain.db", "plain.db"),
+        ] {
+            let parsed = SourceConfig::parse(SourceKind::Sqlite, &json!({"url": url})).unwrap();
+            let again = SourceConfig::parse(SourceKind::Sqlite, &parsed.redacted()).unwrap();
+            assert_eq!(again, parsed, "{url}");
+            let SourceConfig::Sqlite(file) = again else {
+                panic!("a sqlite file")
+            };
+            assert_eq!(file.path, path);
+        }
+    }
 
     #[test]
     fn sqlite_files_are_paths_without_options() {
