@@ -29,7 +29,9 @@ impl Default for SourceLimits {
             lock_timeout: Duration::from_secs(5),
             max_objects: 200_000,
             max_columns: 5_000_000,
-            max_bytes: 256 << 20,
+            // Cumulative, not held at once (reads stream): room for a catalog
+            // at the column cap, not for a source that never stops sending.
+            max_bytes: 1 << 30,
         }
     }
 }

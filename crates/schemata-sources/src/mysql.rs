@@ -221,10 +221,46 @@ async fn sample(
         let mut sample = Sample::default();
         while let Some((text, bytes)) = rows.try_next().await.map_err(SourceError::from_query)? {
             let text = text.ok_or_else(|| Sample::row_too_large(bytes))?;
-            let row = serde_json::Value::Object(parse_row(&text)?);
-            sample.push(row, text.len())?;
+            let mut row = parse_row(&text)?;
+            as_the_cache_types_them(object, &mut row);
+            sample.push(serde_json::Value::Object(row), text.len())?;
         }
         Ok(sample.into_rows())
     })
     .await
+}
+
+/// Values as the cached types promise them: `tinyint(1)` and `bit(1)` as
+/// booleans, `SET` as an array, date-times in ISO 8601 (`TIMESTAMP` in UTC,
+/// the session's zone, with its `Z`; `DATETIME` has no zone).
+fn as_the_cache_types_them(
+    object: &SchemaObject,
+    row: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    use serde_json::Value;
+    for field in &object.fields {
+        let Some(value) = row.get_mut(&field.name) else {
+            continue;
+        };
+        let remote = field.remote_type.to_ascii_lowercase();
+        match (field.field_type, &*value) {
+            (FieldType::Boolean, Value::Number(n)) => *value = Value::Bool(n.as_f64() != Some(0.0)),
+            (FieldType::Array, Value::String(text)) if remote.starts_with("set(") => {
+                *value = Value::Array(
+                    text.split(',')
+                        .filter(|member| !member.is_empty())
+                        .map(|member| Value::String(member.to_owned()))
+                        .collect(),
+                );
+            }
+            (FieldType::Datetime, Value::String(text)) if text.len() >= 19 => {
+                let mut iso = text.replacen(' ', "T", 1);
+                if remote.starts_with("timestamp") {
+                    iso.push('Z');
+                }
+                *value = Value::String(iso);
+            }
+            _ => {}
+        }
+    }
 }

@@ -13,7 +13,13 @@ use schemata_core::{FieldType, SchemaObject, SqliteFile};
 use serde_json::{Map, Value, json};
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 use sqlx::{ConnectOptions, Connection, SqliteConnection, sqlite::SqliteConnectOptions};
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 /// The schema every SQLite object lives in.
 pub const SCHEMA: &str = "main";
@@ -34,8 +40,9 @@ impl SqliteSource {
         }
     }
 
-    /// Opens the file read-only, after the policy resolved it under the root.
-    async fn connect(&self) -> Result<SqliteConnection, SourceError> {
+    /// Opens the file read-only, after the policy resolved it under the root,
+    /// with the guard that interrupts whatever it runs once dropped.
+    async fn connect(&self) -> Result<(SqliteConnection, Interrupt), SourceError> {
         let real = self.policy.sqlite_path(&self.path)?;
         let options = SqliteConnectOptions::new()
             .filename(real)
@@ -49,6 +56,7 @@ impl SqliteSource {
                 Ok(Err(error)) => return Err(open_error(error)),
                 Err(_) => return Err(SourceError::Timeout(self.limits.connect_timeout)),
             };
+        let interrupt = Interrupt::install(&mut conn).await?;
         // Proves the file is a database (a text file opens fine until read).
         within(self.limits.round_trip(), async {
             sqlx::query("SELECT count(*) FROM sqlite_schema")
@@ -57,7 +65,32 @@ impl SqliteSource {
                 .map_err(open_error)
         })
         .await?;
-        Ok(conn)
+        Ok((conn, interrupt))
+    }
+}
+
+/// SQLite runs a query on a thread of its own, which a client-side timeout
+/// does not stop: a runaway view would keep a core busy long after the
+/// request gave up. A progress handler checks this flag every thousand
+/// instructions, and dropping the guard (the operation finished, or its
+/// deadline dropped it) raises the flag and interrupts the query.
+struct Interrupt(Arc<AtomicBool>);
+
+impl Interrupt {
+    async fn install(conn: &mut SqliteConnection) -> Result<Self, SourceError> {
+        let raised = Arc::new(AtomicBool::new(false));
+        let flag = raised.clone();
+        conn.lock_handle()
+            .await
+            .map_err(open_error)?
+            .set_progress_handler(1000, move || !flag.load(Ordering::Relaxed));
+        Ok(Self(raised))
+    }
+}
+
+impl Drop for Interrupt {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -71,7 +104,7 @@ fn open_error(error: sqlx::Error) -> SourceError {
 
 impl Source for SqliteSource {
     async fn health(&self) -> Result<(), SourceError> {
-        let conn = self.connect().await?;
+        let (conn, _interrupt) = self.connect().await?;
         let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
         Ok(())
     }
@@ -81,8 +114,12 @@ impl Source for SqliteSource {
         scope: &IntrospectionScope,
         sink: ObjectSink,
     ) -> Result<Introspection, SourceError> {
-        let mut conn = self.connect().await?;
-        let result = read::read(&mut conn, scope, &self.limits, sink).await;
+        let (mut conn, interrupt) = self.connect().await?;
+        let result = async {
+            let _interrupt = interrupt;
+            read::read(&mut conn, scope, &self.limits, sink).await
+        }
+        .await;
         let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
         result
     }
@@ -92,8 +129,13 @@ impl Source for SqliteSource {
         object: &SchemaObject,
         limit: u32,
     ) -> Result<Vec<serde_json::Value>, SourceError> {
-        let mut conn = self.connect().await?;
-        let result = within(self.limits.round_trip(), sample(&mut conn, object, limit)).await;
+        let (mut conn, interrupt) = self.connect().await?;
+        // Past the deadline the sample is dropped, and with it the guard.
+        let result = within(self.limits.round_trip(), async {
+            let _interrupt = interrupt;
+            sample(&mut conn, object, limit).await
+        })
+        .await;
         let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
         result
     }

@@ -90,7 +90,9 @@ async fn lease(
     let mut guard = shared.lock().await;
     if guard.server.is_none() {
         // Before looking for the server: a process stopping it finishes first.
-        guard.hold = Some(ProcessHold::take(&workspace_dir().join(guard.holders)));
+        let holders = workspace_dir().join(guard.holders);
+        guard.hold = Some(ProcessHold::take(&holders));
+        let _starting = ProcessHold::starting(&holders);
         let server = start()
             .await
             .unwrap_or_else(|e| panic!("no PostgreSQL for tests: {e}"));

@@ -30,6 +30,18 @@ impl ProcessHold {
         }
     }
 
+    /// One process at a time starts a server: two `initdb`s or two postmasters
+    /// racing on one directory fail. Held until the returned file is dropped;
+    /// whoever waited then finds the server answering.
+    pub fn starting(path: &Path) -> File {
+        let path = path.with_extension("starting");
+        let file =
+            File::create(&path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+        file.lock()
+            .unwrap_or_else(|e| panic!("cannot lock {}: {e}", path.display()));
+        file
+    }
+
     /// Lets go. When no other process holds the server, returns an exclusive
     /// lock to keep while stopping it (a process arriving meanwhile waits).
     pub fn release(self) -> Option<File> {

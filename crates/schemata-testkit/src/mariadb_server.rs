@@ -73,6 +73,7 @@ pub async fn lease() -> MysqlLease {
     if shared.server.is_none() {
         // Before looking for the server: a process stopping it finishes first.
         shared.hold = Some(ProcessHold::take(&holders_file()));
+        let _starting = ProcessHold::starting(&holders_file());
         let server = find_or_start()
             .await
             .unwrap_or_else(|e| panic!("no MariaDB for tests: {e}"));

@@ -97,10 +97,11 @@ async fn mariadb_rows_with_awkward_names_come_back_as_json() {
     let source = mysql_database(
         "CREATE TABLE `we\"ird.ta ble``ü` (
              id int PRIMARY KEY, `sp ace` varchar(10), amount decimal(10,2), day date, at datetime,
-             raw blob, flag bit(1), size enum('s','m','l'), note text, big decimal(40,10));
+             raw blob, flag bit(1), size enum('s','m','l'), note text, big decimal(40,10),
+             ok tinyint(1), sizes set('s','m','l'), stamped timestamp(3) NULL);
          INSERT INTO `we\"ird.ta ble``ü` VALUES
              (1, 'a', 12.50, '2024-02-29', '2024-03-01 10:00:00', x'00ff10', b'1', 'm', NULL,
-              123456789012345678901234567890.1234567890);",
+              123456789012345678901234567890.1234567890, 1, 's,l', '2024-03-01 10:00:00.125');",
     )
     .await;
     let id = app
@@ -114,8 +115,9 @@ async fn mariadb_rows_with_awkward_names_come_back_as_json() {
     assert_eq!(
         rows,
         json!([{"id": 1, "sp ace": "a", "amount": 12.50, "day": "2024-02-29",
-                "at": "2024-03-01 10:00:00", "raw": "AP8Q", "flag": 1, "size": "m", "note": null,
-                "big": "123456789012345678901234567890.1234567890"}])
+                "at": "2024-03-01T10:00:00", "raw": "AP8Q", "flag": true, "size": "m", "note": null,
+                "big": "123456789012345678901234567890.1234567890", "ok": true,
+                "sizes": ["s", "l"], "stamped": "2024-03-01T10:00:00.125Z"}])
     );
 }
 
@@ -209,4 +211,44 @@ async fn huge_comments_are_cut_and_huge_rows_are_never_sent() {
             .contains("a row of the sample is 19 MiB"),
         "{body}"
     );
+}
+
+/// A SQLite query runs on a thread of its own, which a client-side timeout
+/// does not stop: a sample of a view that never ends must be interrupted,
+/// not left holding the file (and a core) after the request gave up.
+#[tokio::test]
+async fn a_runaway_sqlite_sample_is_interrupted_when_its_request_gives_up() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.sources.limits.statement_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let file = app
+        .sqlite_file(
+            "forever.db",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY);
+             CREATE VIEW forever AS
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)
+                 SELECT count(*) AS c FROM n;",
+        )
+        .await;
+    let id = app
+        .create_source("forever", "sqlite", json!({"path": file}))
+        .await;
+    refreshed(&app, &id).await;
+    let response = records(&app, &id, "main.forever", 1).await;
+    assert_eq!(response.status(), 502, "{}", response.text().await.unwrap());
+    // While the query ran it held the file's shared lock; interrupted, it let
+    // go, and a writer gets the file to itself.
+    use sqlx::{ConnectOptions, Connection};
+    let mut writer = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(app.sqlite_root.join(&file))
+        .busy_timeout(std::time::Duration::from_secs(10))
+        .connect()
+        .await
+        .unwrap();
+    sqlx::raw_sql("BEGIN EXCLUSIVE; INSERT INTO t VALUES (1); COMMIT")
+        .execute(&mut writer)
+        .await
+        .expect("the runaway query still holds the file");
+    writer.close().await.unwrap();
 }
