@@ -26,6 +26,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     ConnectionUnhealthy(String),
+    /// An Idempotency-Key already used for another request.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -57,6 +60,7 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict(_) => "conflict",
             Self::ConnectionUnhealthy(_) => "connection_unhealthy",
+            Self::IdempotencyKeyReused(_) => "idempotency_key_reused",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::CredentialsUnreadable => "credentials_unreadable",
@@ -119,6 +123,7 @@ impl ResponseError for ApiError {
             Self::Conflict(_) | Self::ConnectionUnhealthy(_) | Self::CredentialsUnreadable => {
                 StatusCode::CONFLICT
             }
+            Self::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotReady | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -5,6 +5,8 @@ mod clean_input;
 mod envelope;
 mod error;
 mod health;
+mod idempotency;
+mod object_view;
 mod request_id;
 mod routes;
 pub mod settings;

@@ -6,6 +6,7 @@ pub mod diff;
 pub mod env;
 pub mod filters;
 pub mod object;
+pub mod overrides;
 pub mod refresh;
 pub mod schema_id;
 pub mod scope;
@@ -22,7 +23,11 @@ pub use object::{
     Association, Field, ForeignKey, Index, ObjectKind, Reference, SchemaObject, UniqueConstraint,
     annotate_keys,
 };
-pub use refresh::{RefreshFailure, RefreshJob, RefreshOptions, RefreshResult, RunStatus};
+pub use overrides::{
+    Conflict, EffectiveField, EffectiveObject, FieldOverride, ObjectOverrides, effective,
+    effective_version,
+};
+pub use refresh::{RefreshFailure, RefreshJob, RefreshOptions, RefreshResult, RunStatus, Trigger};
 pub use schema_id::SchemaId;
 pub use scope::Scope;
 pub use snapshot::{Snapshot, schema_version};

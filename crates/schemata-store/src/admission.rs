@@ -7,7 +7,7 @@ use crate::{
     StoreError, connections, queue,
     runs::{COLUMNS, RunRow},
 };
-use schemata_core::{RefreshJob, RefreshOptions, RunStatus};
+use schemata_core::{RefreshJob, RefreshOptions, RunStatus, Trigger};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
@@ -65,6 +65,7 @@ pub async fn admit(
     connection_id: Uuid,
     requested: &RefreshOptions,
     requested_by: Option<Uuid>,
+    trigger: Trigger,
     source_is_healthy: bool,
 ) -> Result<AdmitOutcome, StoreError> {
     let owned: Option<Uuid> = sqlx::query_scalar(
@@ -98,8 +99,15 @@ pub async fn admit(
         }
         Plan::Queue { .. } if !source_is_healthy => return Ok(AdmitOutcome::NeedsHealthCheck),
         Plan::Queue { follows } => {
-            let run_id =
-                insert(tx, organization_id, connection_id, requested, requested_by).await?;
+            let run_id = insert(
+                tx,
+                organization_id,
+                connection_id,
+                requested,
+                requested_by,
+                trigger,
+            )
+            .await?;
             connections::mark_refreshing(tx, connection_id).await?;
             let task_id = queue::enqueue(
                 tx,
@@ -123,11 +131,12 @@ async fn insert(
     connection_id: Uuid,
     options: &RefreshOptions,
     requested_by: Option<Uuid>,
+    trigger: Trigger,
 ) -> Result<Uuid, StoreError> {
     let tables: Vec<String> = options.tables.iter().map(ToString::to_string).collect();
     let run_id: Uuid = sqlx::query_scalar(
-        "INSERT INTO refresh_runs (id, connection_id, organization_id, hard_refresh, only_schemas, only_tables, requested_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO refresh_runs (id, connection_id, organization_id, hard_refresh, only_schemas, only_tables, requested_by, trigger)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          RETURNING id",
     )
     .bind(Uuid::now_v7())
@@ -137,6 +146,7 @@ async fn insert(
     .bind(&options.schemas)
     .bind(&tables)
     .bind(requested_by)
+    .bind(trigger.as_str())
     .fetch_one(&mut **tx)
     .await?;
     Ok(run_id)

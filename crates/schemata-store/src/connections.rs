@@ -95,6 +95,42 @@ pub async fn insert(
     Ok(row)
 }
 
+/// Creates one connection per name, all with `fields` otherwise, in one
+/// statement: for bulk imports and the scheduler benchmark.
+pub async fn insert_many(
+    pool: &PgPool,
+    secrets: &SecretBox,
+    organization_id: Uuid,
+    fields: &ConnectionFields,
+    names: &[String],
+) -> Result<u64, StoreError> {
+    let ids: Vec<Uuid> = names.iter().map(|_| Uuid::now_v7()).collect();
+    let sealed: Vec<Vec<u8>> = ids
+        .iter()
+        .map(|id| seal(secrets, *id, &fields.config))
+        .collect();
+    let inserted = sqlx::query(
+        "INSERT INTO connections (id, organization_id, name, kind, configuration, secret, status,
+             schema_filter, table_allowlist, refresh_ttl_seconds, auto_refresh)
+         SELECT id, $3, name, $4, $5, secret, $6, $7, $8, $9, $10
+         FROM UNNEST($1::uuid[], $2::text[], $11::bytea[]) AS n (id, name, secret)",
+    )
+    .bind(&ids)
+    .bind(names)
+    .bind(organization_id)
+    .bind(fields.kind.as_str())
+    .bind(fields.config.redacted())
+    .bind(&fields.status)
+    .bind(&fields.schema_filter)
+    .bind(&fields.table_allowlist)
+    .bind(fields.refresh_ttl_seconds)
+    .bind(fields.auto_refresh)
+    .bind(&sealed)
+    .execute(pool)
+    .await?;
+    Ok(inserted.rows_affected())
+}
+
 pub async fn update(
     pool: &PgPool,
     secrets: &SecretBox,

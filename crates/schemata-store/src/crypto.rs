@@ -13,6 +13,9 @@ const NONCE_LEN: usize = 12;
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: ChaCha20Poly1305,
+    /// Derived from the key: makes fingerprints of secret-bearing data
+    /// useless to whoever reads the database without the key.
+    fingerprint_key: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -29,9 +32,28 @@ impl SecretBox {
         if bytes.len() != 32 {
             return Err("SCHEMATA_ENCRYPTION_KEY must be 64 hex characters (32 bytes)".into());
         }
+        use sha2::{Digest, Sha256};
+        let fingerprint_key = Sha256::new()
+            .chain_update(b"schemata fingerprint key\0")
+            .chain_update(&bytes)
+            .finalize()
+            .into();
         Ok(Self {
             cipher: ChaCha20Poly1305::new(Key::from_slice(&bytes)),
+            fingerprint_key,
         })
+    }
+
+    /// A keyed hash of `data` (hex): equal data, equal fingerprint, and no
+    /// guessing `data` back from it without the service's key.
+    pub fn fingerprint(&self, data: &[u8]) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(
+            Sha256::new()
+                .chain_update(self.fingerprint_key)
+                .chain_update(data)
+                .finalize(),
+        )
     }
 
     /// A new random key, hex encoded.

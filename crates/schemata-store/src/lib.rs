@@ -7,11 +7,15 @@ pub mod claims;
 pub mod connections;
 pub mod crypto;
 mod error;
+pub mod history;
+pub mod idempotency;
 pub mod local_server;
 pub mod migrations;
 pub mod organizations;
+pub mod overrides;
 pub mod queue;
 pub mod runs;
+pub mod schedule;
 pub mod settings;
 pub mod snapshots;
 

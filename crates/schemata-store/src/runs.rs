@@ -9,7 +9,8 @@ use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 pub(crate) const COLUMNS: &str = "id, connection_id, status, hard_refresh, only_schemas, only_tables, task_id, attempt,
-    max_attempts, objects_done, objects_total, result, error, change_set, queued_at, started_at, finished_at, lock_key";
+    max_attempts, objects_done, objects_total, result, error, change_set, queued_at, started_at, finished_at, lock_key,
+    trigger";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RunRow {
@@ -32,6 +33,8 @@ pub struct RunRow {
     pub finished_at: Option<DateTime<Utc>>,
     /// Key of the advisory lock a worker holds while the run is running.
     pub lock_key: i64,
+    /// `api` or `schedule`.
+    pub trigger: String,
 }
 
 impl RunRow {
@@ -198,4 +201,87 @@ pub async fn lost(pool: &PgPool, grace: std::time::Duration) -> Result<Vec<RunRo
     .fetch_all(pool)
     .await?;
     Ok(rows)
+}
+
+/// How a request to cancel a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancelled {
+    /// Cancelled now; `was` is the status it had (`queued` or `running`).
+    Now {
+        was: RunStatus,
+    },
+    /// It had already ended with this status.
+    AlreadyEnded(RunStatus),
+    NotFound,
+}
+
+/// Cancels a queued or running run of `connection_id`. The cache keeps the
+/// state it had before the run (a running run's worker notices at its next
+/// checkpoint and writes nothing); a run queued behind it is woken.
+pub async fn cancel(
+    pool: &PgPool,
+    connection_id: Uuid,
+    run_id: Uuid,
+) -> Result<Cancelled, StoreError> {
+    let mut tx = pool.begin().await?;
+    crate::connections::lock(&mut tx, connection_id).await?;
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM refresh_runs WHERE id = $1 AND connection_id = $2")
+            .bind(run_id)
+            .bind(connection_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(status) = status else {
+        return Ok(Cancelled::NotFound);
+    };
+    let was: RunStatus = status.parse().map_err(StoreError::Corrupt)?;
+    if !was.is_active() {
+        return Ok(Cancelled::AlreadyEnded(was));
+    }
+    sqlx::query(
+        "UPDATE refresh_runs SET status = 'cancelled', finished_at = now(), error = 'Cancelled by request.'
+         WHERE id = $1",
+    )
+    .bind(run_id)
+    .execute(&mut *tx)
+    .await?;
+    let follow_up: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT task_id FROM refresh_runs WHERE connection_id = $1 AND status IN ('queued', 'running')
+         ORDER BY status DESC LIMIT 1",
+    )
+    .bind(connection_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    match follow_up {
+        Some(task_id) => {
+            if let Some(task_id) = task_id {
+                wake(&mut tx, &task_id).await?;
+            }
+        }
+        None => {
+            // Back to what the last finished run left.
+            sqlx::query(
+                "UPDATE connections c SET updated_at = now(), cache_status = CASE
+                     WHEN c.last_run_id IS NULL THEN 'none'
+                     WHEN (SELECT status FROM refresh_runs r WHERE r.id = c.last_run_id) = 'failed' THEN 'error'
+                     ELSE 'fresh' END
+                 WHERE c.id = $1",
+            )
+            .bind(connection_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(Cancelled::Now { was })
+}
+
+/// Whether a run is still running: what a worker checks between reads.
+pub async fn is_running(pool: &PgPool, run_id: Uuid) -> Result<bool, StoreError> {
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM refresh_runs WHERE id = $1")
+            .bind(run_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(status.as_deref() == Some("running"))
 }

@@ -116,6 +116,9 @@ impl TestApp {
             ops_port: 0,
             shutdown_timeout: Duration::from_secs(10),
             maintenance_interval: Duration::from_secs(60),
+            scheduler_interval: Duration::from_millis(200),
+            scheduler_batch: 100,
+            history_retention_days: 90,
         }
     }
 
@@ -125,6 +128,11 @@ impl TestApp {
 
     pub fn spawn_worker_with(&self, settings: WorkerSettings) -> TestWorker {
         TestWorker::spawn(settings, self.pool.clone())
+    }
+
+    /// A worker on a pool of its own (sized for a benchmark's concurrency).
+    pub fn spawn_worker_with_pool(&self, settings: WorkerSettings, pool: PgPool) -> TestWorker {
+        TestWorker::spawn(settings, pool)
     }
 
     /// A key of organization `org` with only `scopes`.

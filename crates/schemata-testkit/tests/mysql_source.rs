@@ -135,7 +135,8 @@ async fn sakila_on_mariadb_is_cached_exactly_as_information_schema_says() {
             let name = field["name"].as_str().unwrap();
             let link = links.iter().find(|(t, c, _, _)| t == table && c == name);
             let expected_link = link.map(|(_, _, target, column)| {
-                json!({"schema_id": format!("{database}.{target}"), "field": column})
+                json!({"schema_id": format!("{database}.{target}"), "field": column,
+                       "reference_to": [format!("{database}.{target}")], "referenced_field": column})
             });
             assert_eq!(
                 field["association"],

@@ -147,7 +147,8 @@ async fn every_kind_of_relation_and_type_lands_somewhere_sensible() {
     );
     assert_eq!(
         field(&visits, "person_name")["association"],
-        json!({"schema_id": "public.people", "field": "name"})
+        json!({"schema_id": "public.people", "field": "name",
+               "reference_to": ["public.people"], "referenced_field": "name"})
     );
     let indexes = visits["indexes"].as_array().unwrap();
     let definition =

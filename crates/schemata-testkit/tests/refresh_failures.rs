@@ -192,7 +192,7 @@ async fn a_run_whose_job_the_queue_gave_up_on_is_failed_and_no_longer_blocks_ref
 
     let context = app.refresh_context().await;
     assert_eq!(
-        schemata_worker::jobs::maintenance::sweep(&context)
+        schemata_worker::jobs::maintenance::sweep(&context, 90)
             .await
             .unwrap(),
         1
@@ -207,7 +207,7 @@ async fn a_run_whose_job_the_queue_gave_up_on_is_failed_and_no_longer_blocks_ref
     );
     assert_eq!(status["current_job"], Value::Null);
     assert_eq!(
-        schemata_worker::jobs::maintenance::sweep(&context)
+        schemata_worker::jobs::maintenance::sweep(&context, 90)
             .await
             .unwrap(),
         0,

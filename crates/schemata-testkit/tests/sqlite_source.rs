@@ -180,7 +180,8 @@ async fn without_rowid_generated_columns_and_a_broken_view() {
     assert_eq!(field("qty")["default"], "1");
     assert_eq!(
         field("tag")["association"],
-        json!({"schema_id": "main.tags", "field": "name"})
+        json!({"schema_id": "main.tags", "field": "name",
+               "reference_to": ["main.tags"], "referenced_field": "name"})
     );
     assert_eq!(
         items["unique_constraints"][0]["columns"],

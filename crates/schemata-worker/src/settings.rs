@@ -26,6 +26,12 @@ pub struct WorkerSettings {
     pub shutdown_timeout: Duration,
     /// How often to fail lost runs and prune finished jobs.
     pub maintenance_interval: Duration,
+    /// How often the scheduler looks for stale auto-refresh connections (zero: never).
+    pub scheduler_interval: Duration,
+    /// Most runs one scheduler pass queues.
+    pub scheduler_batch: i64,
+    /// Days a finished run stays in the history.
+    pub history_retention_days: u32,
 }
 
 impl WorkerSettings {
@@ -53,6 +59,12 @@ impl WorkerSettings {
                 "SCHEMATA_WORKER_MAINTENANCE_SECS",
                 60,
             )?),
+            scheduler_interval: Duration::from_millis(env_or(
+                "SCHEMATA_SCHEDULER_INTERVAL_MS",
+                2000,
+            )?),
+            scheduler_batch: env_or("SCHEMATA_SCHEDULER_BATCH", 1000)?,
+            history_retention_days: env_or("SCHEMATA_HISTORY_RETENTION_DAYS", 90)?,
         })
     }
 }

@@ -82,6 +82,12 @@ impl Worker {
         let maintenance = tokio::spawn(maintain(
             context.clone(),
             self.settings.maintenance_interval,
+            self.settings.history_retention_days,
+        ));
+        let scheduler = tokio::spawn(crate::scheduler::run(
+            self.pool.clone(),
+            self.settings.scheduler_interval,
+            self.settings.scheduler_batch,
         ));
         let ops = ops::serve(self.ops_listener, self.pool.clone())?;
         let ops_handle = ops.handle();
@@ -119,17 +125,22 @@ impl Worker {
             .await;
         ops_handle.stop(true).await;
         maintenance.abort();
+        scheduler.abort();
         result.context("The queue worker stopped unexpectedly")
     }
 }
 
 /// Sweeps lost runs and old jobs every `interval`, for as long as the worker runs.
-async fn maintain(context: Arc<RefreshContext>, interval: std::time::Duration) {
+async fn maintain(
+    context: Arc<RefreshContext>,
+    interval: std::time::Duration,
+    retention_days: u32,
+) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if let Err(error) = crate::jobs::maintenance::sweep(&context).await {
+        if let Err(error) = crate::jobs::maintenance::sweep(&context, retention_days).await {
             tracing::warn!(error = ?error, "queue maintenance failed; will retry");
         }
     }

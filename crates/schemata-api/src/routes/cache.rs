@@ -4,6 +4,7 @@ use crate::{
     auth::{Authorized, SchemasRead},
     envelope,
     error::ApiError,
+    object_view,
     routes::{
         connections,
         pages::{next_cursor, page_limit},
@@ -11,8 +12,12 @@ use crate::{
     state::AppState,
 };
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
-use schemata_core::{Field, SchemaId, SchemaObject};
-use schemata_store::cache::{self, ObjectSummary};
+use schemata_core::{ObjectOverrides, SchemaId, SchemaObject};
+use schemata_store::{
+    cache::{self, ObjectSummary},
+    connections::ConnectionRow,
+    overrides,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -33,7 +38,9 @@ pub(crate) async fn list(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let row = connections::load(&state, &caller, *id).await?;
-    let etag = row.schema_version.as_ref().map(|v| format!("\"{v}\""));
+    let etag = effective_version(&state, &row)
+        .await?
+        .map(|v| format!("\"{v}\""));
     if let Some(etag) = &etag
         && if_none_match(&request, etag)
     {
@@ -57,32 +64,34 @@ pub(crate) async fn list(
     )
     .await?;
     let next_cursor = next_cursor(&mut rows, limit, |o| encode_cursor(&o.schema_name, &o.name));
-    let mut response = envelope::list(rows.iter().map(summary).collect::<Vec<_>>(), next_cursor);
-    if let Some(etag) = etag
-        && let Ok(value) = header::HeaderValue::from_str(&etag)
-    {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    Ok(response)
+    let response = envelope::list(rows.iter().map(summary).collect::<Vec<_>>(), next_cursor);
+    Ok(with_etag(response, etag.as_deref()))
 }
 
 pub(crate) async fn get(
     caller: Authorized<SchemasRead>,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, String)>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (id, raw_schema_id) = path.into_inner();
     let row = connections::load(&state, &caller, id).await?;
-    // The path extractor has already percent-decoded the segment (`%2F` too).
-    let schema_id = SchemaId::parse(&raw_schema_id).map_err(ApiError::BadRequest)?;
-    let object = cache::get_object(&state.pool, row.id, &schema_id)
+    let etag = effective_version(&state, &row)
         .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "Object not found in the cached schema: {schema_id}"
-            ))
-        })?;
-    Ok(envelope::ok(detail(&object)))
+        .map(|v| format!("\"{v}\""));
+    if let Some(etag) = &etag
+        && if_none_match(&request, etag)
+    {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag.as_str()))
+            .finish());
+    }
+    let (object, overrides) = load_object(&state, &row, &raw_schema_id).await?;
+    let view = schemata_core::effective(&object, &overrides);
+    Ok(with_etag(
+        envelope::ok(object_view::detail(&object, &view)),
+        etag.as_deref(),
+    ))
 }
 
 fn summary(object: &ObjectSummary) -> Value {
@@ -98,51 +107,51 @@ fn summary(object: &ObjectSummary) -> Value {
     })
 }
 
-fn detail(object: &SchemaObject) -> Value {
-    let mut value = json!({
-        "id": object.id().to_string(),
-        "schema": object.schema,
-        "name": object.name,
-        "kind": object.kind,
-        "field_count": object.fields.len(),
-        "row_estimate": object.row_estimate,
-        "partition_count": object.partition_count,
-        "comment": object.comment,
-    });
-    value["fields"] = object.fields.iter().map(field).collect();
-    value["primary_keys"] = json!(object.primary_keys);
-    value["detected_primary_keys"] = json!(object.primary_keys);
-    value["indexes"] = json!(object.indexes);
-    value["foreign_keys"] = json!(object.foreign_keys);
-    value["unique_constraints"] = json!(object.unique_constraints);
-    if !object.properties.is_empty() {
-        value["properties"] = json!(object.properties);
+/// The version clients see (overrides included), or none before a first refresh.
+pub(crate) async fn effective_version(
+    state: &AppState,
+    row: &ConnectionRow,
+) -> Result<Option<String>, ApiError> {
+    let Some(detected) = &row.schema_version else {
+        return Ok(None);
+    };
+    let listing = overrides::listing(&state.pool, row.id).await?;
+    Ok(Some(schemata_core::effective_version(
+        detected,
+        Some(&listing),
+    )))
+}
+
+/// A cached object and the user's overrides of it; 404 when not cached.
+pub(crate) async fn load_object(
+    state: &AppState,
+    row: &ConnectionRow,
+    raw_schema_id: &str,
+) -> Result<(SchemaObject, ObjectOverrides), ApiError> {
+    // The path extractor has already percent-decoded the segment (`%2F` too).
+    let schema_id = SchemaId::parse(raw_schema_id).map_err(ApiError::BadRequest)?;
+    let object = cache::get_object(&state.pool, row.id, &schema_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "Object not found in the cached schema: {schema_id}"
+            ))
+        })?;
+    let overrides = overrides::of_object(&state.pool, row.id, &schema_id).await?;
+    Ok((object, overrides))
+}
+
+/// `response` with `ETag: "<version>"`.
+pub(crate) fn with_etag(mut response: HttpResponse, etag: Option<&str>) -> HttpResponse {
+    if let Some(etag) = etag
+        && let Ok(value) = header::HeaderValue::from_str(etag)
+    {
+        response.headers_mut().insert(header::ETAG, value);
     }
-    value
+    response
 }
 
-fn field(field: &Field) -> Value {
-    json!({
-        "id": field.name,
-        "name": field.name,
-        "type": field.field_type,
-        "remote_type": field.remote_type,
-        "nullable": field.nullable,
-        "default": field.default,
-        "ordinal": field.ordinal,
-        "is_primary_key": field.is_primary_key,
-        "user_managed": false,
-        "label": null,
-        "association": field.association,
-        "comment": field.comment,
-        "is_generated": field.is_generated,
-        "generation_expression": field.generation_expression,
-        "is_auto_increment": field.is_auto_increment,
-        "enum_values": field.enum_values,
-    })
-}
-
-fn if_none_match(request: &HttpRequest, etag: &str) -> bool {
+pub(crate) fn if_none_match(request: &HttpRequest, etag: &str) -> bool {
     request
         .headers()
         .get_all(header::IF_NONE_MATCH)

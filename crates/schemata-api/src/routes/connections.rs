@@ -5,11 +5,12 @@ use crate::{
     envelope,
     error::ApiError,
     health,
+    idempotency::{self, Answer},
     routes::pages::{next_cursor, page_limit},
     state::AppState,
     views,
 };
-use actix_web::{HttpResponse, http::StatusCode, web};
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use schemata_core::{SchemaFilter, SourceConfig, SourceKind, TableAllowlist};
 use schemata_store::{
     StoreError,
@@ -18,6 +19,9 @@ use schemata_store::{
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
+
+/// How long a cache stays fresh when the connection does not say.
+const DEFAULT_TTL_SECONDS: i32 = 900;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,9 +61,33 @@ pub(crate) async fn load(
 pub(crate) async fn create(
     caller: Authorized<ConnectionsWrite>,
     state: web::Data<AppState>,
-    body: web::Json<CreateConnection>,
+    body: web::Json<Value>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    // Canonical (sorted keys, no whitespace): the same request hashes the same.
+    let canonical = serde_json::to_vec(&body).map_err(anyhow::Error::from)?;
+    let body: CreateConnection = serde_json::from_value(body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "Invalid request body: {}",
+            crate::routes::without_values(&e)
+        ))
+    })?;
+    idempotency::once(
+        &state,
+        caller.organization_id,
+        &request,
+        &canonical,
+        async || insert(&caller, &state, body).await,
+    )
+    .await
+}
+
+async fn insert(
+    caller: &Caller,
+    state: &AppState,
+    body: CreateConnection,
+) -> Result<Answer, ApiError> {
     let kind: SourceKind = body.kind.parse().map_err(ApiError::BadRequest)?;
     let config = parse_configuration(kind, &body.configuration)?;
     config.reject_placeholder().map_err(bad_configuration)?;
@@ -70,16 +98,15 @@ pub(crate) async fn create(
         status: body.status.unwrap_or_else(|| "active".into()),
         schema_filter: body.schema_filter,
         table_allowlist: body.table_allowlist,
-        refresh_ttl_seconds: body.refresh_ttl_seconds,
+        refresh_ttl_seconds: body.refresh_ttl_seconds.or(Some(DEFAULT_TTL_SECONDS)),
         auto_refresh: body.auto_refresh,
     })?;
     let row = connections::insert(&state.pool, &state.secrets, caller.organization_id, &fields)
         .await
         .map_err(|e| duplicate_name(e, &fields.name))?;
-    Ok(envelope::with_status(
-        StatusCode::CREATED,
-        views::connection(&row),
-    ))
+    let mut answer = Answer::ok(StatusCode::CREATED, views::connection(&row));
+    answer.location = Some(format!("/api/connections/{}", row.id));
+    Ok(answer)
 }
 
 pub(crate) async fn list(

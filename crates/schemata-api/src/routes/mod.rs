@@ -2,6 +2,8 @@
 
 mod cache;
 mod connections;
+mod fields;
+mod history;
 mod ops;
 mod pages;
 mod records;
@@ -54,6 +56,22 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(
+        web::resource("/api/connections/{id}/schemas/refreshes")
+            .get(history::list)
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/connections/{id}/schemas/refreshes/{job_id}")
+            .get(history::get)
+            .delete(history::cancel)
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/refreshes")
+            .get(history::list_all)
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
         web::resource("/api/connections/{id}/schemas")
             .get(cache::list)
             .default_service(web::to(method_not_allowed)),
@@ -66,6 +84,23 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/api/connections/{id}/schemas/{schema_id}/records")
             .get(records::records)
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/connections/{id}/schemas/{schema_id}/fields")
+            .post(fields::upsert)
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/connections/{id}/schemas/{schema_id}/fields/{field_id}")
+            .patch(fields::patch)
+            .delete(fields::delete)
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/connections/{id}/schemas/{schema_id}/primary_keys")
+            .put(fields::set_primary_keys)
+            .delete(fields::reset_primary_keys)
             .default_service(web::to(method_not_allowed)),
     );
 }
@@ -112,7 +147,7 @@ pub(crate) fn query_config() -> web::QueryConfig {
 
 /// serde's message for a body that does not fit, without the value it quotes
 /// (a misplaced secret must not come back in an error).
-fn without_values(error: &serde_json::Error) -> String {
+pub(crate) fn without_values(error: &serde_json::Error) -> String {
     let message = error.to_string();
     let quotes_a_value = [
         "invalid type",

@@ -3,16 +3,16 @@
 //! in one transaction.
 
 use crate::{
-    auth::{Authorized, SchemasWrite},
-    envelope,
+    auth::{Authorized, Caller, SchemasWrite},
     error::ApiError,
     health,
+    idempotency::{self, Answer},
     routes::{connections, status},
     state::AppState,
 };
-use actix_web::{HttpResponse, http::StatusCode, http::header, web};
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use chrono::Utc;
-use schemata_core::{RefreshOptions, RunStatus};
+use schemata_core::{RefreshOptions, RunStatus, Trigger};
 use schemata_store::admission::{self, Admission, AdmitOutcome};
 use schemata_store::runs;
 use serde::Deserialize;
@@ -36,22 +36,38 @@ pub(crate) async fn refresh(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     query: web::Query<RefreshQuery>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let options = parse_options(&query)?;
     let max_age = parse_max_age(query.max_age.as_deref())?;
-    let row = connections::load(&state, &caller, *id).await?;
+    idempotency::once(&state, caller.organization_id, &request, &[], async || {
+        answer(&caller, &state, *id, options, max_age).await
+    })
+    .await
+}
 
+async fn answer(
+    caller: &Caller,
+    state: &AppState,
+    id: Uuid,
+    options: RefreshOptions,
+    max_age: Option<i64>,
+) -> Result<Answer, ApiError> {
+    let row = connections::load(state, caller, id).await?;
     if row.status == "disabled" {
-        return Ok(envelope::ok(json!({
-            "skipped": true,
-            "message": "Connection is disabled. Enable it before refreshing.",
-        })));
+        return Ok(Answer::ok(
+            StatusCode::OK,
+            json!({
+                "skipped": true,
+                "message": "Connection is disabled. Enable it before refreshing.",
+            }),
+        ));
     }
     if let (Some(max_age), Some(finished)) = (max_age, row.last_refresh_finished)
         && row.cache_status == "fresh"
         && (Utc::now() - finished).num_seconds() < max_age
     {
-        return Ok(envelope::ok(status::view(&state, &row).await?));
+        return Ok(Answer::ok(StatusCode::OK, status::view(state, &row).await?));
     }
     // A run already covering the request answers at once: no source check, no write.
     let active = runs::active(&state.pool, row.id).await?;
@@ -77,6 +93,7 @@ pub(crate) async fn refresh(
             row.id,
             &options,
             Some(caller.key_id),
+            Trigger::Api,
             source_is_healthy,
         )
         .await;
@@ -90,7 +107,7 @@ pub(crate) async fn refresh(
             Ok(AdmitOutcome::ConnectionGone) => return Err(ApiError::connection_not_found(row.id)),
             Ok(AdmitOutcome::NeedsHealthCheck) => {
                 drop(tx);
-                let outcome = health::check(&state, &row).await?;
+                let outcome = health::check(state, &row).await?;
                 if let Some(reason) = outcome.message {
                     return Err(ApiError::ConnectionUnhealthy(format!(
                         "Connection is unhealthy: {reason}"
@@ -111,13 +128,13 @@ pub(crate) async fn refresh(
 }
 
 /// 202 with `Location`, and a body that says how the request was answered.
-fn accepted(connection_id: Uuid, admission: Admission) -> HttpResponse {
+fn accepted(connection_id: Uuid, admission: Admission) -> Answer {
     let (run_id, status, coalesced, widened, follows) = match admission {
         Admission::Queued { run_id, follows } => (run_id, RunStatus::Queued, false, false, follows),
         Admission::Joined { run_id, status } => (run_id, status, true, false, None),
         Admission::Widened { run_id, follows } => (run_id, RunStatus::Queued, true, true, follows),
     };
-    let mut response = envelope::with_status(
+    let mut answer = Answer::ok(
         StatusCode::ACCEPTED,
         json!({
             "job_id": run_id,
@@ -128,12 +145,8 @@ fn accepted(connection_id: Uuid, admission: Admission) -> HttpResponse {
             "follows_job_id": follows,
         }),
     );
-    if let Ok(location) =
-        header::HeaderValue::from_str(&format!("/api/connections/{connection_id}/schemas/status"))
-    {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
+    answer.location = Some(format!("/api/connections/{connection_id}/schemas/status"));
+    answer
 }
 
 fn parse_options(query: &RefreshQuery) -> Result<RefreshOptions, ApiError> {

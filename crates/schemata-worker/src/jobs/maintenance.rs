@@ -2,7 +2,7 @@
 //! finished jobs. Safe to run from many workers at once.
 
 use crate::jobs::refresh::{RefreshContext, record_failure};
-use schemata_store::{queue, runs};
+use schemata_store::{history, idempotency, queue, runs};
 use std::time::{Duration, Instant};
 
 /// How long a run may lack a live job before it is declared lost.
@@ -10,7 +10,7 @@ pub const LOST_RUN_GRACE: Duration = Duration::from_secs(30);
 
 /// Closes lost runs as failed (the previous cache stays) and prunes old jobs.
 /// Returns how many runs were closed.
-pub async fn sweep(ctx: &RefreshContext) -> anyhow::Result<usize> {
+pub async fn sweep(ctx: &RefreshContext, retention_days: u32) -> anyhow::Result<usize> {
     let lost = runs::lost(&ctx.pool, LOST_RUN_GRACE).await?;
     let mut closed = 0;
     for run in &lost {
@@ -22,10 +22,14 @@ pub async fn sweep(ctx: &RefreshContext) -> anyhow::Result<usize> {
         }
     }
     let pruned = queue::prune(&ctx.pool).await?;
-    if closed > 0 || pruned > 0 {
+    let history_pruned = history::prune(&ctx.pool, retention_days).await?;
+    let keys_pruned = idempotency::prune(&ctx.pool).await?;
+    if closed > 0 || pruned > 0 || history_pruned > 0 || keys_pruned > 0 {
         tracing::info!(
             runs.closed = closed,
             jobs.pruned = pruned,
+            runs.pruned = history_pruned,
+            idempotency_keys.pruned = keys_pruned,
             "queue maintenance"
         );
     }

@@ -98,7 +98,15 @@ async fn run_claimed(ctx: &RefreshContext, run: &RunRow) -> anyhow::Result<Refre
         async move { tokio::time::timeout(job_timeout, source.introspect(&scope, sink)).await }
             .in_current_span(),
     );
-    let (read, written) = tokio::join!(reading.join_next(), writer.consume(ctx, batches));
+    // Cancelling (DELETE …/refreshes/{job_id}) is noticed between reads:
+    // dropping the work aborts the read and rolls the write back.
+    let (read, written) = tokio::select! {
+        done = async { tokio::join!(reading.join_next(), writer.consume(ctx, batches)) } => done,
+        () = cancelled(&ctx.pool, run.id) => {
+            tracing::info!(job.id = %run.id, "refresh cancelled; the cache keeps its previous state");
+            return Ok(RefreshOutcome::Skipped);
+        }
+    };
     let read = match read {
         Some(Ok(read)) => read,
         Some(Err(error)) => Ok(Err(SourceError::Query(format!(
@@ -117,6 +125,20 @@ async fn run_claimed(ctx: &RefreshContext, run: &RunRow) -> anyhow::Result<Refre
         (Err(_), Ok(_)) => format!("Refresh timed out after {}s.", job_timeout.as_secs()),
     };
     record_failure(ctx, run, error, started).await
+}
+
+/// How often a running refresh checks whether it was cancelled.
+const CANCEL_CHECK: Duration = Duration::from_millis(250);
+
+/// Resolves once the run is no longer running (cancelled, or closed elsewhere).
+async fn cancelled(pool: &PgPool, run_id: uuid::Uuid) {
+    let mut ticks = tokio::time::interval(CANCEL_CHECK);
+    loop {
+        ticks.tick().await;
+        if let Ok(false) = runs::is_running(pool, run_id).await {
+            return;
+        }
+    }
 }
 
 /// Logs a failure of our own database; the run's owner gets a plain message.

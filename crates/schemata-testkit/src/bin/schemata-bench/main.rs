@@ -4,10 +4,13 @@
 //! - `schemata-bench refresh [ITERATIONS] [FIXTURE]`: one fixture, repeatedly.
 //! - `schemata-bench introspect [--large] [--skip-mariadb] [--write-docs]`: large
 //!   PostgreSQL and MariaDB catalogs against `pg_dump` / `mysqldump`.
+//! - `schemata-bench scheduler [CONNECTIONS] [SECONDS] [CONCURRENCY]`: the
+//!   auto-refresh scheduler's search and the refreshes a second a worker sustains.
 
 mod catalogs;
 mod introspect;
 mod refresh;
+mod scheduler;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -15,9 +18,10 @@ async fn main() -> anyhow::Result<()> {
     match args.next().as_deref() {
         Some("refresh") => refresh::run(args.collect()).await,
         Some("introspect") => introspect::run(args.collect()).await,
+        Some("scheduler") => scheduler::run(args.collect()).await,
         _ => {
             eprintln!(
-                "usage: schemata-bench refresh [ITERATIONS] [FIXTURE] | introspect [--large] [--skip-mariadb] [--write-docs]"
+                "usage: schemata-bench refresh [ITERATIONS] [FIXTURE] | introspect [--large] [--skip-mariadb] [--write-docs] | scheduler [CONNECTIONS] [SECONDS] [CONCURRENCY]"
             );
             std::process::exit(2);
         }

@@ -1,0 +1,364 @@
+//! User fields, field overrides and primary key overrides of a cached object,
+//! in our request shapes and in those of Polytomic's SDKs.
+
+use crate::{
+    auth::{Authorized, SchemasWrite},
+    envelope,
+    error::ApiError,
+    object_view,
+    routes::{cache::load_object, connections},
+    state::AppState,
+};
+use actix_web::{HttpResponse, web};
+use schemata_core::{
+    FieldOverride, FieldType, ObjectOverrides, SchemaId, SchemaObject, effective,
+    overrides::parse_field_type,
+};
+use schemata_store::overrides;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// Most user fields one request may upsert.
+const MAX_FIELDS_PER_REQUEST: usize = 500;
+/// Longest id, name, label or path.
+const MAX_TEXT: usize = 255;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpsertFields {
+    fields: Vec<UserFieldInput>,
+}
+
+/// Ours: `{field_id?, name, label?, type, path?}`; Polytomic's:
+/// `{field_id, label, type, path?, definition?, example?}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserFieldInput {
+    field_id: Option<String>,
+    name: Option<String>,
+    label: Option<String>,
+    #[serde(rename = "type")]
+    field_type: String,
+    path: Option<String>,
+    definition: Option<Value>,
+    example: Option<Value>,
+}
+
+/// `POST …/schemas/{schema_id}/fields`: creates or replaces user fields, matched by id.
+pub(crate) async fn upsert(
+    caller: Authorized<SchemasWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, String)>,
+    body: web::Json<UpsertFields>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, raw_schema_id) = path.into_inner();
+    let row = connections::load(&state, &caller, id).await?;
+    let (object, _) = load_object(&state, &row, &raw_schema_id).await?;
+    let fields = body.into_inner().fields;
+    if fields.is_empty() || fields.len() > MAX_FIELDS_PER_REQUEST {
+        return Err(ApiError::BadRequest(format!(
+            "`fields` must hold 1 to {MAX_FIELDS_PER_REQUEST} fields."
+        )));
+    }
+    let mut seen = Vec::with_capacity(fields.len());
+    let mut validated = Vec::with_capacity(fields.len());
+    for (index, input) in fields.into_iter().enumerate() {
+        let field = user_field(&object, input)
+            .map_err(|message| ApiError::BadRequest(format!("fields[{index}]: {message}")))?;
+        if seen.contains(&field.field_id) {
+            return Err(ApiError::BadRequest(format!(
+                "fields[{index}]: `{}` appears twice in this request.",
+                field.field_id
+            )));
+        }
+        seen.push(field.field_id.clone());
+        validated.push(field);
+    }
+    let schema_id = object.id();
+    let mut tx = state
+        .pool
+        .begin()
+        .await
+        .map_err(schemata_store::StoreError::from)?;
+    for field in &validated {
+        overrides::upsert_field(&mut *tx, row.id, &schema_id, field).await?;
+    }
+    tx.commit()
+        .await
+        .map_err(schemata_store::StoreError::from)?;
+    object_response(&state, row.id, &object).await
+}
+
+fn user_field(object: &SchemaObject, input: UserFieldInput) -> Result<FieldOverride, String> {
+    let field_id = input
+        .field_id
+        .clone()
+        .or_else(|| input.name.clone())
+        .ok_or("give the field a `field_id` or a `name`.")?;
+    check_text("field_id", &field_id, false)?;
+    if let Some(name) = &input.name {
+        check_text("name", name, false)?;
+    }
+    if object.fields.iter().any(|f| f.name == field_id) {
+        return Err(format!(
+            "`{field_id}` is a detected field: PATCH …/fields/{field_id} to override its label or type."
+        ));
+    }
+    Ok(FieldOverride {
+        display_name: input.name.filter(|n| *n != field_id),
+        field_id,
+        source_field: None,
+        label: optional_text("label", input.label)?,
+        field_type: Some(field_type(&input.field_type)?),
+        path: optional_text("path", input.path)?,
+        source_type_at_override: None,
+        example: input.example,
+        definition: input.definition,
+    })
+}
+
+/// `PATCH …/schemas/{schema_id}/fields/{field_id}`: overrides `label`, `type`
+/// or `path` of a detected field, or changes a user field. A key left out is
+/// kept; `null` or `""` clears it.
+pub(crate) async fn patch(
+    caller: Authorized<SchemasWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, String, String)>,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, raw_schema_id, field_id) = path.into_inner();
+    let row = connections::load(&state, &caller, id).await?;
+    let (object, existing) = load_object(&state, &row, &raw_schema_id).await?;
+    let detected = object.fields.iter().find(|f| f.name == field_id);
+    let current = existing.fields.iter().find(|o| o.field_id == field_id);
+    let mut field = match (current, detected) {
+        (Some(current), _) => current.clone(),
+        (None, Some(detected)) => FieldOverride {
+            field_id: detected.name.clone(),
+            source_field: Some(detected.name.clone()),
+            display_name: None,
+            label: None,
+            field_type: None,
+            path: None,
+            source_type_at_override: None,
+            example: None,
+            definition: None,
+        },
+        (None, None) => return Err(field_not_found(&object, &field_id)),
+    };
+    for (key, value) in body.into_inner() {
+        let bad = |message: String| ApiError::BadRequest(format!("`{key}`: {message}"));
+        let text = match &value {
+            Value::Null => None,
+            Value::String(s) if s.is_empty() => None,
+            Value::String(s) => Some(s.clone()),
+            _ if matches!(key.as_str(), "example" | "definition") => None,
+            _ => return Err(bad("must be a string or null.".into())),
+        };
+        match key.as_str() {
+            "label" => field.label = optional_text("label", text).map_err(bad)?,
+            "path" => field.path = optional_text("path", text).map_err(bad)?,
+            "type" => {
+                field.field_type = text.map(|t| field_type(&t)).transpose().map_err(bad)?;
+                if field.source_field.is_none() && field.field_type.is_none() {
+                    return Err(bad("a user field needs a type.".into()));
+                }
+            }
+            "example" => field.example = Some(value).filter(|v| !v.is_null()),
+            "definition" => field.definition = Some(value).filter(|v| !v.is_null()),
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "Unknown field `{}`: send label, type, path, example or definition.",
+                    other.chars().take(64).collect::<String>()
+                )));
+            }
+        }
+    }
+    // Overriding again acknowledges the source's current type: a
+    // `source_type_changed` conflict clears.
+    if let Some(detected) = detected {
+        field.source_type_at_override = Some(detected.remote_type.clone());
+    }
+    overrides::upsert_field(&state.pool, row.id, &object.id(), &field).await?;
+    let view = effective(
+        &object,
+        &overrides::of_object(&state.pool, row.id, &object.id()).await?,
+    );
+    let shown = view
+        .fields
+        .iter()
+        .find(|f| f.id == field_id)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the patched field is not in view")))?;
+    Ok(envelope::ok(object_view::field(shown)))
+}
+
+/// `DELETE …/schemas/{schema_id}/fields/{field_id}`: removes a user field, or
+/// an override (the detected field shows its detected values again).
+pub(crate) async fn delete(
+    caller: Authorized<SchemasWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, raw_schema_id, field_id) = path.into_inner();
+    let row = connections::load(&state, &caller, id).await?;
+    let (object, _) = load_object(&state, &row, &raw_schema_id).await?;
+    if overrides::delete_field(&state.pool, row.id, &object.id(), &field_id).await? {
+        return Ok(HttpResponse::NoContent().finish());
+    }
+    if object.fields.iter().any(|f| f.name == field_id) {
+        return Err(ApiError::Conflict(format!(
+            "`{field_id}` is a detected field without an override: refreshes manage it, it cannot be deleted."
+        )));
+    }
+    Err(field_not_found(&object, &field_id))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PrimaryKeysBody {
+    fields: Vec<PrimaryKeyInput>,
+}
+
+/// `"id"`, or Polytomic's `{"field_id": "id", "is_primary_key": true}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum PrimaryKeyInput {
+    Name(String),
+    Flagged {
+        field_id: String,
+        #[serde(default = "yes")]
+        is_primary_key: bool,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `PUT …/schemas/{schema_id}/primary_keys`: the object's primary key is now
+/// these fields, in this order. An empty list resets to the detected key.
+pub(crate) async fn set_primary_keys(
+    caller: Authorized<SchemasWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, String)>,
+    body: web::Json<PrimaryKeysBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, raw_schema_id) = path.into_inner();
+    let row = connections::load(&state, &caller, id).await?;
+    let (object, existing) = load_object(&state, &row, &raw_schema_id).await?;
+    let keys: Vec<String> = body
+        .into_inner()
+        .fields
+        .into_iter()
+        .filter_map(|input| match input {
+            PrimaryKeyInput::Name(name) => Some(name),
+            PrimaryKeyInput::Flagged {
+                field_id,
+                is_primary_key,
+            } => is_primary_key.then_some(field_id),
+        })
+        .collect();
+    let schema_id = object.id();
+    if keys.is_empty() {
+        overrides::reset_primary_keys(&state.pool, row.id, &schema_id).await?;
+        return object_response(&state, row.id, &object).await;
+    }
+    let view = effective(
+        &object,
+        &ObjectOverrides {
+            primary_keys: None,
+            ..existing
+        },
+    );
+    for (index, key) in keys.iter().enumerate() {
+        if keys[..index].contains(key) {
+            return Err(ApiError::BadRequest(format!(
+                "`{key}` appears twice in the primary key."
+            )));
+        }
+        if !view
+            .fields
+            .iter()
+            .any(|f| &f.id == key && f.conflict.is_none())
+        {
+            return Err(ApiError::BadRequest(format!(
+                "`{}` is not a field of {}: a primary key is made of its fields.",
+                key.chars().take(MAX_TEXT).collect::<String>(),
+                object.id()
+            )));
+        }
+    }
+    overrides::set_primary_keys(&state.pool, row.id, &schema_id, &keys).await?;
+    object_response(&state, row.id, &object).await
+}
+
+/// `DELETE …/schemas/{schema_id}/primary_keys`: back to the detected key.
+pub(crate) async fn reset_primary_keys(
+    caller: Authorized<SchemasWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, raw_schema_id) = path.into_inner();
+    let row = connections::load(&state, &caller, id).await?;
+    let (object, _) = load_object(&state, &row, &raw_schema_id).await?;
+    overrides::reset_primary_keys(&state.pool, row.id, &object.id()).await?;
+    object_response(&state, row.id, &object).await
+}
+
+/// The object as it now stands.
+async fn object_response(
+    state: &AppState,
+    connection_id: Uuid,
+    object: &SchemaObject,
+) -> Result<HttpResponse, ApiError> {
+    let id: SchemaId = object.id();
+    let view = effective(
+        object,
+        &overrides::of_object(&state.pool, connection_id, &id).await?,
+    );
+    Ok(envelope::ok(object_view::detail(object, &view)))
+}
+
+fn field_not_found(object: &SchemaObject, field_id: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "Field not found on {}: {}",
+        object.id(),
+        field_id.chars().take(MAX_TEXT).collect::<String>()
+    ))
+}
+
+fn field_type(raw: &str) -> Result<FieldType, String> {
+    parse_field_type(raw).ok_or_else(|| {
+        let ours: Vec<&str> = FieldType::ALL.iter().map(|t| t.as_str()).collect();
+        format!(
+            "unknown type `{}`: use one of {} (or Polytomic's `object`).",
+            raw.chars().take(32).collect::<String>(),
+            ours.join(", ")
+        )
+    })
+}
+
+fn optional_text(what: &str, value: Option<String>) -> Result<Option<String>, String> {
+    match value {
+        Some(text) if text.is_empty() => Ok(None),
+        Some(text) => check_text(what, &text, true).map(|()| Some(text)),
+        None => Ok(None),
+    }
+}
+
+fn check_text(what: &str, text: &str, spaces_allowed: bool) -> Result<(), String> {
+    if text.trim().is_empty() {
+        return Err(format!("`{what}` must not be blank."));
+    }
+    if text.chars().count() > MAX_TEXT {
+        return Err(format!("`{what}` is longer than {MAX_TEXT} characters."));
+    }
+    if text.chars().any(char::is_control) || (!spaces_allowed && text.contains('/')) {
+        return Err(format!(
+            "`{what}` must not contain control characters{}.",
+            if spaces_allowed { "" } else { " or `/`" }
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! Refresh history: a connection's runs, one run with the changes it applied,
+//! cancelling a run, and the organization's runs across connections.
+
+use crate::{
+    auth::{Authorized, SchemasRead, SchemasWrite},
+    envelope,
+    error::ApiError,
+    routes::{
+        connections,
+        pages::{next_cursor, page_limit},
+    },
+    state::AppState,
+    views,
+};
+use actix_web::{HttpResponse, web};
+use schemata_core::RunStatus;
+use schemata_store::{
+    history::{self, HistoryQuery},
+    runs::{self, Cancelled, RunRow},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HistoryParams {
+    status: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/connections/{id}/schemas/refreshes`
+pub(crate) async fn list(
+    caller: Authorized<SchemasRead>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    params: web::Query<HistoryParams>,
+) -> Result<HttpResponse, ApiError> {
+    let row = connections::load(&state, &caller, *id).await?;
+    let (runs, next) = page(&state, caller.organization_id, Some(row.id), &params).await?;
+    Ok(envelope::list(runs, next))
+}
+
+/// `GET /api/refreshes?status=queued,running`: what an operator watches.
+pub(crate) async fn list_all(
+    caller: Authorized<SchemasRead>,
+    state: web::Data<AppState>,
+    params: web::Query<HistoryParams>,
+) -> Result<HttpResponse, ApiError> {
+    let (runs, next) = page(&state, caller.organization_id, None, &params).await?;
+    let (queued, running) = history::active_counts(&state.pool, caller.organization_id).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "data": runs,
+        "counts": { "queued": queued, "running": running },
+        "pagination": { "next_cursor": next },
+    })))
+}
+
+async fn page(
+    state: &AppState,
+    organization_id: Uuid,
+    connection_id: Option<Uuid>,
+    params: &HistoryParams,
+) -> Result<(Vec<Value>, Option<String>), ApiError> {
+    let limit = page_limit(params.limit)?;
+    let before = params
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            Uuid::parse_str(c).map_err(|_| ApiError::BadRequest(format!("Invalid cursor `{c}`.")))
+        })
+        .transpose()?;
+    let mut rows = history::list(
+        &state.pool,
+        &HistoryQuery {
+            organization_id,
+            connection_id,
+            statuses: parse_statuses(params.status.as_deref())?,
+            before,
+            limit: limit + 1,
+        },
+    )
+    .await?;
+    let next = next_cursor(&mut rows, limit, |r| r.id.to_string());
+    Ok((rows.iter().map(run).collect(), next))
+}
+
+fn parse_statuses(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
+    raw.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<RunStatus>()
+                .map(|status| status.as_str().to_owned())
+                .map_err(|_| {
+                    let all: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+                    ApiError::BadRequest(format!(
+                        "Unknown run status `{}`: use {}.",
+                        s.chars().take(32).collect::<String>(),
+                        all.join(", ")
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// `GET /api/connections/{id}/schemas/refreshes/{job_id}`
+pub(crate) async fn get(
+    caller: Authorized<SchemasRead>,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, job_id) = path.into_inner();
+    let row = connections::load(&state, &caller, id).await?;
+    let found = history::get(&state.pool, caller.organization_id, row.id, job_id)
+        .await?
+        .ok_or_else(|| run_not_found(job_id))?;
+    Ok(envelope::ok(run(&found)))
+}
+
+/// `DELETE /api/connections/{id}/schemas/refreshes/{job_id}`: cancels a queued
+/// run at once, a running one at its next checkpoint. 409 once it has ended.
+pub(crate) async fn cancel(
+    caller: Authorized<SchemasWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, job_id) = path.into_inner();
+    let row = connections::load(&state, &caller, id).await?;
+    match runs::cancel(&state.pool, row.id, job_id).await? {
+        Cancelled::NotFound => Err(run_not_found(job_id)),
+        Cancelled::AlreadyEnded(status) => Err(ApiError::Conflict(format!(
+            "Refresh {job_id} has already ended ({}); there is nothing to cancel.",
+            status.as_str()
+        ))),
+        Cancelled::Now { .. } => {
+            let found = history::get(&state.pool, caller.organization_id, row.id, job_id)
+                .await?
+                .ok_or_else(|| run_not_found(job_id))?;
+            Ok(envelope::ok(run(&found)))
+        }
+    }
+}
+
+fn run_not_found(job_id: Uuid) -> ApiError {
+    ApiError::NotFound(format!("Refresh not found: {job_id}"))
+}
+
+/// A run as the history shows it.
+pub(crate) fn run(run: &RunRow) -> Value {
+    json!({
+        "job_id": run.id,
+        "connection_id": run.connection_id,
+        "status": run.status,
+        "trigger": run.trigger,
+        "options": {
+            "hard_refresh": run.hard_refresh,
+            "schemas": run.only_schemas,
+            "tables": run.only_tables,
+        },
+        "queued_at": views::timestamp(Some(run.queued_at)),
+        "started_at": views::timestamp(run.started_at),
+        "finished_at": views::timestamp(run.finished_at),
+        "attempt": run.attempt,
+        "progress": { "objects_done": run.objects_done, "objects_total": run.objects_total },
+        "error": run.error,
+        "result": run.result,
+        "changes": run.change_set,
+    })
+}
