@@ -13,8 +13,10 @@ CREATE INDEX refresh_runs_organization_active_idx ON refresh_runs (organization_
 CREATE INDEX refresh_runs_finished_idx ON refresh_runs (finished_at) WHERE finished_at IS NOT NULL;
 
 -- A connection created without a TTL goes stale after 15 minutes; null (set by
--- PATCH) means it never does.
+-- PATCH) means it never does. Connections made before had no default: they
+-- get it now, so `auto_refresh` means what it says for them too.
 ALTER TABLE connections ALTER COLUMN refresh_ttl_seconds SET DEFAULT 900;
+UPDATE connections SET refresh_ttl_seconds = 900 WHERE refresh_ttl_seconds IS NULL;
 
 -- When the cache goes stale: the scheduler's search for due connections is one
 -- range scan of a partial index. Kept by a trigger so that every writer of the
@@ -37,7 +39,9 @@ CREATE TRIGGER connections_refresh_due_at
     BEFORE INSERT OR UPDATE OF refresh_ttl_seconds, last_refresh_finished ON connections
     FOR EACH ROW EXECUTE FUNCTION connections_refresh_due_at();
 
+-- Existing rows: fires the trigger once.
 UPDATE connections SET refresh_ttl_seconds = refresh_ttl_seconds;
+
 
 -- Only connections the scheduler may pick: those already refreshing leave it.
 CREATE INDEX connections_refresh_due_idx ON connections (refresh_due_at)

@@ -3,7 +3,7 @@
 //! instead of a second connection or a second run.
 
 use crate::{error::ApiError, state::AppState};
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode, http::header};
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, http::header, web};
 use schemata_store::idempotency::{self, Claim, StoredAnswer};
 use serde_json::Value;
 use uuid::Uuid;
@@ -44,17 +44,21 @@ impl Answer {
 /// Runs `handle` once per `Idempotency-Key` (when the request carries one):
 /// the same key and request within 24 h get the first successful answer, the
 /// same key with another request a 422. Failed answers are not kept.
+///
+/// Under a key, `handle` runs on a task of its own that records the answer
+/// even if the client goes away meanwhile: a lost answer is exactly what a
+/// retry with the same key is for.
 pub(crate) async fn once(
-    state: &AppState,
+    state: web::Data<AppState>,
     organization_id: Uuid,
     request: &HttpRequest,
     body: &[u8],
-    handle: impl AsyncFnOnce() -> Result<Answer, ApiError>,
+    handle: impl Future<Output = Result<Answer, ApiError>> + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
     let Some(key) = key_of(request)? else {
-        return handle().await.map(|answer| answer.into_response(false));
+        return handle.await.map(|answer| answer.into_response(false));
     };
-    let hash = request_hash(state, request, body);
+    let hash = request_hash(&state, request, body);
     match idempotency::claim(&state.pool, organization_id, &key, &hash).await? {
         Claim::Replay(stored) => {
             let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
@@ -79,18 +83,29 @@ pub(crate) async fn once(
         }
         Claim::Fresh => {}
     }
-    let answer = handle().await;
-    match &answer {
-        Ok(answer) if answer.status.is_success() => {
-            let stored = StoredAnswer {
-                status: answer.status.as_u16(),
-                body: answer.body.clone(),
-                location: answer.location.clone(),
-            };
-            idempotency::complete(&state.pool, organization_id, &key, &stored).await?;
+    let answering = tokio::spawn(async move {
+        let answer = handle.await;
+        let recorded = match &answer {
+            Ok(answer) if answer.status.is_success() => {
+                let stored = StoredAnswer {
+                    status: answer.status.as_u16(),
+                    body: answer.body.clone(),
+                    location: answer.location.clone(),
+                };
+                idempotency::complete(&state.pool, organization_id, &key, &stored).await
+            }
+            _ => idempotency::release(&state.pool, organization_id, &key).await,
+        };
+        if let Err(error) = recorded {
+            // The request took effect; its key stays claimed and is retried
+            // after the abandoned-claim delay.
+            tracing::error!(error = ?error, "could not record an idempotent answer");
         }
-        _ => idempotency::release(&state.pool, organization_id, &key).await?,
-    }
+        answer
+    });
+    let answer = answering
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("the request's task failed: {e}")))?;
     answer.map(|answer| answer.into_response(false))
 }
 

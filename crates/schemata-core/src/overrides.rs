@@ -39,6 +39,8 @@ pub struct ObjectOverrides {
 pub enum Conflict {
     SourceFieldRemoved,
     SourceTypeChanged,
+    /// A user field whose id the source has since given a detected field.
+    DetectedFieldExists,
 }
 
 /// A field as clients see it: detected, overridden, or the user's own.
@@ -60,6 +62,14 @@ pub struct EffectiveField {
     pub primary_key_override: Option<bool>,
     pub example: Option<Value>,
     pub definition: Option<Value>,
+}
+
+impl EffectiveField {
+    /// Whether a primary key may name it: it exists (a type change does not
+    /// matter to a key).
+    pub fn can_be_a_key(&self) -> bool {
+        self.conflict != Some(Conflict::SourceFieldRemoved)
+    }
 }
 
 /// An object with the user's overrides applied.
@@ -144,7 +154,13 @@ pub fn effective(object: &SchemaObject, overrides: &ObjectOverrides) -> Effectiv
             detected: None,
             user_managed: true,
             path: over.path.clone(),
-            conflict: orphaned.then_some(Conflict::SourceFieldRemoved),
+            conflict: if orphaned {
+                Some(Conflict::SourceFieldRemoved)
+            } else if detected_names.contains(&over.field_id.as_str()) {
+                Some(Conflict::DetectedFieldExists)
+            } else {
+                None
+            },
             is_primary_key: primary_keys.contains(&over.field_id),
             source_primary_key: false,
             primary_key_override: overrides
@@ -157,7 +173,7 @@ pub fn effective(object: &SchemaObject, overrides: &ObjectOverrides) -> Effectiv
     }
     let primary_key_conflict = overrides.primary_keys.as_ref().and_then(|keys| {
         keys.iter()
-            .any(|key| !fields.iter().any(|f| &f.id == key && f.conflict.is_none()))
+            .any(|key| !fields.iter().any(|f| &f.id == key && f.can_be_a_key()))
             .then_some(Conflict::SourceFieldRemoved)
     });
     EffectiveObject {
@@ -248,6 +264,23 @@ mod tests {
             view.primary_key_conflict,
             Some(Conflict::SourceFieldRemoved)
         );
+    }
+
+    #[test]
+    fn a_user_field_the_source_later_detects_is_flagged_and_a_retyped_key_is_no_conflict() {
+        let object = table(
+            "public",
+            "t",
+            vec![field("id", 1, "bigint"), field("score", 2, "integer")],
+        );
+        let overrides = ObjectOverrides {
+            fields: vec![over(Some("id"), "id"), over(None, "score")],
+            primary_keys: Some(vec!["id".into()]),
+        };
+        let view = effective(&object, &overrides);
+        assert_eq!(view.fields[0].conflict, Some(Conflict::SourceTypeChanged));
+        assert_eq!(view.fields[2].conflict, Some(Conflict::DetectedFieldExists));
+        assert_eq!(view.primary_key_conflict, None, "id still exists");
     }
 
     #[test]

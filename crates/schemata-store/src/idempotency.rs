@@ -39,6 +39,22 @@ pub async fn claim(
     key: &str,
     request_hash: &str,
 ) -> Result<Claim, StoreError> {
+    // A key released by a failed request between our insert and our read is
+    // simply free again: try once more.
+    for _ in 0..3 {
+        if let Some(claim) = try_claim(pool, organization_id, key, request_hash).await? {
+            return Ok(claim);
+        }
+    }
+    Ok(Claim::InFlight)
+}
+
+async fn try_claim(
+    pool: &PgPool,
+    organization_id: Uuid,
+    key: &str,
+    request_hash: &str,
+) -> Result<Option<Claim>, StoreError> {
     let mut tx = pool.begin().await?;
     sqlx::query(
         "DELETE FROM idempotency_keys
@@ -61,17 +77,20 @@ pub async fn claim(
     .bind(request_hash)
     .execute(&mut *tx)
     .await?;
-    let claim = if inserted.rows_affected() == 1 {
-        Claim::Fresh
-    } else {
-        let (hash, status, body, location): (String, i32, Value, Option<String>) = sqlx::query_as(
-            "SELECT request_hash, status_code, response, location FROM idempotency_keys
-             WHERE organization_id = $1 AND key = $2",
-        )
-        .bind(organization_id)
-        .bind(key)
-        .fetch_one(&mut *tx)
-        .await?;
+    if inserted.rows_affected() == 1 {
+        tx.commit().await?;
+        return Ok(Some(Claim::Fresh));
+    }
+    let found: Option<(String, i32, Value, Option<String>)> = sqlx::query_as(
+        "SELECT request_hash, status_code, response, location FROM idempotency_keys
+         WHERE organization_id = $1 AND key = $2",
+    )
+    .bind(organization_id)
+    .bind(key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(found.map(|(hash, status, body, location)| {
         if hash != request_hash {
             Claim::Mismatch
         } else if status == 0 {
@@ -83,9 +102,7 @@ pub async fn claim(
                 location,
             })
         }
-    };
-    tx.commit().await?;
-    Ok(claim)
+    }))
 }
 
 /// Keeps the answer to a claimed key.

@@ -53,7 +53,7 @@ pub async fn of_object(
                 example, definition
          FROM field_overrides
          WHERE connection_id = $1 AND schema_name = $2 AND object_name = $3
-         ORDER BY created_at, name",
+         ORDER BY created_at, id",
     )
     .bind(connection_id)
     .bind(&object.schema)
@@ -78,24 +78,48 @@ pub async fn of_object(
     })
 }
 
-/// A canonical listing of every override of a connection (empty when there are
-/// none), which goes into the version clients see.
-pub async fn listing(pool: &PgPool, connection_id: Uuid) -> Result<String, StoreError> {
-    let listing: Option<String> = sqlx::query_scalar(
-        r#"SELECT string_agg(line, E'\n' ORDER BY line COLLATE "C") FROM (
-               SELECT jsonb_build_array('field', schema_name, object_name, name, source_field,
-                                        display_name, label, field_type, path,
-                                        source_type_at_override, example, definition)::text AS line
-               FROM field_overrides WHERE connection_id = $1
-               UNION ALL
-               SELECT jsonb_build_array('primary_key', schema_name, object_name, fields)::text
-               FROM primary_key_overrides WHERE connection_id = $1
-           ) lines"#,
+/// A digest of every override of a connection (empty when there are none),
+/// which goes into the version clients see. Each override is hashed on its
+/// own and the sorted hashes are hashed again, so the work stays in the
+/// database and nothing large comes back.
+pub async fn digest(pool: &PgPool, connection_id: Uuid) -> Result<String, StoreError> {
+    let digest: Option<String> = sqlx::query_scalar(
+        r#"SELECT encode(sha256(convert_to(string_agg(h, E'\n' ORDER BY h COLLATE "C"), 'UTF8')), 'hex')
+           FROM (
+               SELECT encode(sha256(convert_to(line, 'UTF8')), 'hex') AS h FROM (
+                   SELECT jsonb_build_array('field', schema_name, object_name, name, source_field,
+                                            display_name, label, field_type, path,
+                                            source_type_at_override, example, definition)::text AS line
+                   FROM field_overrides WHERE connection_id = $1
+                   UNION ALL
+                   SELECT jsonb_build_array('primary_key', schema_name, object_name, fields)::text
+                   FROM primary_key_overrides WHERE connection_id = $1
+               ) lines
+           ) hashes"#,
     )
     .bind(connection_id)
     .fetch_one(pool)
     .await?;
-    Ok(listing.unwrap_or_default())
+    Ok(digest.unwrap_or_default())
+}
+
+/// How many overrides and user fields the connection has, and how many of
+/// them are on `object`: what the limits are checked against.
+pub async fn counts(
+    pool: &PgPool,
+    connection_id: Uuid,
+    object: &SchemaId,
+) -> Result<(i64, i64), StoreError> {
+    let counts = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE schema_name = $2 AND object_name = $3)
+         FROM field_overrides WHERE connection_id = $1",
+    )
+    .bind(connection_id)
+    .bind(&object.schema)
+    .bind(&object.name)
+    .fetch_one(pool)
+    .await?;
+    Ok(counts)
 }
 
 /// Creates or replaces the override or user field `field.field_id`.

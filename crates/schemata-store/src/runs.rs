@@ -259,12 +259,18 @@ pub async fn cancel(
             }
         }
         None => {
-            // Back to what the last finished run left.
+            // Back to what the last finished run left (its status, and its
+            // start, so that `last_refresh_finished` is past it again), and
+            // not due for an automatic refresh before one more TTL: a
+            // cancelled scheduled run must not come straight back.
             sqlx::query(
-                "UPDATE connections c SET updated_at = now(), cache_status = CASE
-                     WHEN c.last_run_id IS NULL THEN 'none'
-                     WHEN (SELECT status FROM refresh_runs r WHERE r.id = c.last_run_id) = 'failed' THEN 'error'
-                     ELSE 'fresh' END
+                "UPDATE connections c SET updated_at = now(),
+                     cache_status = CASE
+                         WHEN c.last_run_id IS NULL THEN 'none'
+                         WHEN (SELECT status FROM refresh_runs r WHERE r.id = c.last_run_id) = 'failed' THEN 'error'
+                         ELSE 'fresh' END,
+                     last_refresh_started = (SELECT r.queued_at FROM refresh_runs r WHERE r.id = c.last_run_id),
+                     refresh_due_at = now() + make_interval(secs => c.refresh_ttl_seconds)
                  WHERE c.id = $1",
             )
             .bind(connection_id)
@@ -284,4 +290,22 @@ pub async fn is_running(pool: &PgPool, run_id: Uuid) -> Result<bool, StoreError>
             .fetch_optional(pool)
             .await?;
     Ok(status.as_deref() == Some("running"))
+}
+
+/// Makes the connection's queued run due now: what a worker does when it gives
+/// up a run (cancelled), so the run waiting behind it need not wait out its
+/// busy retry.
+pub async fn wake_queued(pool: &PgPool, connection_id: Uuid) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    let task_id: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT task_id FROM refresh_runs WHERE connection_id = $1 AND status = 'queued'",
+    )
+    .bind(connection_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(Some(task_id)) = task_id {
+        wake(&mut tx, &task_id).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }

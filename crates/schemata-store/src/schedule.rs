@@ -20,11 +20,12 @@ const DUE: &str = "SELECT id, organization_id FROM connections
        AND refresh_due_at <= now()
      ORDER BY refresh_due_at
      LIMIT $1
-     FOR UPDATE SKIP LOCKED";
+     FOR NO KEY UPDATE SKIP LOCKED";
 
 /// Queues a refresh for up to `batch` due connections, in one transaction.
 /// Returns how many runs were queued (or joined).
 pub async fn enqueue_due(pool: &PgPool, batch: i64) -> Result<usize, StoreError> {
+    let batch = batch.max(1);
     let mut tx = pool.begin().await?;
     let due: Vec<(Uuid, Uuid)> = sqlx::query_as(DUE).bind(batch).fetch_all(&mut *tx).await?;
     let mut queued = 0;

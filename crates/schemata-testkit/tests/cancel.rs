@@ -35,6 +35,7 @@ async fn a_queued_refresh_is_cancelled_at_once_and_the_next_one_runs() {
     assert_eq!(cancelled["data"]["error"], "Cancelled by request.");
     let status = app.status(&id).await;
     assert_eq!(status["cache_status"], "none", "back to before: {status}");
+    assert_eq!(status["last_refresh_started"], Value::Null);
     assert_eq!(status["current_job"], Value::Null);
     let again = cancel(&app, &id, &job).await;
     assert_eq!(again.status(), 409);
@@ -105,6 +106,10 @@ async fn a_running_refresh_stops_at_its_next_checkpoint_and_the_cache_keeps_its_
 
     let status = app.status(&id).await;
     assert_eq!(status["cache_status"], "fresh", "{status}");
+    assert_eq!(
+        status["last_refresh_started"], before["last_refresh_started"],
+        "a client polling for finished > started is answered"
+    );
     assert_eq!(status["last_result"], before["last_result"]);
     assert_eq!(status["schema_version"], before["schema_version"]);
     assert_eq!(app.all_objects(&id).await.len(), 2, "nothing lost");
@@ -126,4 +131,41 @@ async fn a_running_refresh_stops_at_its_next_checkpoint_and_the_cache_keeps_its_
         .unwrap();
     assert_eq!(run["data"]["status"], "cancelled");
     worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_cancelled_scheduled_refresh_does_not_come_straight_back() {
+    let app = TestApp::spawn().await;
+    let source = source_database("CREATE TABLE t (id int);").await;
+    let id = app
+        .create_connection_with(&serde_json::json!({
+            "name": "auto", "type": "postgresql",
+            "configuration": {"url": source.url()}, "auto_refresh": true
+        }))
+        .await;
+    // Never refreshed, so due: the scheduler queues it (no worker runs).
+    assert_eq!(
+        schemata_store::schedule::enqueue_due(&app.pool, 10)
+            .await
+            .unwrap(),
+        1
+    );
+    let runs: Value = app
+        .get(&format!("/api/connections/{id}/schemas/refreshes"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let job = runs["data"][0]["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(runs["data"][0]["trigger"], "schedule");
+    assert_eq!(cancel(&app, &id, &job).await.status(), 200);
+    assert_eq!(
+        schemata_store::schedule::enqueue_due(&app.pool, 10)
+            .await
+            .unwrap(),
+        0,
+        "due again only one TTL after the cancel"
+    );
+    // A client can still ask at once.
+    assert_eq!(app.request_refresh(&id).await.status(), 202);
 }

@@ -140,6 +140,44 @@ async fn overrides_survive_every_refresh_and_are_flagged_when_the_source_moves_u
             "4 detected, the orphaned override of legacy, 2 user fields: {view}"
         );
     }
+    // A retyped field can still be a key; an orphaned override's id is not
+    // free for a user field.
+    let keyed = body(
+        put(
+            &app,
+            &format!("{object}/primary_keys"),
+            &json!({"fields": ["age"]}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(keyed["data"]["primary_key_conflict"], Value::Null);
+    let orphan = body(
+        app.post(
+            &format!("{object}/fields"),
+            &json!({"fields": [{"field_id": "legacy", "type": "string"}]}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert!(
+        orphan["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the override of a field the source no longer has")
+    );
+    body(
+        put(
+            &app,
+            &format!("{object}/primary_keys"),
+            &json!({"fields": ["email"]}),
+        )
+        .await,
+        200,
+    )
+    .await;
     // Overriding again acknowledges the new type.
     let age = body(
         app.patch(&format!("{object}/fields/age"), &json!({"label": "Age"}))
@@ -225,6 +263,16 @@ async fn bad_overrides_get_clear_errors_in_the_envelope() {
                 .await,
             400,
             "1 to 500",
+        ),
+        (
+            app.post(
+                &format!("{object}/fields"),
+                &json!({"fields": [
+                {"name": "x", "type": "string", "example": "e".repeat(17 * 1024)}]}),
+            )
+            .await,
+            400,
+            "`example` is larger than 16384 bytes",
         ),
         (
             app.post(
@@ -347,6 +395,16 @@ async fn the_schema_version_is_the_content_overrides_included() {
         204
     );
     assert_eq!(app.status(&first).await["schema_version"], v1);
+    // A 304 is only for an object that exists.
+    let missing = app
+        .client
+        .get(app.url(&format!("{list}/public.nope")))
+        .bearer_auth(&app.api_key)
+        .header("If-None-Match", format!("\"{}\"", v1.as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
     load(&one, "ALTER TABLE t ADD COLUMN note text;").await;
     assert_ne!(refreshed(&app, &first, "").await["schema_version"], v1);
     worker.stop().await;

@@ -12,6 +12,7 @@ pub async fn run(pool: PgPool, interval: Duration, batch: i64) {
     if interval.is_zero() {
         return;
     }
+    let batch = batch.max(1);
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -76,6 +76,8 @@ pub(crate) async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let (id, raw_schema_id) = path.into_inner();
     let row = connections::load(&state, &caller, id).await?;
+    // Loaded first: a 304 is only for an object that exists.
+    let (object, overrides) = load_object(&state, &row, &raw_schema_id).await?;
     let etag = effective_version(&state, &row)
         .await?
         .map(|v| format!("\"{v}\""));
@@ -86,7 +88,6 @@ pub(crate) async fn get(
             .insert_header((header::ETAG, etag.as_str()))
             .finish());
     }
-    let (object, overrides) = load_object(&state, &row, &raw_schema_id).await?;
     let view = schemata_core::effective(&object, &overrides);
     Ok(with_etag(
         envelope::ok(object_view::detail(&object, &view)),
@@ -115,10 +116,10 @@ pub(crate) async fn effective_version(
     let Some(detected) = &row.schema_version else {
         return Ok(None);
     };
-    let listing = overrides::listing(&state.pool, row.id).await?;
+    let digest = overrides::digest(&state.pool, row.id).await?;
     Ok(Some(schemata_core::effective_version(
         detected,
-        Some(&listing),
+        Some(&digest),
     )))
 }
 

@@ -73,14 +73,12 @@ pub(crate) async fn create(
             crate::routes::without_values(&e)
         ))
     })?;
-    idempotency::once(
-        &state,
-        caller.organization_id,
-        &request,
-        &canonical,
-        async || insert(&caller, &state, body).await,
-    )
-    .await
+    let organization_id = caller.organization_id;
+    let answering = {
+        let (caller, state) = (caller.clone(), state.clone());
+        async move { insert(&caller, &state, body).await }
+    };
+    idempotency::once(state, organization_id, &request, &canonical, answering).await
 }
 
 async fn insert(

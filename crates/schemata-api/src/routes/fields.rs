@@ -23,6 +23,14 @@ use uuid::Uuid;
 const MAX_FIELDS_PER_REQUEST: usize = 500;
 /// Longest id, name, label or path.
 const MAX_TEXT: usize = 255;
+/// Most user fields and overrides on one object, and on one connection: every
+/// read of the object merges them, every version hashes them.
+const MAX_PER_OBJECT: i64 = 1000;
+const MAX_PER_CONNECTION: i64 = 20_000;
+/// Largest `example` or `definition`, as JSON text.
+const MAX_JSON_BYTES: usize = 16 * 1024;
+/// Most fields in a primary key.
+const MAX_KEY_FIELDS: usize = 64;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,7 +62,7 @@ pub(crate) async fn upsert(
 ) -> Result<HttpResponse, ApiError> {
     let (id, raw_schema_id) = path.into_inner();
     let row = connections::load(&state, &caller, id).await?;
-    let (object, _) = load_object(&state, &row, &raw_schema_id).await?;
+    let (object, existing) = load_object(&state, &row, &raw_schema_id).await?;
     let fields = body.into_inner().fields;
     if fields.is_empty() || fields.len() > MAX_FIELDS_PER_REQUEST {
         return Err(ApiError::BadRequest(format!(
@@ -64,7 +72,7 @@ pub(crate) async fn upsert(
     let mut seen = Vec::with_capacity(fields.len());
     let mut validated = Vec::with_capacity(fields.len());
     for (index, input) in fields.into_iter().enumerate() {
-        let field = user_field(&object, input)
+        let field = user_field(&object, &existing, input)
             .map_err(|message| ApiError::BadRequest(format!("fields[{index}]: {message}")))?;
         if seen.contains(&field.field_id) {
             return Err(ApiError::BadRequest(format!(
@@ -75,6 +83,11 @@ pub(crate) async fn upsert(
         seen.push(field.field_id.clone());
         validated.push(field);
     }
+    let added = validated
+        .iter()
+        .filter(|f| !existing.fields.iter().any(|o| o.field_id == f.field_id))
+        .count();
+    check_room(&state, row.id, &object, added).await?;
     let schema_id = object.id();
     let mut tx = state
         .pool
@@ -90,7 +103,44 @@ pub(crate) async fn upsert(
     object_response(&state, row.id, &object).await
 }
 
-fn user_field(object: &SchemaObject, input: UserFieldInput) -> Result<FieldOverride, String> {
+/// Refuses `added` new overrides past the limits.
+async fn check_room(
+    state: &AppState,
+    connection_id: Uuid,
+    object: &SchemaObject,
+    added: usize,
+) -> Result<(), ApiError> {
+    if added == 0 {
+        return Ok(());
+    }
+    let added = i64::try_from(added).unwrap_or(i64::MAX);
+    let (on_connection, on_object) =
+        overrides::counts(&state.pool, connection_id, &object.id()).await?;
+    if on_object + added > MAX_PER_OBJECT || on_connection + added > MAX_PER_CONNECTION {
+        return Err(ApiError::BadRequest(format!(
+            "Too many user fields and overrides: at most {MAX_PER_OBJECT} on one object and \
+             {MAX_PER_CONNECTION} on one connection ({on_object} on {}, {on_connection} on the connection).",
+            object.id()
+        )));
+    }
+    Ok(())
+}
+
+fn check_json(what: &str, value: &Option<Value>) -> Result<(), String> {
+    let size = value.as_ref().map_or(0, |v| {
+        serde_json::to_string(v).map_or(usize::MAX, |t| t.len())
+    });
+    if size > MAX_JSON_BYTES {
+        return Err(format!("`{what}` is larger than {MAX_JSON_BYTES} bytes."));
+    }
+    Ok(())
+}
+
+fn user_field(
+    object: &SchemaObject,
+    existing: &ObjectOverrides,
+    input: UserFieldInput,
+) -> Result<FieldOverride, String> {
     let field_id = input
         .field_id
         .clone()
@@ -105,6 +155,17 @@ fn user_field(object: &SchemaObject, input: UserFieldInput) -> Result<FieldOverr
             "`{field_id}` is a detected field: PATCH …/fields/{field_id} to override its label or type."
         ));
     }
+    if existing
+        .fields
+        .iter()
+        .any(|o| o.field_id == field_id && o.source_field.is_some())
+    {
+        return Err(format!(
+            "`{field_id}` is the override of a field the source no longer has: PATCH or DELETE …/fields/{field_id}."
+        ));
+    }
+    check_json("example", &input.example)?;
+    check_json("definition", &input.definition)?;
     Ok(FieldOverride {
         display_name: input.name.filter(|n| *n != field_id),
         field_id,
@@ -147,6 +208,9 @@ pub(crate) async fn patch(
         },
         (None, None) => return Err(field_not_found(&object, &field_id)),
     };
+    if current.is_none() {
+        check_room(&state, row.id, &object, 1).await?;
+    }
     for (key, value) in body.into_inner() {
         let bad = |message: String| ApiError::BadRequest(format!("`{key}`: {message}"));
         let text = match &value {
@@ -165,8 +229,14 @@ pub(crate) async fn patch(
                     return Err(bad("a user field needs a type.".into()));
                 }
             }
-            "example" => field.example = Some(value).filter(|v| !v.is_null()),
-            "definition" => field.definition = Some(value).filter(|v| !v.is_null()),
+            "example" => {
+                field.example = Some(value).filter(|v| !v.is_null());
+                check_json("example", &field.example).map_err(bad)?;
+            }
+            "definition" => {
+                field.definition = Some(value).filter(|v| !v.is_null());
+                check_json("definition", &field.definition).map_err(bad)?;
+            }
             other => {
                 return Err(ApiError::BadRequest(format!(
                     "Unknown field `{}`: send label, type, path, example or definition.",
@@ -185,10 +255,13 @@ pub(crate) async fn patch(
         &object,
         &overrides::of_object(&state.pool, row.id, &object.id()).await?,
     );
+    // Last match: a user field whose id the source reused comes after the
+    // detected one, and it is the one a PATCH of an existing field changed.
     let shown = view
         .fields
         .iter()
-        .find(|f| f.id == field_id)
+        .rev()
+        .find(|f| f.id == field_id && (current.is_none() || f.user_managed))
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the patched field is not in view")))?;
     Ok(envelope::ok(object_view::field(shown)))
 }
@@ -259,6 +332,11 @@ pub(crate) async fn set_primary_keys(
             } => is_primary_key.then_some(field_id),
         })
         .collect();
+    if keys.len() > MAX_KEY_FIELDS {
+        return Err(ApiError::BadRequest(format!(
+            "A primary key has at most {MAX_KEY_FIELDS} fields."
+        )));
+    }
     let schema_id = object.id();
     if keys.is_empty() {
         overrides::reset_primary_keys(&state.pool, row.id, &schema_id).await?;
@@ -277,11 +355,7 @@ pub(crate) async fn set_primary_keys(
                 "`{key}` appears twice in the primary key."
             )));
         }
-        if !view
-            .fields
-            .iter()
-            .any(|f| &f.id == key && f.conflict.is_none())
-        {
+        if !view.fields.iter().any(|f| &f.id == key && f.can_be_a_key()) {
             return Err(ApiError::BadRequest(format!(
                 "`{}` is not a field of {}: a primary key is made of its fields.",
                 key.chars().take(MAX_TEXT).collect::<String>(),

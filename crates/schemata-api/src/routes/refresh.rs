@@ -40,10 +40,13 @@ pub(crate) async fn refresh(
 ) -> Result<HttpResponse, ApiError> {
     let options = parse_options(&query)?;
     let max_age = parse_max_age(query.max_age.as_deref())?;
-    idempotency::once(&state, caller.organization_id, &request, &[], async || {
-        answer(&caller, &state, *id, options, max_age).await
-    })
-    .await
+    let caller_org = caller.organization_id;
+    let (caller, id) = (caller.clone(), *id);
+    let answering = {
+        let state = state.clone();
+        async move { answer(&caller, &state, id, options, max_age).await }
+    };
+    idempotency::once(state, caller_org, &request, &[], answering).await
 }
 
 async fn answer(

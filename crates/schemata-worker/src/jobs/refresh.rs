@@ -46,6 +46,8 @@ pub enum RefreshOutcome {
     /// The run was already finished, cancelled or deleted, or this delivery is
     /// not the run's current job: nothing to do.
     Skipped,
+    /// Cancelled while running: stopped, nothing written.
+    Cancelled,
 }
 
 /// Runs the refresh named by `job`, delivered as apalis task `task_id`. Errors
@@ -69,6 +71,11 @@ pub async fn refresh(
     };
     // Ending the session releases the claim's locks, after the run was closed.
     session.close().await;
+    if matches!(outcome, Ok(RefreshOutcome::Cancelled))
+        && let Err(error) = runs::wake_queued(&ctx.pool, job.connection_id).await
+    {
+        tracing::warn!(error = ?error, "could not wake the run queued behind a cancelled one");
+    }
     outcome
 }
 
@@ -104,7 +111,7 @@ async fn run_claimed(ctx: &RefreshContext, run: &RunRow) -> anyhow::Result<Refre
         done = async { tokio::join!(reading.join_next(), writer.consume(ctx, batches)) } => done,
         () = cancelled(&ctx.pool, run.id) => {
             tracing::info!(job.id = %run.id, "refresh cancelled; the cache keeps its previous state");
-            return Ok(RefreshOutcome::Skipped);
+            return Ok(RefreshOutcome::Cancelled);
         }
     };
     let read = match read {
