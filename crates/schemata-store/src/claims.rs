@@ -133,3 +133,67 @@ pub async fn defer(
     tx.commit().await?;
     Ok(true)
 }
+
+/// Runs marked `running` whose worker is gone: their run lock is free, which
+/// PostgreSQL guarantees the moment the worker's claim session ends (a crash,
+/// SIGKILL, a lost network). Each gets a new delivery at once, on the same run
+/// (the claim counts the attempt, and a run past its attempts is failed there),
+/// instead of waiting for the queue's heartbeat timeout. The old delivery,
+/// when the queue re-enqueues it, no longer names the run and is skipped.
+pub async fn requeue_orphans(pool: &PgPool) -> Result<Vec<Uuid>, StoreError> {
+    let running: Vec<(Uuid, Uuid, i64, Option<String>)> = sqlx::query_as(
+        "SELECT id, connection_id, lock_key, task_id FROM refresh_runs WHERE status = 'running'",
+    )
+    .fetch_all(pool)
+    .await?;
+    if running.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut orphans = Vec::new();
+    {
+        // One session for lock and unlock: a pooled session must not keep a lock.
+        let mut conn = pool.acquire().await?;
+        for (run_id, connection_id, lock_key, task_id) in running {
+            let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(lock_key)
+                .fetch_one(&mut *conn)
+                .await?;
+            if free {
+                sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(lock_key)
+                    .execute(&mut *conn)
+                    .await?;
+                orphans.push((run_id, connection_id, task_id));
+            }
+        }
+    }
+    let mut requeued = Vec::new();
+    for (run_id, connection_id, task_id) in orphans {
+        let mut tx = pool.begin().await?;
+        if !connections::lock(&mut tx, connection_id).await? {
+            continue;
+        }
+        // Still the same running delivery: nobody claimed it meanwhile.
+        let still: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM refresh_runs
+             WHERE id = $1 AND status = 'running' AND task_id IS NOT DISTINCT FROM $2 FOR UPDATE",
+        )
+        .bind(run_id)
+        .bind(&task_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if still.is_none() {
+            continue;
+        }
+        let job = RefreshJob {
+            run_id,
+            connection_id,
+        };
+        let next = queue::enqueue(&mut tx, &job).await?;
+        admission::set_task_id(&mut tx, run_id, &next).await?;
+        tx.commit().await?;
+        tracing::warn!(job.id = %run_id, connection.id = %connection_id, "worker lost mid-refresh; run re-queued");
+        requeued.push(run_id);
+    }
+    Ok(requeued)
+}

@@ -119,6 +119,7 @@ impl TestApp {
             scheduler_interval: Duration::from_millis(200),
             scheduler_batch: 100,
             history_retention_days: 90,
+            orphan_check_interval: Duration::from_millis(500),
         }
     }
 

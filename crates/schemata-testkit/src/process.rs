@@ -76,6 +76,12 @@ impl ServiceProcess {
             .ok()
     }
 
+    /// SIGKILL: the process gets no chance to clean up, as in a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then up to 30 s for a clean exit.
     pub fn terminate(&mut self) {
         let _ = Command::new("kill")

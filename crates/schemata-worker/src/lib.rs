@@ -3,6 +3,7 @@
 
 pub mod jobs;
 mod ops;
+mod reaper;
 mod scheduler;
 pub mod settings;
 mod shutdown;

@@ -32,6 +32,8 @@ pub struct WorkerSettings {
     pub scheduler_batch: i64,
     /// Days a finished run stays in the history.
     pub history_retention_days: u32,
+    /// How often to look for runs whose worker died (zero: never).
+    pub orphan_check_interval: Duration,
 }
 
 impl WorkerSettings {
@@ -65,6 +67,7 @@ impl WorkerSettings {
             )?),
             scheduler_batch: env_or("SCHEMATA_SCHEDULER_BATCH", 1000)?,
             history_retention_days: env_or("SCHEMATA_HISTORY_RETENTION_DAYS", 90)?,
+            orphan_check_interval: Duration::from_millis(env_or("SCHEMATA_ORPHAN_CHECK_MS", 2000)?),
         })
     }
 }

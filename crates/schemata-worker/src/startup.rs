@@ -84,6 +84,10 @@ impl Worker {
             self.settings.maintenance_interval,
             self.settings.history_retention_days,
         ));
+        let reaper = tokio::spawn(crate::reaper::run(
+            self.pool.clone(),
+            self.settings.orphan_check_interval,
+        ));
         let scheduler = tokio::spawn(crate::scheduler::run(
             self.pool.clone(),
             self.settings.scheduler_interval,
@@ -126,6 +130,7 @@ impl Worker {
         ops_handle.stop(true).await;
         maintenance.abort();
         scheduler.abort();
+        reaper.abort();
         result.context("The queue worker stopped unexpectedly")
     }
 }
