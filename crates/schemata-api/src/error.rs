@@ -104,6 +104,12 @@ impl From<StoreError> for ApiError {
             StoreError::StaleConfiguration(message) => Self::Conflict(format!(
                 "This connection's stored configuration is no longer accepted ({message}). Send its `configuration` again (PATCH)."
             )),
+            error if error.is_unavailable() => {
+                tracing::warn!(error = ?error, "our database is unavailable");
+                Self::Unavailable(
+                    "Schemata's database is unavailable right now; retry shortly.".into(),
+                )
+            }
             error if error.is_bad_text() => {
                 Self::BadRequest("Text values must not contain NUL characters.".into())
             }

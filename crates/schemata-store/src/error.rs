@@ -31,6 +31,26 @@ impl StoreError {
         matches!(self, Self::Database(sqlx::Error::Database(e)) if e.is_foreign_key_violation())
     }
 
+    /// True when our database could not be reached or is going away: a
+    /// condition to wait out (503), not a bug (500).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database(
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            // admin_shutdown, crash_shutdown, cannot_connect_now, connection exceptions.
+            Self::Database(sqlx::Error::Database(e)) => e
+                .code()
+                .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
+            Self::Queue(_) => false,
+            _ => false,
+        }
+    }
+
     /// True when a unique constraint rejected the write.
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, Self::Database(sqlx::Error::Database(e)) if e.is_unique_violation())

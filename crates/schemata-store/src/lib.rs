@@ -21,7 +21,7 @@ pub mod snapshots;
 
 pub use crypto::SecretBox;
 pub use error::StoreError;
-pub use migrations::{check_migrated, migrate};
+pub use migrations::{check_migrated, check_ready, migrate};
 pub use queue::{QUEUE_NAME, enqueue};
 pub use schemata_core::env::{env_opt, env_or};
 pub use settings::{DEFAULT_DATABASE_URL, StoreSettings};

@@ -78,3 +78,14 @@ async fn check_history(
         )))
     }
 }
+
+/// How long a readiness probe waits for our database.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Readiness: our database answers within a second and has every migration.
+/// A database that hangs (stopped, partitioned) fails the probe in time.
+pub async fn check_ready(pool: &PgPool) -> Result<(), StoreError> {
+    tokio::time::timeout(READY_TIMEOUT, check_migrated(pool))
+        .await
+        .unwrap_or(Err(StoreError::Database(sqlx::Error::PoolTimedOut)))
+}

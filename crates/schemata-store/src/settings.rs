@@ -6,6 +6,9 @@ use schemata_core::env::env_or;
 use sqlx::{PgPool, postgres::PgPoolOptions};
 use std::time::Duration;
 
+/// How long a request waits for a connection of our pool by default.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The development default: the local PostgreSQL with trust auth.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/schemata";
 
@@ -15,6 +18,9 @@ pub struct StoreSettings {
     pub max_connections: u32,
     /// 64 hex characters; see `SCHEMATA_ENCRYPTION_KEY`.
     pub encryption_key: String,
+    /// Longest wait for a pooled connection: while our database is down,
+    /// requests fail with 503 after this instead of hanging.
+    pub acquire_timeout: Duration,
 }
 
 impl StoreSettings {
@@ -22,6 +28,10 @@ impl StoreSettings {
         Ok(Self {
             database_url: env_or("DATABASE_URL", DEFAULT_DATABASE_URL.to_owned())?,
             max_connections: env_or("SCHEMATA_DATABASE_MAX_CONNECTIONS", 10)?,
+            acquire_timeout: Duration::from_millis(env_or(
+                "SCHEMATA_DATABASE_ACQUIRE_TIMEOUT_MS",
+                DEFAULT_ACQUIRE_TIMEOUT.as_millis() as u64,
+            )?),
             encryption_key: std::env::var("SCHEMATA_ENCRYPTION_KEY").map_err(|_| {
                 "SCHEMATA_ENCRYPTION_KEY is not set: it must hold 64 hex characters (generate one with `openssl rand -hex 32`)"
                     .to_owned()
@@ -37,7 +47,7 @@ impl StoreSettings {
     pub async fn connect_migrated(&self) -> Result<PgPool, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(self.max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(self.acquire_timeout)
             .connect(&self.database_url)
             .await?;
         check_migrated(&pool).await?;

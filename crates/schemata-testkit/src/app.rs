@@ -36,6 +36,7 @@ impl TestApp {
         init_test_logs();
         let (database, pool) = migrated_database().await;
         let store = StoreSettings {
+            acquire_timeout: schemata_store::settings::DEFAULT_ACQUIRE_TIMEOUT,
             database_url: database.url().to_owned(),
             max_connections: 20,
             encryption_key: SecretBox::generate_key_hex(),

@@ -76,6 +76,11 @@ impl ServiceProcess {
             .ok()
     }
 
+    /// Whether it has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// SIGKILL: the process gets no chance to clean up, as in a crash.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

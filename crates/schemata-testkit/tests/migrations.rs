@@ -7,6 +7,7 @@ use schemata_worker::{Worker, WorkerSettings};
 
 fn store(url: String) -> StoreSettings {
     StoreSettings {
+        acquire_timeout: schemata_store::settings::DEFAULT_ACQUIRE_TIMEOUT,
         database_url: url,
         max_connections: 2,
         encryption_key: SecretBox::generate_key_hex(),

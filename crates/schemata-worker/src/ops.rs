@@ -42,7 +42,7 @@ async fn not_found() -> HttpResponse {
 
 async fn readyz(pool: web::Data<PgPool>) -> HttpResponse {
     let request_id = uuid::Uuid::now_v7().to_string();
-    let mut response = match schemata_store::check_migrated(&pool).await {
+    let mut response = match schemata_store::check_ready(&pool).await {
         Ok(()) => HttpResponse::Ok().json(json!({"success": true, "data": {"status": "ready"}})),
         Err(error) => {
             tracing::warn!(error = %error, "not ready");

@@ -93,15 +93,67 @@ impl Worker {
             self.settings.scheduler_interval,
             self.settings.scheduler_batch,
         ));
-        let ops = ops::serve(self.ops_listener, self.pool.clone())?;
+        let ops = ops::serve(self.ops_listener.try_clone()?, self.pool.clone())?;
         let ops_handle = ops.handle();
         tokio::spawn(ops);
 
+        tracing::info!(worker.name = %self.name, concurrency = self.settings.concurrency, "schemata-worker started");
+        // One signal, seen by every incarnation of the queue worker below.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let mut incarnation = 0usize;
+        let result = loop {
+            let monitor = self.monitor(context.clone(), incarnation);
+            let mut signal = stopped.clone();
+            let outcome = monitor
+                .run_with_signal(async move {
+                    let _ = signal.wait_for(|stop| *stop).await;
+                    tracing::info!("shutting down: finishing running refreshes");
+                    Ok(())
+                })
+                .await;
+            if *stopped.borrow() {
+                break outcome;
+            }
+            // Not asked to stop: the queue stream died, typically because our
+            // database went away. A worker that exits leaves queued refreshes
+            // with nobody to run them, so it starts a new one and keeps trying
+            // for as long as the outage lasts.
+            incarnation += 1;
+            let pause = RESTART_PAUSE.saturating_mul(incarnation.min(5) as u32);
+            tracing::error!(
+                outcome = ?outcome,
+                restart.in_ms = pause.as_millis() as u64,
+                "the queue worker stopped; starting it again"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = async { stopped.clone().wait_for(|stop| *stop).await.map(drop) } => break Ok(()),
+            }
+        };
+        ops_handle.stop(true).await;
+        maintenance.abort();
+        scheduler.abort();
+        reaper.abort();
+        result.context("The queue worker stopped unexpectedly")
+    }
+}
+
+/// Pause before starting the queue worker again after its stream died,
+/// growing with each restart in a row (up to five times this).
+const RESTART_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
+impl Worker {
+    /// The queue worker: fetches on NOTIFY with a fallback poll, and runs
+    /// refreshes. Built anew after its stream dies.
+    fn monitor(&self, context: Arc<RefreshContext>, incarnation: usize) -> Monitor {
         let settings = self.settings.clone();
         let pool = self.pool.clone();
-        let name = self.name.clone();
-        tracing::info!(worker.name = %name, concurrency = settings.concurrency, "schemata-worker started");
-        let monitor = Monitor::new()
+        let name = format!("{}-{incarnation}", self.name);
+        Monitor::new()
             .register(move |restarts| {
                 let config = Config::default()
                     .queue(QUEUE_NAME)
@@ -119,19 +171,7 @@ impl Worker {
                     .concurrency(settings.concurrency.max(1))
                     .build(handle)
             })
-            .shutdown_timeout(self.settings.shutdown_timeout);
-        let result = monitor
-            .run_with_signal(async move {
-                shutdown.await;
-                tracing::info!("shutting down: finishing running refreshes");
-                Ok(())
-            })
-            .await;
-        ops_handle.stop(true).await;
-        maintenance.abort();
-        scheduler.abort();
-        reaper.abort();
-        result.context("The queue worker stopped unexpectedly")
+            .shutdown_timeout(self.settings.shutdown_timeout)
     }
 }
 

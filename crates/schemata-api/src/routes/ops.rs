@@ -10,7 +10,7 @@ pub(crate) async fn healthz() -> HttpResponse {
 
 /// Ready when our database answers and has every migration this build expects.
 pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    schemata_store::check_migrated(&state.pool)
+    schemata_store::check_ready(&state.pool)
         .await
         .map_err(|error| {
             tracing::warn!(error = %error, "not ready");

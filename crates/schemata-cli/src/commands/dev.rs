@@ -66,6 +66,7 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     );
 
     let store = StoreSettings {
+        acquire_timeout: schemata_store::settings::DEFAULT_ACQUIRE_TIMEOUT,
         database_url,
         // API and worker share one pool here, so the default is twice a process's.
         max_connections: env_or("SCHEMATA_DATABASE_MAX_CONNECTIONS", 20)
