@@ -26,6 +26,11 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     ConnectionUnhealthy(String),
+    /// Over a rate limit; retry after this many seconds.
+    #[error(
+        "Too many refresh requests with this API key: at most {limit} a minute. Retry in {retry_after_secs} s."
+    )]
+    RateLimited { limit: u32, retry_after_secs: u64 },
     /// An Idempotency-Key already used for another request.
     #[error("{0}")]
     IdempotencyKeyReused(String),
@@ -61,6 +66,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::ConnectionUnhealthy(_) => "connection_unhealthy",
             Self::IdempotencyKeyReused(_) => "idempotency_key_reused",
+            Self::RateLimited { .. } => "rate_limited",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::CredentialsUnreadable => "credentials_unreadable",
@@ -130,6 +136,7 @@ impl ResponseError for ApiError {
                 StatusCode::CONFLICT
             }
             Self::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotReady | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -154,6 +161,11 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            Self::RateLimited {
+                retry_after_secs, ..
+            } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             _ => {}
         }

@@ -20,6 +20,8 @@ pub struct ApiSettings {
     pub max_concurrent_health_checks: usize,
     /// …and how many of those one organization may hold.
     pub health_checks_per_organization: usize,
+    /// Refresh requests one API key may make a minute (0: no limit).
+    pub refresh_requests_per_minute: u32,
 }
 
 impl ApiSettings {
@@ -42,6 +44,7 @@ impl ApiSettings {
                 "SCHEMATA_HEALTH_CHECKS_PER_ORGANIZATION",
                 (max_concurrent_health_checks / 4).max(1),
             )?,
+            refresh_requests_per_minute: env_or("SCHEMATA_REFRESH_RATE_LIMIT_PER_MINUTE", 60)?,
         })
     }
 }

@@ -45,6 +45,7 @@ impl Application {
                 settings.max_concurrent_health_checks,
                 settings.health_checks_per_organization,
             ),
+            refresh_requests_per_minute: settings.refresh_requests_per_minute,
         });
         let server = HttpServer::new(move || {
             App::new()

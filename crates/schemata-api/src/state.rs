@@ -13,4 +13,6 @@ pub(crate) struct AppState {
     /// Bounds concurrent health checks, overall and per organization, so a burst
     /// of requests cannot flood a source nor one tenant delay the others.
     pub health_slots: HealthSlots,
+    /// Refresh requests one API key may make a minute (0: no limit).
+    pub refresh_requests_per_minute: u32,
 }

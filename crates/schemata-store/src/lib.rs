@@ -14,6 +14,7 @@ pub mod migrations;
 pub mod organizations;
 pub mod overrides;
 pub mod queue;
+pub mod rate_limits;
 pub mod runs;
 pub mod schedule;
 pub mod settings;

@@ -22,8 +22,36 @@ pub struct TestApp {
     handle: actix_web::dev::ServerHandle,
     /// Where this app's SQLite sources live (`SCHEMATA_SQLITE_ROOT`), removed with it.
     pub sqlite_root: std::path::PathBuf,
+    /// What the API was built with, for replicas.
+    settings: ApiSettings,
     /// Dropped with the app, after the server stopped.
     _database: TestDatabase,
+}
+
+/// A second API process on a [`TestApp`]'s database (another replica behind
+/// the same load balancer), holding the same key.
+pub struct ApiReplica {
+    pub address: String,
+    client: Client,
+    api_key: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl ApiReplica {
+    pub async fn post_empty(&self, path: &str) -> Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .expect("POST")
+    }
+}
+
+impl Drop for ApiReplica {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
 }
 
 impl TestApp {
@@ -53,6 +81,7 @@ impl TestApp {
             ..Default::default()
         };
         let mut settings = ApiSettings {
+            refresh_requests_per_minute: 60,
             store: store.clone(),
             sources,
             host: "127.0.0.1".into(),
@@ -63,6 +92,7 @@ impl TestApp {
             health_checks_per_organization: 8,
         };
         adjust(&mut settings);
+        let api_settings = settings.clone();
         let app_pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(20)
             .connect(&store.database_url)
@@ -93,7 +123,29 @@ impl TestApp {
             store,
             handle,
             sqlite_root,
+            settings: api_settings,
             _database: database,
+        }
+    }
+
+    /// Starts another API on this app's database, as a second replica.
+    pub async fn replica(&self) -> ApiReplica {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(5)
+            .connect(&self.store.database_url)
+            .await
+            .expect("connect the replica's pool");
+        let application = Application::build_with_pool(self.settings.clone(), pool)
+            .await
+            .expect("build the replica");
+        let address = format!("http://127.0.0.1:{}", application.port());
+        let handle = application.handle();
+        tokio::spawn(application.run_until_stopped());
+        ApiReplica {
+            address,
+            client: self.client.clone(),
+            api_key: self.api_key.clone(),
+            handle,
         }
     }
 

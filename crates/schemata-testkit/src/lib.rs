@@ -12,7 +12,7 @@ mod mysql;
 mod process;
 mod worker;
 
-pub use app::TestApp;
+pub use app::{ApiReplica, TestApp};
 pub use databases::{
     PROTECTED_PASSWORD, ServerLease, TestDatabase, fixture, fresh_database, load,
     migrated_database, password_protected_server, protected_database, server, source_database,

@@ -280,3 +280,60 @@ async fn an_object_and_its_fields_are_read_from_one_snapshot() {
         "the reader ran alongside the refreshes ({reads} reads)"
     );
 }
+
+/// 60 refresh requests a minute per API key, counted in the database: a second
+/// API process on the same database shares the count.
+#[tokio::test]
+async fn the_sixty_first_refresh_request_of_a_minute_is_429_with_retry_after() {
+    let app = TestApp::spawn().await;
+    let source = source_database("CREATE TABLE t (id int);").await;
+    let id = app.create_connection("src", &source).await;
+    let path = format!("/api/connections/{id}/schemas/refresh");
+    // Held at the start of a minute, so the test's requests share one window.
+    let into_minute = chrono::Utc::now().timestamp() % 60;
+    if into_minute > 45 {
+        tokio::time::sleep(std::time::Duration::from_secs((61 - into_minute) as u64)).await;
+    }
+    for n in 0..30 {
+        let response = app.post_empty(&path).await;
+        assert_eq!(response.status(), 202, "request {n}");
+    }
+    // Another API process (a replica) on the same database, same key.
+    let replica = app.replica().await;
+    for n in 30..60 {
+        let response = replica.post_empty(&path).await;
+        assert_eq!(response.status(), 202, "request {n}");
+    }
+    let refused = app.post_empty(&path).await;
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 60 a minute")
+    );
+    // Another key of the organization has its own budget; reads are not limited.
+    let other = app.key_for("acme", &schemata_core::Scope::ALL).await;
+    let response = app
+        .client
+        .post(app.url(&path))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    assert_eq!(
+        app.get(&format!("/api/connections/{id}/schemas/status"))
+            .await
+            .status(),
+        200
+    );
+}

@@ -14,6 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use chrono::Utc;
 use schemata_core::{RefreshOptions, RunStatus, Trigger};
 use schemata_store::admission::{self, Admission, AdmitOutcome};
+use schemata_store::rate_limits::{self, Verdict};
 use schemata_store::runs;
 use serde::Deserialize;
 use serde_json::json;
@@ -40,6 +41,16 @@ pub(crate) async fn refresh(
 ) -> Result<HttpResponse, ApiError> {
     let options = parse_options(&query)?;
     let max_age = parse_max_age(query.max_age.as_deref())?;
+    let limit = state.refresh_requests_per_minute;
+    if limit > 0
+        && let Verdict::Limited { retry_after_secs } =
+            rate_limits::hit(&state.pool, caller.key_id, limit).await?
+    {
+        return Err(ApiError::RateLimited {
+            limit,
+            retry_after_secs,
+        });
+    }
     let caller_org = caller.organization_id;
     let (caller, id) = (caller.clone(), *id);
     let answering = {

@@ -21,7 +21,8 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
         Err(_) => fixture(&fixture_name),
     };
 
-    let app = TestApp::spawn().await;
+    // A benchmark asks for refreshes faster than the per-key limit allows.
+    let app = TestApp::spawn_with(|s| s.refresh_requests_per_minute = 0).await;
     let source_url = source_database(&sql).await;
     let connection_id = app.create_connection("bench", &source_url).await;
     let worker = app.spawn_worker();
