@@ -53,6 +53,11 @@ pub(crate) async fn check(
         .await
         .unwrap_or(Err(SourceError::Unreachable));
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    metrics::histogram!(
+        "schemata_source_health_check_seconds",
+        "kind" => kind.as_str(), "result" => if result.is_ok() { "healthy" } else { "unhealthy" }
+    )
+    .record(started.elapsed().as_secs_f64());
     let unreachable = matches!(result, Err(SourceError::Unreachable));
     drop(permits);
     if unreachable {

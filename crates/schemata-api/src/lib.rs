@@ -5,6 +5,7 @@ mod clean_input;
 mod envelope;
 mod error;
 mod health;
+mod http_metrics;
 mod idempotency;
 mod object_view;
 mod request_id;

@@ -56,6 +56,12 @@ pub(crate) async fn middleware(
             .headers_mut()
             .insert(HeaderName::from_static(HEADER), value);
     }
+    crate::http_metrics::observe(
+        method.as_str(),
+        response.request().match_pattern(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     tracing::info!(
         http.method = %method, http.path = %path, http.status = response.status().as_u16(),
         duration_ms = started.elapsed().as_millis() as u64, request.id = %id, "request served"

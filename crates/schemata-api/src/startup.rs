@@ -27,6 +27,7 @@ impl Application {
     }
 
     pub async fn build_with_pool(settings: ApiSettings, pool: PgPool) -> anyhow::Result<Self> {
+        schemata_telemetry::metrics::recorder();
         let secrets = settings.store.secret_box().map_err(anyhow::Error::msg)?;
         let policy = AccessPolicy::build(&settings.sources.policy, &settings.store.database_url)
             .await

@@ -86,3 +86,15 @@ pub async fn prune(pool: &PgPool, days: u32) -> Result<u64, StoreError> {
     .await?;
     Ok(deleted.rows_affected())
 }
+
+/// Runs queued and running now, across every organization: the queue's depth
+/// for metrics. Both statuses are always listed.
+pub async fn queue_depth(pool: &PgPool) -> Result<Vec<(String, i64)>, StoreError> {
+    let (queued, running): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status = 'running')
+         FROM refresh_runs WHERE status IN ('queued', 'running')",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(vec![("queued".into(), queued), ("running".into(), running)])
+}

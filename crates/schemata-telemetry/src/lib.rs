@@ -1,5 +1,7 @@
-//! Logs: compact for people, JSON for machines (`SCHEMATA_LOG_FORMAT=json`),
+//! Logs and metrics. Logs: compact for people, JSON for machines (`SCHEMATA_LOG_FORMAT=json`),
 //! filtered by `RUST_LOG` (default `info`, with sqlx's per-query lines muted).
+
+pub mod metrics;
 
 use tracing_subscriber::{EnvFilter, fmt};
 

@@ -17,6 +17,7 @@ pub(crate) fn serve(listener: TcpListener, pool: PgPool) -> std::io::Result<Serv
                 }),
             )
             .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(metrics))
             .default_service(web::to(not_found))
     })
     .workers(1)
@@ -33,11 +34,29 @@ async fn not_found() -> HttpResponse {
         .json(json!({
             "success": false,
             "error": {
-                "message": "No such route: the worker serves GET /healthz and GET /readyz.",
+                "message": "No such route: the worker serves GET /healthz, GET /readyz and GET /metrics.",
                 "code": "not_found",
                 "requestId": request_id,
             },
         }))
+}
+
+/// Prometheus text: this worker's refresh metrics, and the queue's depth read
+/// at scrape time (skipped while the database is away).
+async fn metrics(pool: web::Data<PgPool>) -> HttpResponse {
+    if let Ok(Ok(depth)) = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        schemata_store::history::queue_depth(&pool),
+    )
+    .await
+    {
+        for (status, count) in depth {
+            metrics::gauge!("schemata_refresh_runs", "status" => status).set(count as f64);
+        }
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(schemata_telemetry::metrics::recorder().render())
 }
 
 async fn readyz(pool: web::Data<PgPool>) -> HttpResponse {

@@ -30,6 +30,7 @@ impl Worker {
     }
 
     pub fn build_with_pool(settings: WorkerSettings, pool: PgPool) -> anyhow::Result<Self> {
+        schemata_telemetry::metrics::recorder();
         let ops_listener = TcpListener::bind((settings.ops_host.as_str(), settings.ops_port))
             .with_context(|| {
                 format!("Failed to bind {}:{}", settings.ops_host, settings.ops_port)

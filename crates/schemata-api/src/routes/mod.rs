@@ -28,6 +28,11 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(
+        web::resource("/metrics")
+            .get(crate::http_metrics::metrics)
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
         web::resource("/api/connections")
             .get(connections::list)
             .post(connections::create)

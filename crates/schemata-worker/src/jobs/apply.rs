@@ -255,6 +255,12 @@ impl<'a> Writer<'a> {
             .commit()
             .await
             .context("Failed to commit the snapshot")?;
+        metrics::counter!("schemata_refresh_objects_read_total").increment(self.read.len() as u64);
+        metrics::counter!("schemata_refresh_objects_written_total")
+            .increment((self.written.len() + removed.len()) as u64);
+        if changes.breaking {
+            metrics::counter!("schemata_refresh_breaking_changes_total").increment(1);
+        }
         tracing::info!(
             job.id = %run.id, connection.id = %run.connection_id, objects.read = self.read.len(),
             objects.written = self.written.len(), objects.removed = removed.len(),

@@ -60,6 +60,7 @@ pub async fn refresh(
     let mut session = ClaimSession::open(&ctx.pool)
         .await
         .context("Failed to open a claim session")?;
+    let started = Instant::now();
     let outcome = match session.claim(job.run_id, task_id).await {
         Err(error) => Err(anyhow::Error::new(error).context("Failed to claim the refresh run")),
         Ok(Claim::Stale) => Ok(RefreshOutcome::Skipped),
@@ -71,6 +72,17 @@ pub async fn refresh(
     };
     // Ending the session releases the claim's locks, after the run was closed.
     session.close().await;
+    let label = match &outcome {
+        Ok(RefreshOutcome::Refreshed(status)) => status.as_str(),
+        Ok(RefreshOutcome::Failed(_)) => "failed",
+        Ok(RefreshOutcome::Deferred) => "deferred",
+        Ok(RefreshOutcome::Skipped) => "skipped",
+        Ok(RefreshOutcome::Cancelled) => "cancelled",
+        Err(_) => "infrastructure_error",
+    };
+    metrics::counter!("schemata_refresh_jobs_total", "outcome" => label).increment(1);
+    metrics::histogram!("schemata_refresh_job_duration_seconds", "outcome" => label)
+        .record(started.elapsed().as_secs_f64());
     if matches!(outcome, Ok(RefreshOutcome::Cancelled))
         && let Err(error) = runs::wake_queued(&ctx.pool, job.connection_id).await
     {
@@ -82,6 +94,13 @@ pub async fn refresh(
 /// The refresh proper, while this worker holds the run's claim.
 async fn run_claimed(ctx: &RefreshContext, run: &RunRow) -> anyhow::Result<RefreshOutcome> {
     let started = Instant::now();
+    if run.attempt == 1 {
+        // From the commit that queued it to this claim.
+        let waited = (chrono::Utc::now() - run.queued_at)
+            .to_std()
+            .unwrap_or_default();
+        metrics::histogram!("schemata_refresh_pickup_seconds").record(waited.as_secs_f64());
+    }
     if run.attempt > run.max_attempts {
         let error = format!(
             "Gave up after {} attempts: the worker was lost while refreshing.",
