@@ -31,12 +31,36 @@ pub enum SourceError {
     TooLarge(String),
     #[error("source type `{0}` is not supported by this version of Schemata yet")]
     Unsupported(String),
+    /// The source is busy (too many connections, a serialization failure, a
+    /// deadlock, starting up): its words. Worth another try later.
+    #[error("{0}")]
+    Busy(String),
+}
+
+/// SQLSTATEs (PostgreSQL) and error numbers (MySQL) that say "not now"
+/// rather than "never": too many connections, serialization failure,
+/// deadlock, lock wait timeout, starting up or shutting down.
+const BUSY_CODES: [&str; 9] = [
+    "53300", "40001", "40P01", "57P03", "57P01", "55P03", "1040", "1205", "1213",
+];
+
+fn busy(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.code()
+        .is_some_and(|code| BUSY_CODES.contains(&code.as_ref()) || code.starts_with("08"))
 }
 
 impl SourceError {
+    /// Whether another attempt later may succeed: the source was unreachable,
+    /// slow or busy. Bad credentials, unknown databases, missing privileges
+    /// and policy refusals are final.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unreachable | Self::Timeout(_) | Self::Busy(_))
+    }
+
     /// A failure while connecting: only a database's own error is passed on.
     pub fn from_connect(error: sqlx::Error) -> Self {
         match error {
+            sqlx::Error::Database(db) if busy(db.as_ref()) => Self::Busy(bounded(db.message())),
             sqlx::Error::Database(db) => Self::Rejected(bounded(db.message())),
             sqlx::Error::Io(io) if AccessPolicy::is_refusal(&io) => Self::Refused,
             sqlx::Error::Tls(tls) => Self::Tls(bounded(&tls.to_string())),
@@ -51,6 +75,7 @@ impl SourceError {
     /// read, or the session lost.
     pub fn from_query(error: sqlx::Error) -> Self {
         match error {
+            sqlx::Error::Database(db) if busy(db.as_ref()) => Self::Busy(bounded(db.message())),
             sqlx::Error::Database(db) => Self::Query(bounded(db.message())),
             sqlx::Error::ColumnDecode { .. }
             | sqlx::Error::Decode(_)

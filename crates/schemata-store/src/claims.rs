@@ -68,7 +68,7 @@ impl ClaimSession {
         }
         let claimed: Option<RunRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE refresh_runs SET status = 'running', attempt = attempt + 1,
-                 started_at = coalesce(started_at, now())
+                 started_at = coalesce(started_at, now()), next_attempt_at = NULL
              WHERE id = $1 AND status IN ('queued', 'running') AND task_id = $2
              RETURNING {COLUMNS}"
         )))

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 pub(crate) const COLUMNS: &str = "id, connection_id, status, hard_refresh, only_schemas, only_tables, task_id, attempt,
     max_attempts, objects_done, objects_total, result, error, change_set, queued_at, started_at, finished_at, lock_key,
-    trigger";
+    trigger, next_attempt_at";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RunRow {
@@ -35,6 +35,8 @@ pub struct RunRow {
     pub lock_key: i64,
     /// `api` or `schedule`.
     pub trigger: String,
+    /// When a run waiting after a transient failure is tried again.
+    pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
 impl RunRow {
@@ -308,4 +310,50 @@ pub async fn wake_queued(pool: &PgPool, connection_id: Uuid) -> Result<(), Store
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Puts a running run whose source failed transiently back on the queue, due
+/// after `delay` (the wait is on the queue, not in a worker slot), keeping
+/// `error` as its last error. False when that is not possible (it is no longer
+/// this delivery's, or another run is already queued behind it, which will
+/// do the refresh): the caller then closes it as failed.
+pub async fn retry_later(
+    pool: &PgPool,
+    run: &RunRow,
+    delay: std::time::Duration,
+    error: &str,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await?;
+    crate::connections::lock(&mut tx, run.connection_id).await?;
+    let queued_behind: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM refresh_runs WHERE connection_id = $1 AND status = 'queued')",
+    )
+    .bind(run.connection_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if queued_behind {
+        return Ok(false);
+    }
+    let job = schemata_core::RefreshJob {
+        run_id: run.id,
+        connection_id: run.connection_id,
+    };
+    let task_id = crate::queue::enqueue_after(&mut tx, &job, delay).await?;
+    let updated = sqlx::query(
+        "UPDATE refresh_runs SET status = 'queued', task_id = $3, error = $4,
+             next_attempt_at = now() + make_interval(secs => $5)
+         WHERE id = $1 AND status = 'running' AND task_id IS NOT DISTINCT FROM $2",
+    )
+    .bind(run.id)
+    .bind(&run.task_id)
+    .bind(&task_id)
+    .bind(error)
+    .bind(delay.as_secs_f64())
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
 }

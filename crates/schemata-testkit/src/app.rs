@@ -173,6 +173,8 @@ impl TestApp {
             scheduler_batch: 100,
             history_retention_days: 90,
             orphan_check_interval: Duration::from_millis(500),
+            retry_attempts: 3,
+            retry_base_delay: Duration::from_millis(500),
         }
     }
 
@@ -275,6 +277,11 @@ impl TestApp {
                 .await
                 .expect("the default policy builds"),
             job_timeout: Duration::from_secs(30),
+            // Called directly, a refresh's failure is final.
+            retry: schemata_worker::jobs::refresh::RetryPolicy {
+                attempts: 1,
+                base_delay: Duration::from_millis(500),
+            },
         }
     }
 

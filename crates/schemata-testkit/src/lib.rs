@@ -10,6 +10,7 @@ mod holders;
 mod mariadb_server;
 mod mysql;
 mod process;
+pub mod tcp_proxy;
 mod worker;
 
 pub use app::{ApiReplica, TestApp};

@@ -15,8 +15,27 @@ async fn an_idle_worker_picks_up_a_job_within_a_second_by_notify_alone() {
     settings.poll_interval = Duration::from_secs(600);
     settings.heartbeat_interval = Duration::from_secs(600);
     let worker = app.spawn_worker_with(settings);
-    // Let the worker register and go idle.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Let the worker register and go idle: until its LISTEN session is up (a
+    // fixed pause was not always enough on a loaded machine).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let listening: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if listening > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     let accepted: Value = app
         .request_refresh(&connection_id)

@@ -34,6 +34,10 @@ pub struct WorkerSettings {
     pub history_retention_days: u32,
     /// How often to look for runs whose worker died (zero: never).
     pub orphan_check_interval: Duration,
+    /// Attempts a refresh gets when its source fails transiently…
+    pub retry_attempts: i32,
+    /// …waiting this long before the second, three times as long before the third.
+    pub retry_base_delay: Duration,
 }
 
 impl WorkerSettings {
@@ -68,6 +72,11 @@ impl WorkerSettings {
             scheduler_batch: env_or("SCHEMATA_SCHEDULER_BATCH", 1000)?,
             history_retention_days: env_or("SCHEMATA_HISTORY_RETENTION_DAYS", 90)?,
             orphan_check_interval: Duration::from_millis(env_or("SCHEMATA_ORPHAN_CHECK_MS", 2000)?),
+            retry_attempts: env_or("SCHEMATA_REFRESH_ATTEMPTS", 3)?,
+            retry_base_delay: Duration::from_millis(env_or(
+                "SCHEMATA_REFRESH_RETRY_BASE_MS",
+                30_000,
+            )?),
         })
     }
 }

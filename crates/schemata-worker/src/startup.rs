@@ -79,6 +79,10 @@ impl Worker {
             limits: self.settings.sources.limits,
             policy,
             job_timeout: self.settings.job_timeout,
+            retry: crate::jobs::refresh::RetryPolicy {
+                attempts: self.settings.retry_attempts,
+                base_delay: self.settings.retry_base_delay,
+            },
         });
         let maintenance = tokio::spawn(maintain(
             context.clone(),

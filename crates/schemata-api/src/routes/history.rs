@@ -166,6 +166,7 @@ pub(crate) fn run(run: &RunRow) -> Value {
         "started_at": views::timestamp(run.started_at),
         "finished_at": views::timestamp(run.finished_at),
         "attempt": run.attempt,
+        "next_attempt_at": views::timestamp(run.next_attempt_at),
         "progress": { "objects_done": run.objects_done, "objects_total": run.objects_total },
         "error": run.error,
         "result": run.result,

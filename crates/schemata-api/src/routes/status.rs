@@ -68,5 +68,7 @@ fn job(run: &RunRow) -> Value {
         "progress": { "objects_done": run.objects_done, "objects_total": run.objects_total },
         "queued_at": views::timestamp(Some(run.queued_at)),
         "started_at": views::timestamp(run.started_at),
+        "next_attempt_at": views::timestamp(run.next_attempt_at),
+        "last_error": run.error,
     })
 }

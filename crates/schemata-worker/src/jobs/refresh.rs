@@ -29,6 +29,32 @@ pub struct RefreshContext {
     pub limits: SourceLimits,
     pub policy: AccessPolicy,
     pub job_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+/// How often, and after how long, a refresh whose source failed transiently
+/// is tried again.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all (1: never again).
+    pub attempts: i32,
+    /// The wait before the second attempt; each later one waits three times
+    /// the one before, give or take a fifth (jitter, so that refreshes failed
+    /// by one outage do not all come back at once).
+    pub base_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt number `attempt` (1-based).
+    pub fn delay_after(&self, attempt: i32) -> Duration {
+        let exponent = u32::try_from(attempt.saturating_sub(1))
+            .unwrap_or(0)
+            .min(10);
+        let base = self.base_delay.saturating_mul(3u32.pow(exponent));
+        // 0.8 to 1.2, from a random UUID's bits.
+        let unit = (uuid::Uuid::new_v4().as_u128() % 10_000) as f64 / 10_000.0;
+        base.mul_f64(0.8 + 0.4 * unit)
+    }
 }
 
 /// When a delivery finds its connection busy, it is tried again after this; a
@@ -48,6 +74,9 @@ pub enum RefreshOutcome {
     Skipped,
     /// Cancelled while running: stopped, nothing written.
     Cancelled,
+    /// The source failed transiently; the run waits on the queue for its
+    /// next attempt, after this long.
+    RetryScheduled(Duration),
 }
 
 /// Runs the refresh named by `job`, delivered as apalis task `task_id`. Errors
@@ -78,6 +107,7 @@ pub async fn refresh(
         Ok(RefreshOutcome::Deferred) => "deferred",
         Ok(RefreshOutcome::Skipped) => "skipped",
         Ok(RefreshOutcome::Cancelled) => "cancelled",
+        Ok(RefreshOutcome::RetryScheduled(_)) => "retry_scheduled",
         Err(_) => "infrastructure_error",
     };
     metrics::counter!("schemata_refresh_jobs_total", "outcome" => label).increment(1);
@@ -140,16 +170,30 @@ async fn run_claimed(ctx: &RefreshContext, run: &RunRow) -> anyhow::Result<Refre
         )))),
         None => Ok(Err(SourceError::Query("the read never started".into()))),
     };
-    let error = match (read, written) {
+    let (error, transient) = match (read, written) {
         (Ok(Ok(introspection)), Ok(writer)) => match writer.finish(introspection, started).await {
             Ok(Finish::Done(outcome)) => return Ok(outcome),
-            Ok(Finish::Failed(message)) => message,
-            Err(error) => write_failure(run, &error),
+            Ok(Finish::Failed(message)) => (message, false),
+            Err(error) => (write_failure(run, &error), false),
         },
-        (_, Err(error)) => write_failure(run, &error),
-        (Ok(Err(error)), Ok(_)) => error.to_string(),
-        (Err(_), Ok(_)) => format!("Refresh timed out after {}s.", job_timeout.as_secs()),
+        (_, Err(error)) => (write_failure(run, &error), false),
+        (Ok(Err(error)), Ok(_)) => (error.to_string(), error.is_transient()),
+        (Err(_), Ok(_)) => (
+            format!("Refresh timed out after {}s.", job_timeout.as_secs()),
+            false,
+        ),
     };
+    if transient && run.attempt < ctx.retry.attempts.min(run.max_attempts) {
+        let delay = ctx.retry.delay_after(run.attempt);
+        if runs::retry_later(&ctx.pool, run, delay, &error).await? {
+            tracing::warn!(
+                job.id = %run.id, connection.id = %run.connection_id, attempt = run.attempt,
+                retry.in_ms = delay.as_millis() as u64, error = %error,
+                "the source failed transiently; trying again later"
+            );
+            return Ok(RefreshOutcome::RetryScheduled(delay));
+        }
+    }
     record_failure(ctx, run, error, started).await
 }
 
