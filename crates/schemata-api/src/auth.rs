@@ -52,10 +52,14 @@ pub(crate) async fn authenticate(
         .map(|t| t.trim().to_owned())
         .filter(|t| t.starts_with(api_keys::KEY_PREFIX));
     let caller = match (token, req.app_data::<web::Data<AppState>>()) {
-        (Some(token), Some(state)) => api_keys::authenticate(&state.pool, &token)
-            .await
-            .map_err(ApiError::from)
-            .and_then(|key| key.ok_or(ApiError::Unauthorized)),
+        (Some(token), Some(state)) => match state.key_cache.get(&token) {
+            Some(key) => Ok(key),
+            None => api_keys::authenticate(&state.pool, &token)
+                .await
+                .map_err(ApiError::from)
+                .and_then(|key| key.ok_or(ApiError::Unauthorized))
+                .inspect(|key| state.key_cache.put(&token, key)),
+        },
         _ => Err(ApiError::Unauthorized),
     };
     match caller {

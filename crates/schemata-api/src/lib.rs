@@ -7,6 +7,7 @@ mod error;
 mod health;
 mod http_metrics;
 mod idempotency;
+mod key_cache;
 mod object_view;
 mod request_id;
 mod routes;

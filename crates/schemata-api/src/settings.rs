@@ -22,6 +22,9 @@ pub struct ApiSettings {
     pub health_checks_per_organization: usize,
     /// Refresh requests one API key may make a minute (0: no limit).
     pub refresh_requests_per_minute: u32,
+    /// How long a key found live is trusted without asking the database (zero:
+    /// never); a revoked key works at most this long.
+    pub api_key_cache_ttl: Duration,
 }
 
 impl ApiSettings {
@@ -45,6 +48,7 @@ impl ApiSettings {
                 (max_concurrent_health_checks / 4).max(1),
             )?,
             refresh_requests_per_minute: env_or("SCHEMATA_REFRESH_RATE_LIMIT_PER_MINUTE", 60)?,
+            api_key_cache_ttl: Duration::from_millis(env_or("SCHEMATA_API_KEY_CACHE_MS", 5000)?),
         })
     }
 }

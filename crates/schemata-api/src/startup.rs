@@ -47,6 +47,7 @@ impl Application {
                 settings.health_checks_per_organization,
             ),
             refresh_requests_per_minute: settings.refresh_requests_per_minute,
+            key_cache: crate::key_cache::KeyCache::new(settings.api_key_cache_ttl),
         });
         let server = HttpServer::new(move || {
             App::new()

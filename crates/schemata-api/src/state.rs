@@ -15,4 +15,6 @@ pub(crate) struct AppState {
     pub health_slots: HealthSlots,
     /// Refresh requests one API key may make a minute (0: no limit).
     pub refresh_requests_per_minute: u32,
+    /// Keys recently found live.
+    pub key_cache: crate::key_cache::KeyCache,
 }

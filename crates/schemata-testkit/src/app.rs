@@ -82,6 +82,8 @@ impl TestApp {
         };
         let mut settings = ApiSettings {
             refresh_requests_per_minute: 60,
+            // Tests revoke keys and count their uses: every request asks.
+            api_key_cache_ttl: Duration::ZERO,
             store: store.clone(),
             sources,
             host: "127.0.0.1".into(),

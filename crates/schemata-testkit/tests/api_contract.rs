@@ -320,3 +320,44 @@ async fn a_key_records_its_use_at_most_once_a_minute_and_a_revoked_key_is_refuse
         .unwrap();
     assert_envelope(app.get("/api/connections").await, 401, "unauthorized").await;
 }
+
+/// Keys are verified from memory for a few seconds (status polls would
+/// otherwise cost a round trip each); a revoked key stops working when its
+/// entry expires.
+#[tokio::test]
+async fn a_cached_key_is_trusted_for_its_ttl_and_a_revoked_one_leaves_within_it() {
+    let app =
+        TestApp::spawn_with(|s| s.api_key_cache_ttl = std::time::Duration::from_secs(3)).await;
+    assert_eq!(app.get("/api/connections").await.status(), 200);
+    sqlx::query("UPDATE api_keys SET revoked_at = now()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get("/api/connections").await.status(),
+        200,
+        "still cached: the database was not asked"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let response = app.get("/api/connections").await;
+        if response.status() == 401 {
+            assert_envelope(response, 401, "unauthorized").await;
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revoked key kept working"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // An unknown key is never cached.
+    let stranger = app
+        .client
+        .get(app.url("/api/connections"))
+        .bearer_auth("sk_schemata_unknown")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stranger.status(), 401);
+}
