@@ -24,6 +24,13 @@ fmt:
 bench iterations="30":
     cargo run --release -p schemata-testkit --bin schemata-bench -- refresh {{iterations}}
 
+# Chaos: API and 2 workers as processes, 200 refreshes, a worker SIGKILLed
+# mid-refresh, PostgreSQL stopped 15 s; fails unless nothing is lost, stuck,
+# duplicated or half-written.
+chaos connections="200" outage="15":
+    cargo build -p schemata-cli --bin schemata -p schemata-testkit --bin schemata-chaos
+    target/debug/schemata-chaos target/debug/schemata {{connections}} {{outage}}
+
 # Auto-refresh at scale: the search for due connections among 100,000, and the
 # refreshes a second one worker sustains against the 111/s that TTL 900 s demands.
 bench-scheduler connections="100000" seconds="60" concurrency="16":

@@ -134,6 +134,36 @@ pub async fn defer(
     Ok(true)
 }
 
+/// Runs marked `running` whose claim lock nobody holds: their worker is gone.
+/// `(run, connection, delivery)` each.
+pub async fn orphaned(pool: &PgPool) -> Result<Vec<(Uuid, Uuid, Option<String>)>, StoreError> {
+    let running: Vec<(Uuid, Uuid, i64, Option<String>)> = sqlx::query_as(
+        "SELECT id, connection_id, lock_key, task_id FROM refresh_runs WHERE status = 'running'",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut orphans = Vec::new();
+    if running.is_empty() {
+        return Ok(orphans);
+    }
+    // One session for lock and unlock: a pooled session must not keep a lock.
+    let mut conn = pool.acquire().await?;
+    for (run_id, connection_id, lock_key, task_id) in running {
+        let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(lock_key)
+            .fetch_one(&mut *conn)
+            .await?;
+        if free {
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(lock_key)
+                .execute(&mut *conn)
+                .await?;
+            orphans.push((run_id, connection_id, task_id));
+        }
+    }
+    Ok(orphans)
+}
+
 /// Runs marked `running` whose worker is gone: their run lock is free, which
 /// PostgreSQL guarantees the moment the worker's claim session ends (a crash,
 /// SIGKILL, a lost network). Each gets a new delivery at once, on the same run
@@ -141,32 +171,7 @@ pub async fn defer(
 /// instead of waiting for the queue's heartbeat timeout. The old delivery,
 /// when the queue re-enqueues it, no longer names the run and is skipped.
 pub async fn requeue_orphans(pool: &PgPool) -> Result<Vec<Uuid>, StoreError> {
-    let running: Vec<(Uuid, Uuid, i64, Option<String>)> = sqlx::query_as(
-        "SELECT id, connection_id, lock_key, task_id FROM refresh_runs WHERE status = 'running'",
-    )
-    .fetch_all(pool)
-    .await?;
-    if running.is_empty() {
-        return Ok(vec![]);
-    }
-    let mut orphans = Vec::new();
-    {
-        // One session for lock and unlock: a pooled session must not keep a lock.
-        let mut conn = pool.acquire().await?;
-        for (run_id, connection_id, lock_key, task_id) in running {
-            let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(lock_key)
-                .fetch_one(&mut *conn)
-                .await?;
-            if free {
-                sqlx::query("SELECT pg_advisory_unlock($1)")
-                    .bind(lock_key)
-                    .execute(&mut *conn)
-                    .await?;
-                orphans.push((run_id, connection_id, task_id));
-            }
-        }
-    }
+    let orphans = orphaned(pool).await?;
     let mut requeued = Vec::new();
     for (run_id, connection_id, task_id) in orphans {
         let mut tx = pool.begin().await?;
@@ -189,7 +194,7 @@ pub async fn requeue_orphans(pool: &PgPool) -> Result<Vec<Uuid>, StoreError> {
             run_id,
             connection_id,
         };
-        let next = queue::enqueue(&mut tx, &job).await?;
+        let next = queue::enqueue_first(&mut tx, &job).await?;
         admission::set_task_id(&mut tx, run_id, &next).await?;
         tx.commit().await?;
         tracing::warn!(job.id = %run_id, connection.id = %connection_id, "worker lost mid-refresh; run re-queued");

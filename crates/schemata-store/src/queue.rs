@@ -22,6 +22,18 @@ pub async fn enqueue(
     enqueue_after(tx, job, Duration::ZERO).await
 }
 
+/// Pushes a refresh job ahead of everything waiting: a run whose worker died
+/// was already due, and must not wait behind a backlog that came after it.
+pub async fn enqueue_first(
+    tx: &mut Transaction<'_, Postgres>,
+    job: &RefreshJob,
+) -> Result<String, StoreError> {
+    push(tx, job, Duration::ZERO, URGENT).await
+}
+
+/// apalis fetches by priority (highest first), then due time.
+const URGENT: usize = 10;
+
 /// Pushes a refresh job due after `delay`. Each push gets its own task id; the
 /// run row names the one that counts, so an older delivery of the same run is
 /// recognised as stale.
@@ -30,11 +42,21 @@ pub async fn enqueue_after(
     job: &RefreshJob,
     delay: Duration,
 ) -> Result<String, StoreError> {
+    push(tx, job, delay, 0).await
+}
+
+async fn push(
+    tx: &mut Transaction<'_, Postgres>,
+    job: &RefreshJob,
+    delay: Duration,
+    priority: usize,
+) -> Result<String, StoreError> {
     let payload = serde_json::to_vec(job).expect("a refresh job always serializes");
     let task_id = Ulid::from(uuid::Uuid::now_v7());
     let mut task = TaskBuilder::new(payload)
         .task_id(TaskId::from_ulid(task_id))
-        .max_attempts(MAX_ATTEMPTS);
+        .max_attempts(MAX_ATTEMPTS)
+        .priority(priority);
     if !delay.is_zero() {
         task = task.run_after(delay);
     }
