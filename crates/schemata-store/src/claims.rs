@@ -25,6 +25,8 @@ pub enum Claim {
     Claimed(Box<RunRow>),
     /// The connection (or this very run) is being refreshed by a live worker.
     Busy,
+    /// Its organization already has its share of worker slots in use.
+    OverShare,
     /// The run is finished, cancelled, gone, or this delivery is not its current job.
     Stale,
 }
@@ -41,17 +43,24 @@ impl ClaimSession {
         Ok(Self { conn })
     }
 
-    /// Takes the connection's and the run's locks, then marks the run running
-    /// and counts the attempt. `task_id` is the delivery being worked on.
-    pub async fn claim(&mut self, run_id: Uuid, task_id: &str) -> Result<Claim, StoreError> {
-        let found: Option<(String, Option<String>, i64, i64)> = sqlx::query_as(
-            "SELECT r.status, r.task_id, r.lock_key, c.lock_key
+    /// Takes the connection's and the run's locks and, when
+    /// `organization_slots` is not zero, one of that many slots of the run's
+    /// organization (across every worker), then marks the run running and
+    /// counts the attempt. `task_id` is the delivery being worked on.
+    pub async fn claim(
+        &mut self,
+        run_id: Uuid,
+        task_id: &str,
+        organization_slots: u32,
+    ) -> Result<Claim, StoreError> {
+        let found: Option<(String, Option<String>, i64, i64, Uuid)> = sqlx::query_as(
+            "SELECT r.status, r.task_id, r.lock_key, c.lock_key, r.organization_id
              FROM refresh_runs r JOIN connections c ON c.id = r.connection_id WHERE r.id = $1",
         )
         .bind(run_id)
         .fetch_optional(&mut self.conn)
         .await?;
-        let Some((status, current_task, run_key, connection_key)) = found else {
+        let Some((status, current_task, run_key, connection_key, organization_id)) = found else {
             return Ok(Claim::Stale);
         };
         if !matches!(status.as_str(), "queued" | "running")
@@ -65,6 +74,10 @@ impl ClaimSession {
         if !self.try_lock(run_key).await? {
             self.unlock_all().await?;
             return Ok(Claim::Busy);
+        }
+        if organization_slots > 0 && !self.take_slot(organization_id, organization_slots).await? {
+            self.unlock_all().await?;
+            return Ok(Claim::OverShare);
         }
         let claimed: Option<RunRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE refresh_runs SET status = 'running', attempt = attempt + 1,
@@ -91,6 +104,25 @@ impl ClaimSession {
             .fetch_one(&mut self.conn)
             .await?;
         Ok(locked)
+    }
+
+    /// One of the organization's `slots` slot locks (two-key advisory locks,
+    /// a space apart from the single-key ones above), held for as long as
+    /// this session: exact across workers, and freed when a worker dies.
+    async fn take_slot(&mut self, organization_id: Uuid, slots: u32) -> Result<bool, StoreError> {
+        let bits = organization_id.as_u128();
+        let organization_key = (bits ^ (bits >> 64)) as u32 as i32;
+        for slot in 0..i32::try_from(slots).unwrap_or(i32::MAX) {
+            let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1::int4, $2::int4)")
+                .bind(organization_key)
+                .bind(slot)
+                .fetch_one(&mut self.conn)
+                .await?;
+            if taken {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     async fn unlock_all(&mut self) -> Result<(), StoreError> {

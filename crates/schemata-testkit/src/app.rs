@@ -177,6 +177,7 @@ impl TestApp {
             orphan_check_interval: Duration::from_millis(500),
             retry_attempts: 3,
             retry_base_delay: Duration::from_millis(500),
+            organization_slots: 8,
         }
     }
 
@@ -284,6 +285,7 @@ impl TestApp {
                 attempts: 1,
                 base_delay: Duration::from_millis(500),
             },
+            organization_slots: 0,
         }
     }
 

@@ -178,3 +178,103 @@ async fn waiting_for_a_health_check_slot_counts_inside_the_timeout_and_one_organ
         "waiting for a slot says nothing about the source"
     );
 }
+
+/// One organization's refreshes hold at most its share of worker slots (here
+/// 1): its second refresh waits on the queue while another organization's
+/// runs, and goes once the first lets its slot go.
+#[tokio::test]
+async fn one_organization_cannot_take_every_worker_slot() {
+    let app = TestApp::spawn().await;
+    let wedged = FakePostgres::start(Behaviour::AcceptAnyPassword {
+        stall_on: Some("BEGIN"),
+    })
+    .await;
+    let url = format!("postgres://reader:pw@127.0.0.1:{}/app", wedged.port);
+    let first = app.create_connection("first", &url).await;
+    let second = app.create_connection("second", &url).await;
+    let globex = app.key_for("globex", &schemata_core::Scope::ALL).await;
+    let source = source_database("CREATE TABLE t (id int);").await;
+    let created: Value = app
+        .client
+        .post(app.url("/api/connections"))
+        .bearer_auth(&globex)
+        .json(&serde_json::json!({"name": "theirs", "type": "postgresql", "configuration": {"url": source.url()}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let theirs = created["data"]["id"].as_str().unwrap().to_owned();
+
+    let mut settings = app.worker_settings();
+    settings.concurrency = 4;
+    settings.organization_slots = 1;
+    settings.sources.limits.statement_timeout = Duration::from_secs(300);
+    settings.job_timeout = Duration::from_secs(600);
+    let worker = app.spawn_worker_with(settings);
+    assert_eq!(app.request_refresh(&first).await.status(), 202);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while app.status(&first).await["current_job"]["status"] != "running" {
+        assert!(std::time::Instant::now() < deadline, "the first never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.request_refresh(&second).await.status(), 202);
+    let refreshed = app
+        .client
+        .post(app.url(&format!("/api/connections/{theirs}/schemas/refresh")))
+        .bearer_auth(&globex)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 202);
+    // The other organization's refresh runs to the end on a free slot…
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status: Value = app
+            .client
+            .get(app.url(&format!("/api/connections/{theirs}/schemas/status")))
+            .bearer_auth(&globex)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["data"]["cache_status"] == "fresh" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // …while ours waits for its organization's one slot, with free slots idle.
+    let waiting = app.status(&second).await;
+    assert_eq!(waiting["current_job"]["status"], "queued", "{waiting}");
+    assert_eq!(waiting["current_job"]["attempt"], 0);
+    // The first lets go (cancelled): the second gets the slot.
+    let job = app.status(&first).await["current_job"]["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cancelled = app
+        .delete(&format!("/api/connections/{first}/schemas/refreshes/{job}"))
+        .await;
+    assert_eq!(cancelled.status(), 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while app.status(&second).await["current_job"]["status"] != "running" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second never got the slot"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let job = app.status(&second).await["current_job"]["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.delete(&format!(
+        "/api/connections/{second}/schemas/refreshes/{job}"
+    ))
+    .await;
+    worker.stop().await;
+}

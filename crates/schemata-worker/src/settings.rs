@@ -38,6 +38,8 @@ pub struct WorkerSettings {
     pub retry_attempts: i32,
     /// …waiting this long before the second, three times as long before the third.
     pub retry_base_delay: Duration,
+    /// Refreshes one organization may run at once across all workers (0: no cap).
+    pub organization_slots: u32,
 }
 
 impl WorkerSettings {
@@ -73,6 +75,7 @@ impl WorkerSettings {
             history_retention_days: env_or("SCHEMATA_HISTORY_RETENTION_DAYS", 90)?,
             orphan_check_interval: Duration::from_millis(env_or("SCHEMATA_ORPHAN_CHECK_MS", 2000)?),
             retry_attempts: env_or("SCHEMATA_REFRESH_ATTEMPTS", 3)?,
+            organization_slots: env_or("SCHEMATA_WORKER_SLOTS_PER_ORGANIZATION", 8)?,
             retry_base_delay: Duration::from_millis(env_or(
                 "SCHEMATA_REFRESH_RETRY_BASE_MS",
                 30_000,

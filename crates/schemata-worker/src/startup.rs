@@ -83,6 +83,7 @@ impl Worker {
                 attempts: self.settings.retry_attempts,
                 base_delay: self.settings.retry_base_delay,
             },
+            organization_slots: self.settings.organization_slots,
         });
         let maintenance = tokio::spawn(maintain(
             context.clone(),

@@ -30,6 +30,9 @@ pub struct RefreshContext {
     pub policy: AccessPolicy,
     pub job_timeout: Duration,
     pub retry: RetryPolicy,
+    /// Refreshes one organization may run at once across all workers (0: no
+    /// cap), so one tenant's burst cannot take every slot.
+    pub organization_slots: u32,
 }
 
 /// How often, and after how long, a refresh whose source failed transiently
@@ -56,6 +59,10 @@ impl RetryPolicy {
         base.mul_f64(0.8 + 0.4 * unit)
     }
 }
+
+/// When a delivery finds its organization's slots all in use, it is tried
+/// again after this.
+pub const SHARE_RETRY: Duration = Duration::from_secs(2);
 
 /// When a delivery finds its connection busy, it is tried again after this; a
 /// run that finishes wakes the follow-up behind it sooner.
@@ -90,12 +97,19 @@ pub async fn refresh(
         .await
         .context("Failed to open a claim session")?;
     let started = Instant::now();
-    let outcome = match session.claim(job.run_id, task_id).await {
+    let outcome = match session
+        .claim(job.run_id, task_id, ctx.organization_slots)
+        .await
+    {
         Err(error) => Err(anyhow::Error::new(error).context("Failed to claim the refresh run")),
         Ok(Claim::Stale) => Ok(RefreshOutcome::Skipped),
         Ok(Claim::Busy) => claims::defer(&ctx.pool, &job, task_id, BUSY_RETRY)
             .await
             .context("Failed to put a busy refresh back on the queue")
+            .map(|_| RefreshOutcome::Deferred),
+        Ok(Claim::OverShare) => claims::defer(&ctx.pool, &job, task_id, SHARE_RETRY)
+            .await
+            .context("Failed to put a refresh over its organization's share back on the queue")
             .map(|_| RefreshOutcome::Deferred),
         Ok(Claim::Claimed(run)) => run_claimed(ctx, &run).await,
     };
