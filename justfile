@@ -24,6 +24,12 @@ fmt:
 bench iterations="30":
     cargo run --release -p schemata-testkit --bin schemata-bench -- refresh {{iterations}}
 
+# Queue benchmark: enqueue rate, status reads (wrk), pickup latency, drain;
+# API and workers as processes (release build). Needs wrk.
+bench-queue connections="2000" drain="1000":
+    cargo build --release -p schemata-cli --bin schemata -p schemata-testkit --bin schemata-bench
+    target/release/schemata-bench queue target/release/schemata {{connections}} {{drain}}
+
 # Chaos: API and 2 workers as processes, 200 refreshes, a worker SIGKILLed
 # mid-refresh, PostgreSQL stopped 15 s; fails unless nothing is lost, stuck,
 # duplicated or half-written.

@@ -12,6 +12,13 @@ const COLUMNS: &str = "id, organization_id, name, kind, configuration, status, h
     schema_version, last_refresh_started, last_refresh_finished, last_refresh_error, last_run_id,
     created_at, updated_at";
 
+/// [`COLUMNS`] of a query that names the table `c`.
+pub(crate) const COLUMNS_OF_C: &str =
+    "c.id, c.organization_id, c.name, c.kind, c.configuration, c.status,
+    c.health_status, c.health_message, c.health_checked_at, c.schema_filter, c.table_allowlist,
+    c.refresh_ttl_seconds, c.auto_refresh, c.cache_status, c.schema_version, c.last_refresh_started,
+    c.last_refresh_finished, c.last_refresh_error, c.last_run_id, c.created_at, c.updated_at";
+
 /// A connection as stored, secrets excluded.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ConnectionRow {

@@ -19,6 +19,7 @@ pub mod runs;
 pub mod schedule;
 pub mod settings;
 pub mod snapshots;
+pub mod status;
 
 pub use crypto::SecretBox;
 pub use error::StoreError;

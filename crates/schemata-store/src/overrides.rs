@@ -83,24 +83,30 @@ pub async fn of_object(
 /// own and the sorted hashes are hashed again, so the work stays in the
 /// database and nothing large comes back.
 pub async fn digest(pool: &PgPool, connection_id: Uuid) -> Result<String, StoreError> {
-    let digest: Option<String> = sqlx::query_scalar(
+    let digest: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(digest_sql("$1")))
+        .bind(connection_id)
+        .fetch_one(pool)
+        .await?;
+    Ok(digest.unwrap_or_default())
+}
+
+/// The digest's query for the connection whose id is the SQL `connection`
+/// (a parameter, or a column of an outer query).
+pub(crate) fn digest_sql(connection: &str) -> String {
+    format!(
         r#"SELECT encode(sha256(convert_to(string_agg(h, E'\n' ORDER BY h COLLATE "C"), 'UTF8')), 'hex')
            FROM (
                SELECT encode(sha256(convert_to(line, 'UTF8')), 'hex') AS h FROM (
                    SELECT jsonb_build_array('field', schema_name, object_name, name, source_field,
                                             display_name, label, field_type, path,
                                             source_type_at_override, example, definition)::text AS line
-                   FROM field_overrides WHERE connection_id = $1
+                   FROM field_overrides WHERE connection_id = {connection}
                    UNION ALL
                    SELECT jsonb_build_array('primary_key', schema_name, object_name, fields)::text
-                   FROM primary_key_overrides WHERE connection_id = $1
+                   FROM primary_key_overrides WHERE connection_id = {connection}
                ) lines
-           ) hashes"#,
+           ) hashes"#
     )
-    .bind(connection_id)
-    .fetch_one(pool)
-    .await?;
-    Ok(digest.unwrap_or_default())
 }
 
 /// How many overrides and user fields the connection has, and how many of

@@ -81,7 +81,10 @@ async fn answer(
         && row.cache_status == "fresh"
         && (Utc::now() - finished).num_seconds() < max_age
     {
-        return Ok(Answer::ok(StatusCode::OK, status::view(state, &row).await?));
+        return Ok(Answer::ok(
+            StatusCode::OK,
+            status::current(state, caller.organization_id, row.id).await?,
+        ));
     }
     // A run already covering the request answers at once: no source check, no write.
     let active = runs::active(&state.pool, row.id).await?;

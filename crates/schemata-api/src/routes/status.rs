@@ -1,20 +1,17 @@
 //! `GET /api/connections/{id}/schemas/status`: what clients poll after a 202.
+//! One query per request (see `schemata_store::status`).
 
 use crate::{
     auth::{Authorized, SchemasRead},
     envelope,
     error::ApiError,
-    routes::{cache, connections},
     state::AppState,
     views,
 };
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use schemata_core::CacheStatus;
-use schemata_store::{
-    connections::ConnectionRow,
-    runs::{self, RunRow},
-};
+use schemata_store::status::{self as snapshots, ActiveRun, StatusRow};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -23,12 +20,26 @@ pub(crate) async fn status(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = connections::load(&state, &caller, *id).await?;
-    Ok(envelope::ok(view(&state, &row).await?))
+    Ok(envelope::ok(
+        current(&state, caller.organization_id, *id).await?,
+    ))
 }
 
-/// The status document of a connection's cache.
-pub(crate) async fn view(state: &AppState, row: &ConnectionRow) -> Result<Value, ApiError> {
+/// The status document of connection `id` of `organization_id` (404 when it
+/// is not theirs).
+pub(crate) async fn current(
+    state: &AppState,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<Value, ApiError> {
+    let snapshot = snapshots::snapshot(&state.pool, organization_id, id)
+        .await?
+        .ok_or_else(|| ApiError::connection_not_found(id))?;
+    view(&snapshot)
+}
+
+fn view(snapshot: &StatusRow) -> Result<Value, ApiError> {
+    let row = &snapshot.connection;
     let stored: CacheStatus = row
         .cache_status
         .parse()
@@ -39,28 +50,25 @@ pub(crate) async fn view(state: &AppState, row: &ConnectionRow) -> Result<Value,
         row.refresh_ttl_seconds,
     );
     // Running first: the job in progress, then a follow-up queued behind it.
-    let mut active = runs::active(&state.pool, row.id).await?.into_iter();
-    let current_job = active.next().map(|run| job(&run));
-    let next_job = active.next().map(|run| job(&run));
-    let last_result = match row.last_run_id {
-        Some(run_id) => runs::get(&state.pool, run_id)
-            .await?
-            .and_then(|run| run.result),
-        None => None,
-    };
+    let mut active = snapshot.active.0.iter();
+    let current_job = active.next().map(job);
+    let next_job = active.next().map(job);
+    let schema_version = row.schema_version.as_deref().map(|detected| {
+        schemata_core::effective_version(detected, snapshot.overrides_digest.as_deref())
+    });
     Ok(json!({
         "cache_status": cache_status.as_str(),
         "last_refresh_started": views::timestamp(row.last_refresh_started),
         "last_refresh_finished": views::timestamp(row.last_refresh_finished),
         "last_refresh_error": row.last_refresh_error,
-        "schema_version": cache::effective_version(state, row).await?,
+        "schema_version": schema_version,
         "current_job": current_job,
         "next_job": next_job,
-        "last_result": last_result,
+        "last_result": snapshot.last_result,
     }))
 }
 
-fn job(run: &RunRow) -> Value {
+fn job(run: &ActiveRun) -> Value {
     json!({
         "job_id": run.id,
         "status": run.status,

@@ -6,9 +6,12 @@
 //!   PostgreSQL and MariaDB catalogs against `pg_dump` / `mysqldump`.
 //! - `schemata-bench scheduler [CONNECTIONS] [SECONDS] [CONCURRENCY]`: the
 //!   auto-refresh scheduler's search and the refreshes a second a worker sustains.
+//! - `schemata-bench queue [SCHEMATA_BINARY] [CONNECTIONS] [DRAIN]`: enqueue
+//!   rate, status reads, pickup latency and drain, API and workers as processes.
 
 mod catalogs;
 mod introspect;
+mod queue;
 mod refresh;
 mod scheduler;
 
@@ -19,9 +22,10 @@ async fn main() -> anyhow::Result<()> {
         Some("refresh") => refresh::run(args.collect()).await,
         Some("introspect") => introspect::run(args.collect()).await,
         Some("scheduler") => scheduler::run(args.collect()).await,
+        Some("queue") => queue::run(args.collect()).await,
         _ => {
             eprintln!(
-                "usage: schemata-bench refresh [ITERATIONS] [FIXTURE] | introspect [--large] [--skip-mariadb] [--write-docs] | scheduler [CONNECTIONS] [SECONDS] [CONCURRENCY]"
+                "usage: schemata-bench refresh [ITERATIONS] [FIXTURE] | introspect [--large] [--skip-mariadb] [--write-docs] | scheduler [CONNECTIONS] [SECONDS] [CONCURRENCY] | queue [SCHEMATA_BINARY] [CONNECTIONS] [DRAIN]"
             );
             std::process::exit(2);
         }

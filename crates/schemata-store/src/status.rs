@@ -1,0 +1,63 @@
+//! Everything the status endpoint shows, in one query: clients poll it after
+//! every 202, so it must cost one round trip.
+
+use crate::{StoreError, connections::ConnectionRow};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+use sqlx::{PgPool, types::Json};
+use uuid::Uuid;
+
+/// A queued or running run, as the status shows it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ActiveRun {
+    pub id: Uuid,
+    pub status: String,
+    pub attempt: i32,
+    pub objects_done: Option<i32>,
+    pub objects_total: Option<i32>,
+    pub queued_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StatusRow {
+    #[sqlx(flatten)]
+    pub connection: ConnectionRow,
+    /// Running first, then queued.
+    pub active: Json<Vec<ActiveRun>>,
+    pub last_result: Option<Value>,
+    /// See `overrides::digest`; empty when there are none.
+    pub overrides_digest: Option<String>,
+}
+
+/// The connection `id` of `organization_id` with its active runs, its last
+/// result and its overrides' digest; none when it is not theirs.
+pub async fn snapshot(
+    pool: &PgPool,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<Option<StatusRow>, StoreError> {
+    let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        r#"SELECT {columns},
+               coalesce((SELECT json_agg(a ORDER BY a.status DESC, a.queued_at) FROM (
+                   SELECT id, status, attempt, objects_done, objects_total, queued_at, started_at,
+                          next_attempt_at, error
+                   FROM refresh_runs WHERE connection_id = c.id AND status IN ('queued', 'running')
+               ) a), '[]'::json) AS active,
+               (SELECT result FROM refresh_runs WHERE id = c.last_run_id) AS last_result,
+               CASE WHEN EXISTS (SELECT 1 FROM field_overrides WHERE connection_id = c.id)
+                      OR EXISTS (SELECT 1 FROM primary_key_overrides WHERE connection_id = c.id)
+                    THEN ({digest}) END AS overrides_digest
+           FROM connections c WHERE c.id = $1 AND c.organization_id = $2"#,
+        columns = crate::connections::COLUMNS_OF_C,
+        digest = crate::overrides::digest_sql("c.id"),
+    )))
+    .bind(id)
+    .bind(organization_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row)
+}
