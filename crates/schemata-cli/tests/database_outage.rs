@@ -9,20 +9,12 @@ use schemata_store::{
     local_server::{ClusterAuth, start_private, stop_private},
     organizations,
 };
-use schemata_testkit::{ServiceProcess, source_database};
+use schemata_testkit::{ServiceProcess, free_port, source_database};
 use serde_json::{Value, json};
 use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Stops the cluster when the test ends, passed or not.
 struct Cluster(PathBuf);

@@ -348,6 +348,23 @@ impl TestApp {
         response.json::<Value>().await.expect("JSON body")["data"].clone()
     }
 
+    /// Polls the status endpoint until the connection's current job has
+    /// `status` (`running`, say); fails the test after 30 s.
+    pub async fn wait_for_job(&self, connection_id: &str, status: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let current = self.status(connection_id).await;
+            if current["current_job"]["status"] == status {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the current job never became {status}: {current}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Polls the status endpoint, as a client would, until the cache leaves `refreshing`.
     pub async fn wait_for_refresh(&self, connection_id: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -4,6 +4,7 @@
 //! that made them ends.
 
 mod app;
+mod bulk;
 mod databases;
 pub mod fake_postgres;
 mod holders;
@@ -14,6 +15,7 @@ pub mod tcp_proxy;
 mod worker;
 
 pub use app::{ApiReplica, TestApp};
+pub use bulk::{free_port, register_connections};
 pub use databases::{
     PROTECTED_PASSWORD, ServerLease, TestDatabase, fixture, fresh_database, load,
     migrated_database, password_protected_server, protected_database, server, source_database,

@@ -7,7 +7,7 @@ use schemata_testkit::{
     source_database,
 };
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 async fn job_of(response: reqwest::Response) -> String {
     assert_eq!(response.status(), 202);
@@ -97,11 +97,7 @@ async fn a_running_refresh_stops_at_its_next_checkpoint_and_the_cache_keeps_its_
         .await;
     assert_eq!(patched.status(), 200);
     let job = job_of(app.request_refresh(&id).await).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while app.status(&id).await["current_job"]["status"] != "running" {
-        assert!(Instant::now() < deadline, "the run never started");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.wait_for_job(&id, "running").await;
     assert_eq!(cancel(&app, &id, &job).await.status(), 200);
 
     let status = app.status(&id).await;

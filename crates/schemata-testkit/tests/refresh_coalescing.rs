@@ -148,14 +148,7 @@ async fn a_request_the_running_refresh_does_not_cover_queues_a_follow_up() {
         .unwrap();
     let worker = app.spawn_worker();
     let partial = ask(&app, &id, "?hard_refresh=false&tables=public.a").await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while app.status(&id).await["current_job"]["status"] != "running" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first run never started"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    app.wait_for_job(&id, "running").await;
     let hard = ask(&app, &id, "").await;
     assert_eq!(
         hard["coalesced"], false,

@@ -214,11 +214,7 @@ async fn one_organization_cannot_take_every_worker_slot() {
     settings.job_timeout = Duration::from_secs(600);
     let worker = app.spawn_worker_with(settings);
     assert_eq!(app.request_refresh(&first).await.status(), 202);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while app.status(&first).await["current_job"]["status"] != "running" {
-        assert!(std::time::Instant::now() < deadline, "the first never ran");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.wait_for_job(&first, "running").await;
     assert_eq!(app.request_refresh(&second).await.status(), 202);
     let refreshed = app
         .client
@@ -260,14 +256,7 @@ async fn one_organization_cannot_take_every_worker_slot() {
         .delete(&format!("/api/connections/{first}/schemas/refreshes/{job}"))
         .await;
     assert_eq!(cancelled.status(), 200);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while app.status(&second).await["current_job"]["status"] != "running" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the second never got the slot"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.wait_for_job(&second, "running").await;
     let job = app.status(&second).await["current_job"]["job_id"]
         .as_str()
         .unwrap()

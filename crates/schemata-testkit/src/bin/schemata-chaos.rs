@@ -8,25 +8,18 @@
 //!
 //! `schemata-chaos [SCHEMATA_BINARY] [CONNECTIONS] [OUTAGE_SECS]`
 
-use schemata_core::{Scope, SourceConfig, SourceKind};
+use schemata_core::Scope;
 use schemata_store::{
-    SecretBox, api_keys, connections,
+    SecretBox, api_keys,
     local_server::{ClusterAuth, start_private, stop_private},
     organizations,
 };
-use schemata_testkit::{ServiceProcess, fixture, source_database};
+use schemata_testkit::{ServiceProcess, fixture, free_port, register_connections, source_database};
 use std::{
     path::PathBuf,
     time::{Duration, Instant},
 };
 use uuid::Uuid;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -89,24 +82,16 @@ async fn run(
 
     // The sources stay up throughout: pagila, a refresh of some tens of ms.
     let source = source_database(&fixture("pagila-schema.postgres.sql")).await;
-    let fields = connections::ConnectionFields {
-        name: String::new(),
-        kind: SourceKind::Postgresql,
-        config: SourceConfig::parse(
-            SourceKind::Postgresql,
-            &serde_json::json!({ "url": source.url() }),
-        )?,
-        status: "active".into(),
-        schema_filter: vec![],
-        table_allowlist: vec![],
-        refresh_ttl_seconds: Some(900),
-        auto_refresh: false,
-    };
-    let names: Vec<String> = (0..total).map(|n| format!("c{n:04}")).collect();
-    connections::insert_many(&pool, &secrets, organization.id, &fields, &names).await?;
-    let ids: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM connections ORDER BY name")
-        .fetch_all(&pool)
-        .await?;
+    let ids = register_connections(
+        &pool,
+        &secrets,
+        organization.id,
+        source.url(),
+        total,
+        900,
+        false,
+    )
+    .await?;
 
     let env = |extra: &[(&str, String)]| -> Vec<(String, String)> {
         let mut env = vec![

@@ -6,22 +6,17 @@
 //!
 //! `schemata-bench queue [SCHEMATA_BINARY] [CONNECTIONS] [DRAIN]`
 
-use schemata_core::{Scope, SourceConfig, SourceKind};
-use schemata_store::{SecretBox, api_keys, connections, organizations};
-use schemata_testkit::{ServiceProcess, migrated_database, source_database};
+use schemata_core::Scope;
+use schemata_store::{SecretBox, api_keys, organizations};
+use schemata_testkit::{
+    ServiceProcess, free_port, migrated_database, register_connections, source_database,
+};
 use std::{
     path::PathBuf,
     process::Command,
     time::{Duration, Instant},
 };
 use uuid::Uuid;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
-}
 
 fn quantile(samples: &mut [f64], q: f64) -> f64 {
     samples.sort_by(f64::total_cmp);
@@ -46,24 +41,16 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
     let encryption_key = SecretBox::generate_key_hex();
     let secrets = SecretBox::from_hex(&encryption_key).map_err(anyhow::Error::msg)?;
     let source = source_database("CREATE TABLE t (id int PRIMARY KEY, name text);").await;
-    let fields = connections::ConnectionFields {
-        name: String::new(),
-        kind: SourceKind::Postgresql,
-        config: SourceConfig::parse(
-            SourceKind::Postgresql,
-            &serde_json::json!({ "url": source.url() }),
-        )?,
-        status: "active".into(),
-        schema_filter: vec![],
-        table_allowlist: vec![],
-        refresh_ttl_seconds: Some(900),
-        auto_refresh: false,
-    };
-    let names: Vec<String> = (0..total).map(|n| format!("c{n:05}")).collect();
-    connections::insert_many(&pool, &secrets, organization.id, &fields, &names).await?;
-    let ids: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM connections ORDER BY name")
-        .fetch_all(&pool)
-        .await?;
+    let ids = register_connections(
+        &pool,
+        &secrets,
+        organization.id,
+        source.url(),
+        total,
+        900,
+        false,
+    )
+    .await?;
 
     let env = |extra: &[(&str, String)]| -> Vec<(String, String)> {
         let mut env = vec![

@@ -7,9 +7,8 @@
 //!
 //! `schemata-bench scheduler [CONNECTIONS] [SECONDS] [CONCURRENCY]`
 
-use schemata_core::{SourceConfig, SourceKind};
-use schemata_store::{connections, schedule};
-use schemata_testkit::{TestApp, source_database};
+use schemata_store::schedule;
+use schemata_testkit::{TestApp, register_connections, source_database};
 use std::time::{Duration, Instant};
 
 const TTL_SECONDS: i32 = 900;
@@ -27,24 +26,17 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
     let app = TestApp::spawn().await;
     let source = source_database("CREATE TABLE t (id int PRIMARY KEY, name text);").await;
     let secrets = app.store.secret_box().map_err(anyhow::Error::msg)?;
-    let fields = connections::ConnectionFields {
-        name: String::new(),
-        kind: SourceKind::Postgresql,
-        config: SourceConfig::parse(
-            SourceKind::Postgresql,
-            &serde_json::json!({ "url": source.url() }),
-        )?,
-        status: "active".into(),
-        schema_filter: vec![],
-        table_allowlist: vec![],
-        refresh_ttl_seconds: Some(TTL_SECONDS),
-        auto_refresh: true,
-    };
     let started = Instant::now();
-    for chunk in (0..total).collect::<Vec<_>>().chunks(5000) {
-        let names: Vec<String> = chunk.iter().map(|n| format!("c{n:06}")).collect();
-        connections::insert_many(&app.pool, &secrets, app.organization_id, &fields, &names).await?;
-    }
+    register_connections(
+        &app.pool,
+        &secrets,
+        app.organization_id,
+        source.url(),
+        total,
+        TTL_SECONDS,
+        true,
+    )
+    .await?;
     sqlx::query("VACUUM ANALYZE connections")
         .execute(&app.pool)
         .await?;
