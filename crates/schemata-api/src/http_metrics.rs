@@ -22,17 +22,14 @@ pub(crate) fn observe(method: &str, route: Option<String>, status: u16, elapsed:
 /// `GET /metrics`: Prometheus text. The refresh queue's depth is read from
 /// the database at scrape time (skipped, not failed, while it is away).
 pub(crate) async fn metrics(state: web::Data<crate::state::AppState>) -> HttpResponse {
-    if let Ok(Ok(depth)) = tokio::time::timeout(
+    let depth = tokio::time::timeout(
         Duration::from_secs(1),
-        schemata_store::history::queue_depth(&state.pool),
+        schemata_store::history::active_counts(&state.pool, None),
     )
-    .await
-    {
-        for (status, count) in depth {
-            metrics::gauge!("schemata_refresh_runs", "status" => status).set(count as f64);
-        }
-    }
+    .await;
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(schemata_telemetry::metrics::recorder().render())
+        .body(schemata_telemetry::metrics::render_with_queue_depth(
+            depth.ok().and_then(Result::ok),
+        ))
 }

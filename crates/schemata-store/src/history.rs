@@ -61,11 +61,16 @@ pub async fn get(
     Ok(row)
 }
 
-/// How many of the organization's runs are queued and running now.
-pub async fn active_counts(pool: &PgPool, organization_id: Uuid) -> Result<(i64, i64), StoreError> {
+/// How many runs are queued and running now: the organization's, or (none)
+/// everyone's, the queue's depth for metrics.
+pub async fn active_counts(
+    pool: &PgPool,
+    organization_id: Option<Uuid>,
+) -> Result<(i64, i64), StoreError> {
     let (queued, running): (i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status = 'running')
-         FROM refresh_runs WHERE organization_id = $1 AND status IN ('queued', 'running')",
+         FROM refresh_runs
+         WHERE status IN ('queued', 'running') AND ($1::uuid IS NULL OR organization_id = $1)",
     )
     .bind(organization_id)
     .fetch_one(pool)
@@ -85,16 +90,4 @@ pub async fn prune(pool: &PgPool, days: u32) -> Result<u64, StoreError> {
     .execute(pool)
     .await?;
     Ok(deleted.rows_affected())
-}
-
-/// Runs queued and running now, across every organization: the queue's depth
-/// for metrics. Both statuses are always listed.
-pub async fn queue_depth(pool: &PgPool) -> Result<Vec<(String, i64)>, StoreError> {
-    let (queued, running): (i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status = 'running')
-         FROM refresh_runs WHERE status IN ('queued', 'running')",
-    )
-    .fetch_one(pool)
-    .await?;
-    Ok(vec![("queued".into(), queued), ("running".into(), running)])
 }

@@ -29,3 +29,14 @@ pub fn recorder() -> PrometheusHandle {
         })
         .clone()
 }
+
+/// The Prometheus text of this process, with the refresh queue's depth
+/// (queued, running) as read from the database at scrape time, when it could
+/// be read.
+pub fn render_with_queue_depth(depth: Option<(i64, i64)>) -> String {
+    if let Some((queued, running)) = depth {
+        metrics::gauge!("schemata_refresh_runs", "status" => "queued").set(queued as f64);
+        metrics::gauge!("schemata_refresh_runs", "status" => "running").set(running as f64);
+    }
+    recorder().render()
+}

@@ -44,19 +44,16 @@ async fn not_found() -> HttpResponse {
 /// Prometheus text: this worker's refresh metrics, and the queue's depth read
 /// at scrape time (skipped while the database is away).
 async fn metrics(pool: web::Data<PgPool>) -> HttpResponse {
-    if let Ok(Ok(depth)) = tokio::time::timeout(
+    let depth = tokio::time::timeout(
         std::time::Duration::from_secs(1),
-        schemata_store::history::queue_depth(&pool),
+        schemata_store::history::active_counts(&pool, None),
     )
-    .await
-    {
-        for (status, count) in depth {
-            metrics::gauge!("schemata_refresh_runs", "status" => status).set(count as f64);
-        }
-    }
+    .await;
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(schemata_telemetry::metrics::recorder().render())
+        .body(schemata_telemetry::metrics::render_with_queue_depth(
+            depth.ok().and_then(Result::ok),
+        ))
 }
 
 async fn readyz(pool: web::Data<PgPool>) -> HttpResponse {

@@ -49,7 +49,8 @@ pub(crate) async fn list_all(
     params: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, ApiError> {
     let (runs, next) = page(&state, caller.organization_id, None, &params).await?;
-    let (queued, running) = history::active_counts(&state.pool, caller.organization_id).await?;
+    let (queued, running) =
+        history::active_counts(&state.pool, Some(caller.organization_id)).await?;
     Ok(HttpResponse::Ok().json(json!({
         "success": true,
         "data": runs,
