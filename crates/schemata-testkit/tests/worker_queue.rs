@@ -15,14 +15,18 @@ async fn an_idle_worker_picks_up_a_job_within_a_second_by_notify_alone() {
     settings.poll_interval = Duration::from_secs(600);
     settings.heartbeat_interval = Duration::from_secs(600);
     let worker = app.spawn_worker_with(settings);
-    // Let the worker register and go idle: until its LISTEN session is up (a
-    // fixed pause was not always enough on a loaded machine).
+    // Let the worker register and go idle: until its LISTEN session is up and
+    // apalis has registered it (a job can only be locked by a registered
+    // worker; a notification that comes first is spent for nothing). A fixed
+    // pause was not always enough on a loaded machine.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let listening: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+             WHERE datname = current_database() AND query ILIKE 'LISTEN%'
+               AND EXISTS (SELECT 1 FROM apalis.workers WHERE worker_type = $1)",
         )
+        .bind(schemata_store::QUEUE_NAME)
         .fetch_one(&app.pool)
         .await
         .unwrap();
