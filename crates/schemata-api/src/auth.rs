@@ -35,7 +35,9 @@ pub(crate) async fn authenticate(
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     // Decoded as the router will see it: `/%61pi/…` is an `/api` path too.
     let path = percent_encoding::percent_decode_str(req.path()).decode_utf8_lossy();
-    if !path.starts_with("/api/") && path != "/api" {
+    // The OpenAPI document is public, like the page that renders it.
+    let public = !path.starts_with("/api/") && path != "/api" || path == "/api/openapi.json";
+    if public {
         return next
             .call(req)
             .await

@@ -21,6 +21,12 @@ pub(crate) fn observe(method: &str, route: Option<String>, status: u16, elapsed:
 
 /// `GET /metrics`: Prometheus text. The refresh queue's depth is read from
 /// the database at scrape time (skipped, not failed, while it is away).
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text exposition (see docs/operations.md).", content_type = "text/plain", body = String),
+    ),
+)]
 pub(crate) async fn metrics(state: web::Data<crate::state::AppState>) -> HttpResponse {
     let depth = tokio::time::timeout(
         Duration::from_secs(1),

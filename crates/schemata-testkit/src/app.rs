@@ -39,12 +39,13 @@ pub struct ApiReplica {
 
 impl ApiReplica {
     pub async fn post_empty(&self, path: &str) -> Response {
-        self.client
-            .post(format!("{}{path}", self.address))
-            .bearer_auth(&self.api_key)
-            .send()
-            .await
-            .expect("POST")
+        send_checked(
+            self.client
+                .post(format!("{}{path}", self.address))
+                .bearer_auth(&self.api_key),
+        )
+        .await
+        .expect("POST")
     }
 }
 
@@ -210,50 +211,53 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(&self.api_key)
-            .send()
+        self.send(self.client.get(self.url(path)).bearer_auth(&self.api_key))
             .await
             .expect("GET")
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(&self.api_key)
-            .json(body)
-            .send()
-            .await
-            .expect("POST")
+        self.send(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(&self.api_key)
+                .json(body),
+        )
+        .await
+        .expect("POST")
     }
 
     pub async fn patch(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .patch(self.url(path))
-            .bearer_auth(&self.api_key)
-            .json(body)
-            .send()
-            .await
-            .expect("PATCH")
+        self.send(
+            self.client
+                .patch(self.url(path))
+                .bearer_auth(&self.api_key)
+                .json(body),
+        )
+        .await
+        .expect("PATCH")
     }
 
     pub async fn delete(&self, path: &str) -> Response {
-        self.client
-            .delete(self.url(path))
-            .bearer_auth(&self.api_key)
-            .send()
-            .await
-            .expect("DELETE")
+        self.send(
+            self.client
+                .delete(self.url(path))
+                .bearer_auth(&self.api_key),
+        )
+        .await
+        .expect("DELETE")
     }
 
     pub async fn post_empty(&self, path: &str) -> Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(&self.api_key)
-            .send()
+        self.send(self.client.post(self.url(path)).bearer_auth(&self.api_key))
             .await
             .expect("POST")
+    }
+
+    /// Sends a request and checks the response against the OpenAPI document
+    /// (see [`crate::contract`]); panics with the mismatch.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Result<Response> {
+        send_checked(request).await
     }
 
     /// `POST …/schemas/refresh` with no options.
@@ -463,4 +467,33 @@ impl Drop for TestApp {
         drop(self.handle.stop(false));
         let _ = std::fs::remove_dir_all(&self.sqlite_root);
     }
+}
+
+/// Sends `request` with the client that built it, then checks the response
+/// against the OpenAPI document and hands back an equal response.
+pub async fn send_checked(request: reqwest::RequestBuilder) -> reqwest::Result<Response> {
+    let (client, request) = request.build_split();
+    let request = request?;
+    let method = request.method().to_string();
+    let path = request.url().path().to_owned();
+    let response = client.execute(request).await?;
+    let status = response.status();
+    let version = response.version();
+    let headers = response.headers().clone();
+    let body = response.bytes().await?;
+    let content_type = headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if let Err(mismatch) =
+        crate::contract::contract().check(&method, &path, status.as_u16(), content_type, &body)
+    {
+        panic!("{mismatch}");
+    }
+    let mut rebuilt = http::Response::builder().status(status).version(version);
+    if let Some(slot) = rebuilt.headers_mut() {
+        *slot = headers;
+    }
+    Ok(Response::from(
+        rebuilt.body(body).expect("a response rebuilt"),
+    ))
 }

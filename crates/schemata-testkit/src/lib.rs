@@ -5,6 +5,7 @@
 
 mod app;
 mod bulk;
+pub mod contract;
 mod databases;
 pub mod fake_postgres;
 mod holders;
@@ -14,7 +15,7 @@ mod process;
 pub mod tcp_proxy;
 mod worker;
 
-pub use app::{ApiReplica, TestApp};
+pub use app::{ApiReplica, TestApp, send_checked};
 pub use bulk::{free_port, register_connections};
 pub use databases::{
     PROTECTED_PASSWORD, ServerLease, TestDatabase, fixture, fresh_database, load,

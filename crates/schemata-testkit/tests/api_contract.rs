@@ -171,7 +171,7 @@ async fn bad_input_gets_an_envelope_never_a_bare_error() {
     assert_envelope(bad_uuid_refresh, 400, "bad_request").await;
     assert_envelope(app.get("/api/nothing/here").await, 404, "not_found").await;
     assert_envelope(
-        app.client.get(app.url("/nope")).send().await.unwrap(),
+        app.send(app.client.get(app.url("/nope"))).await.unwrap(),
         404,
         "not_found",
     )
@@ -281,9 +281,9 @@ async fn request_ids_are_echoed_or_generated() {
     assert_eq!(failed.headers()["x-request-id"], "trace-456");
     let body: Value = failed.json().await.unwrap();
     assert_eq!(body["error"]["requestId"], "trace-456");
-    let generated = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let generated = app.send(app.client.get(app.url("/healthz"))).await.unwrap();
     assert!(!generated.headers()["x-request-id"].is_empty());
-    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let ready = app.send(app.client.get(app.url("/readyz"))).await.unwrap();
     assert_eq!(ready.status(), 200);
 }
 

@@ -106,13 +106,14 @@ async fn connections_are_listed_with_cursors_updated_and_deleted() {
     let patch = |body: Value| {
         let app = &app;
         async move {
-            app.client
-                .patch(app.url(&format!("/api/connections/{id}")))
-                .bearer_auth(&app.api_key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
+            app.send(
+                app.client
+                    .patch(app.url(&format!("/api/connections/{id}")))
+                    .bearer_auth(&app.api_key)
+                    .json(&body),
+            )
+            .await
+            .unwrap()
         }
     };
     let updated =

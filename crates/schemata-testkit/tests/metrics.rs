@@ -21,7 +21,7 @@ async fn both_processes_serve_prometheus_metrics_without_ids_in_labels() {
     app.wait_for_refresh(&id).await;
     assert_eq!(app.get("/api/no/such/route").await.status(), 404);
 
-    let api = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let api = app.send(app.client.get(app.url("/metrics"))).await.unwrap();
     assert_eq!(api.status(), 200);
     assert!(
         api.headers()["content-type"]

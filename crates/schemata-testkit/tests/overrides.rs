@@ -33,13 +33,14 @@ fn field<'a>(object: &'a Value, id: &str) -> &'a Value {
 }
 
 async fn put(app: &TestApp, path: &str, json: &Value) -> Response {
-    app.client
-        .put(app.url(path))
-        .bearer_auth(&app.api_key)
-        .json(json)
-        .send()
-        .await
-        .unwrap()
+    app.send(
+        app.client
+            .put(app.url(path))
+            .bearer_auth(&app.api_key)
+            .json(json),
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]

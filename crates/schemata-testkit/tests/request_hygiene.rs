@@ -358,7 +358,7 @@ async fn readiness_fails_on_a_database_missing_a_migration_in_the_api_and_the_wo
         format!("{ops}/healthz"),
     ] {
         assert_eq!(
-            app.client.get(&url).send().await.unwrap().status(),
+            app.send(app.client.get(&url)).await.unwrap().status(),
             200,
             "{url}"
         );
@@ -369,7 +369,7 @@ async fn readiness_fails_on_a_database_missing_a_migration_in_the_api_and_the_wo
     .execute(&app.pool)
     .await
     .unwrap();
-    let api_ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let api_ready = app.send(app.client.get(app.url("/readyz"))).await.unwrap();
     envelope(api_ready, 503, "not_ready").await;
     let worker_ready = app
         .client
@@ -390,9 +390,7 @@ async fn readiness_fails_on_a_database_missing_a_migration_in_the_api_and_the_wo
         "liveness does not depend on the database"
     );
     assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
+        app.send(app.client.get(app.url("/healthz")))
             .await
             .unwrap()
             .status(),

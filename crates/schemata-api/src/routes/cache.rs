@@ -1,5 +1,6 @@
 //! Reading the cached schema: the object list (with ETag) and one object in full.
 
+use crate::openapi::schemas;
 use crate::{
     auth::{Authorized, SchemasRead},
     envelope,
@@ -20,16 +21,33 @@ use schemata_store::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
+    /// Only objects of this schema.
     schema: Option<String>,
+    /// Page size, 1 to 200 (default 50).
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// The cached objects (tables, views…), without their fields.
+#[utoipa::path(
+    get, path = "/api/connections/{id}/schemas", tag = "schemas",
+    params(("id" = Uuid, Path, description = "The connection's id."), ListQuery, ("If-None-Match" = Option<String>, Header, description = "The `ETag` you hold: 304 when the schema version is unchanged.")),
+    responses(
+        (status = 200, description = "A page of objects.", body = schemas::ObjectPage,
+            headers(("ETag" = String, description = "The schema version."))),
+        (status = 304, description = "Unchanged since the `ETag` sent."),
+        (status = 404, description = "No such connection in your organization.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list(
     caller: Authorized<SchemasRead>,
     state: web::Data<AppState>,
@@ -68,6 +86,19 @@ pub(crate) async fn list(
     Ok(with_etag(response, etag.as_deref()))
 }
 
+/// One cached object with its fields, keys and indexes, overrides applied.
+#[utoipa::path(
+    get, path = "/api/connections/{id}/schemas/{schema_id}", tag = "schemas",
+    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's `schema.name` (percent-encode dots or slashes inside names)."), ("If-None-Match" = Option<String>, Header, description = "The `ETag` you hold: 304 when the schema version is unchanged.")),
+    responses(
+        (status = 200, description = "The object.", body = schemas::ObjectEnvelope,
+            headers(("ETag" = String, description = "The schema version."))),
+        (status = 304, description = "Unchanged since the `ETag` sent."),
+        (status = 400, description = "Invalid `schema_id`.", body = schemas::ErrorEnvelope),
+        (status = 404, description = "No such connection or object.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn get(
     caller: Authorized<SchemasRead>,
     state: web::Data<AppState>,

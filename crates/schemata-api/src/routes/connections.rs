@@ -1,5 +1,6 @@
 //! Managing connections: create, list, read, update, delete, test.
 
+use crate::openapi::schemas;
 use crate::{
     auth::{Authorized, Caller, ConnectionsRead, ConnectionsWrite},
     envelope,
@@ -18,6 +19,7 @@ use schemata_store::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 /// How long a cache stays fresh when the connection does not say.
@@ -40,10 +42,13 @@ pub(crate) struct CreateConnection {
     status: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
+    /// Page size, 1 to 200 (default 50).
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -58,6 +63,19 @@ pub(crate) async fn load(
         .ok_or_else(|| ApiError::connection_not_found(id))
 }
 
+/// Creates a connection. Its password is sealed at rest and never shown again.
+#[utoipa::path(
+    post, path = "/api/connections", tag = "connections",
+    request_body = schemas::CreateConnection,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a repeated request with the same key (24 h).")),
+    responses(
+        (status = 201, description = "Created; `Location` names it.", body = schemas::ConnectionEnvelope,
+            headers(("Location" = String, description = "The new connection's URL."))),
+        (status = 400, description = "Invalid body or configuration.", body = schemas::ErrorEnvelope),
+        (status = 409, description = "A connection with this name exists.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn create(
     caller: Authorized<ConnectionsWrite>,
     state: web::Data<AppState>,
@@ -107,6 +125,15 @@ async fn insert(
     Ok(answer)
 }
 
+/// Lists the organization's connections.
+#[utoipa::path(
+    get, path = "/api/connections", tag = "connections",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of connections.", body = schemas::ConnectionPage),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list(
     caller: Authorized<ConnectionsRead>,
     state: web::Data<AppState>,
@@ -128,6 +155,16 @@ pub(crate) async fn list(
     ))
 }
 
+/// One connection.
+#[utoipa::path(
+    get, path = "/api/connections/{id}", tag = "connections",
+    params(("id" = Uuid, Path, description = "The connection's id.")),
+    responses(
+        (status = 200, description = "The connection.", body = schemas::ConnectionEnvelope),
+        (status = 404, description = "No such connection in your organization.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn get(
     caller: Authorized<ConnectionsRead>,
     state: web::Data<AppState>,
@@ -137,6 +174,19 @@ pub(crate) async fn get(
     Ok(envelope::ok(views::connection(&row)))
 }
 
+/// Changes a connection. A new `configuration` takes effect at the next refresh.
+#[utoipa::path(
+    patch, path = "/api/connections/{id}", tag = "connections",
+    params(("id" = Uuid, Path, description = "The connection's id.")),
+    request_body = schemas::UpdateConnection,
+    responses(
+        (status = 200, description = "The connection as it is now.", body = schemas::ConnectionEnvelope),
+        (status = 400, description = "Invalid field, or a kept password sent to another host.", body = schemas::ErrorEnvelope),
+        (status = 404, description = "No such connection in your organization.", body = schemas::ErrorEnvelope),
+        (status = 409, description = "The name is taken.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn update(
     caller: Authorized<ConnectionsWrite>,
     state: web::Data<AppState>,
@@ -237,6 +287,16 @@ fn apply_patch(fields: &mut ConnectionFields, key: &str, value: Value) -> Result
     Ok(())
 }
 
+/// Deletes a connection with its cache and history.
+#[utoipa::path(
+    delete, path = "/api/connections/{id}", tag = "connections",
+    params(("id" = Uuid, Path, description = "The connection's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No such connection in your organization.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn delete(
     caller: Authorized<ConnectionsWrite>,
     state: web::Data<AppState>,
@@ -249,6 +309,16 @@ pub(crate) async fn delete(
     }
 }
 
+/// Checks now that the source answers with these credentials.
+#[utoipa::path(
+    post, path = "/api/connections/{id}/test", tag = "connections",
+    params(("id" = Uuid, Path, description = "The connection's id.")),
+    responses(
+        (status = 200, description = "The outcome (an unhealthy source is a 200 too).", body = schemas::HealthCheckEnvelope),
+        (status = 404, description = "No such connection in your organization.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn test(
     caller: Authorized<ConnectionsWrite>,
     state: web::Data<AppState>,

@@ -1,6 +1,7 @@
 //! User fields, field overrides and primary key overrides of a cached object,
 //! in our request shapes and in those of Polytomic's SDKs.
 
+use crate::openapi::schemas;
 use crate::{
     auth::{Authorized, SchemasWrite},
     envelope,
@@ -54,6 +55,17 @@ pub(crate) struct UserFieldInput {
 }
 
 /// `POST …/schemas/{schema_id}/fields`: creates or replaces user fields, matched by id.
+#[utoipa::path(
+    post, path = "/api/connections/{id}/schemas/{schema_id}/fields", tag = "schemas",
+    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's `schema.name` (percent-encode dots or slashes inside names).")),
+    request_body = schemas::UpsertFields,
+    responses(
+        (status = 200, description = "The object, with the fields.", body = schemas::ObjectEnvelope),
+        (status = 400, description = "A field is invalid; none was written.", body = schemas::ErrorEnvelope),
+        (status = 404, description = "No such connection or object.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn upsert(
     caller: Authorized<SchemasWrite>,
     state: web::Data<AppState>,
@@ -182,6 +194,17 @@ fn user_field(
 /// `PATCH …/schemas/{schema_id}/fields/{field_id}`: overrides `label`, `type`
 /// or `path` of a detected field, or changes a user field. A key left out is
 /// kept; `null` or `""` clears it.
+#[utoipa::path(
+    patch, path = "/api/connections/{id}/schemas/{schema_id}/fields/{field_id}", tag = "schemas",
+    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's `schema.name` (percent-encode dots or slashes inside names)."), ("field_id" = String, Path, description = "The field's id (its name for a detected field).")),
+    request_body = schemas::PatchField,
+    responses(
+        (status = 200, description = "The field as clients now see it.", body = schemas::FieldEnvelope),
+        (status = 400, description = "Invalid value.", body = schemas::ErrorEnvelope),
+        (status = 404, description = "No such connection, object or field.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn patch(
     caller: Authorized<SchemasWrite>,
     state: web::Data<AppState>,
@@ -268,6 +291,16 @@ pub(crate) async fn patch(
 
 /// `DELETE …/schemas/{schema_id}/fields/{field_id}`: removes a user field, or
 /// an override (the detected field shows its detected values again).
+#[utoipa::path(
+    delete, path = "/api/connections/{id}/schemas/{schema_id}/fields/{field_id}", tag = "schemas",
+    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's `schema.name` (percent-encode dots or slashes inside names)."), ("field_id" = String, Path, description = "The field's id (its name for a detected field).")),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 404, description = "No such connection, object or field.", body = schemas::ErrorEnvelope),
+        (status = 409, description = "A detected field without override cannot be deleted.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn delete(
     caller: Authorized<SchemasWrite>,
     state: web::Data<AppState>,
@@ -311,6 +344,17 @@ fn yes() -> bool {
 
 /// `PUT …/schemas/{schema_id}/primary_keys`: the object's primary key is now
 /// these fields, in this order. An empty list resets to the detected key.
+#[utoipa::path(
+    put, path = "/api/connections/{id}/schemas/{schema_id}/primary_keys", tag = "schemas",
+    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's `schema.name` (percent-encode dots or slashes inside names).")),
+    request_body = schemas::PrimaryKeys,
+    responses(
+        (status = 200, description = "The object with its key.", body = schemas::ObjectEnvelope),
+        (status = 400, description = "Unknown or repeated field.", body = schemas::ErrorEnvelope),
+        (status = 404, description = "No such connection or object.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn set_primary_keys(
     caller: Authorized<SchemasWrite>,
     state: web::Data<AppState>,
@@ -368,6 +412,15 @@ pub(crate) async fn set_primary_keys(
 }
 
 /// `DELETE …/schemas/{schema_id}/primary_keys`: back to the detected key.
+#[utoipa::path(
+    delete, path = "/api/connections/{id}/schemas/{schema_id}/primary_keys", tag = "schemas",
+    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's `schema.name` (percent-encode dots or slashes inside names).")),
+    responses(
+        (status = 200, description = "The object with its detected key.", body = schemas::ObjectEnvelope),
+        (status = 404, description = "No such connection or object.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn reset_primary_keys(
     caller: Authorized<SchemasWrite>,
     state: web::Data<AppState>,

@@ -1,6 +1,7 @@
 //! Refresh history: a connection's runs, one run with the changes it applied,
 //! cancelling a run, and the organization's runs across connections.
 
+use crate::openapi::schemas;
 use crate::{
     auth::{Authorized, SchemasRead, SchemasWrite},
     envelope,
@@ -20,17 +21,32 @@ use schemata_store::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HistoryParams {
+    /// Comma-separated run statuses to keep (`queued,running`…).
     status: Option<String>,
+    /// Page size, 1 to 200 (default 50).
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// `GET /api/connections/{id}/schemas/refreshes`
+/// The connection's runs, newest first.
+#[utoipa::path(
+    get, path = "/api/connections/{id}/schemas/refreshes", tag = "refresh",
+    params(("id" = Uuid, Path, description = "The connection's id."), HistoryParams),
+    responses(
+        (status = 200, description = "A page of runs.", body = schemas::RunPage),
+        (status = 404, description = "No such connection in your organization.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list(
     caller: Authorized<SchemasRead>,
     state: web::Data<AppState>,
@@ -43,6 +59,15 @@ pub(crate) async fn list(
 }
 
 /// `GET /api/refreshes?status=queued,running`: what an operator watches.
+/// Runs across the organization, newest first, with the queue's counts.
+#[utoipa::path(
+    get, path = "/api/refreshes", tag = "refresh",
+    params(HistoryParams),
+    responses(
+        (status = 200, description = "A page of runs.", body = schemas::OrganizationRuns),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list_all(
     caller: Authorized<SchemasRead>,
     state: web::Data<AppState>,
@@ -110,6 +135,16 @@ fn parse_statuses(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
 }
 
 /// `GET /api/connections/{id}/schemas/refreshes/{job_id}`
+/// One run, with its result and change set.
+#[utoipa::path(
+    get, path = "/api/connections/{id}/schemas/refreshes/{job_id}", tag = "refresh",
+    params(("id" = Uuid, Path, description = "The connection's id."), ("job_id" = Uuid, Path, description = "The run's id (`job_id` of the 202).")),
+    responses(
+        (status = 200, description = "The run.", body = schemas::RunEnvelope),
+        (status = 404, description = "No such connection or run.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn get(
     caller: Authorized<SchemasRead>,
     state: web::Data<AppState>,
@@ -125,6 +160,17 @@ pub(crate) async fn get(
 
 /// `DELETE /api/connections/{id}/schemas/refreshes/{job_id}`: cancels a queued
 /// run at once, a running one at its next checkpoint. 409 once it has ended.
+/// Cancels a queued or running run; the cache keeps what it had.
+#[utoipa::path(
+    delete, path = "/api/connections/{id}/schemas/refreshes/{job_id}", tag = "refresh",
+    params(("id" = Uuid, Path, description = "The connection's id."), ("job_id" = Uuid, Path, description = "The run's id (`job_id` of the 202).")),
+    responses(
+        (status = 200, description = "The run, now cancelled.", body = schemas::RunEnvelope),
+        (status = 404, description = "No such connection or run.", body = schemas::ErrorEnvelope),
+        (status = 409, description = "The run has already ended.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn cancel(
     caller: Authorized<SchemasWrite>,
     state: web::Data<AppState>,

@@ -1,113 +1,131 @@
 //! Route table and the extractor settings that turn bad input into envelopes.
 
-mod cache;
-mod connections;
-mod fields;
-mod history;
-mod ops;
-mod pages;
-mod records;
-mod refresh;
-mod status;
+pub(crate) mod cache;
+pub(crate) mod connections;
+pub(crate) mod fields;
+pub(crate) mod history;
+pub(crate) mod ops;
+pub(crate) mod pages;
+pub(crate) mod records;
+pub(crate) mod refresh;
+pub(crate) mod status;
 
 use crate::error::ApiError;
-use actix_web::{HttpResponse, error::JsonPayloadError, web};
+use actix_web::{
+    FromRequest, Handler, HttpResponse, Resource, Responder, Route, error::JsonPayloadError,
+    http::Method, web,
+};
 
 /// Largest JSON body we accept.
 const JSON_LIMIT_BYTES: usize = 256 * 1024;
 
+/// One route: a method on a path pattern. The table below is the one list of
+/// what the app serves; the OpenAPI test checks the document against it.
+pub(crate) struct Endpoint {
+    pub path: &'static str,
+    pub method: Method,
+    route: Route,
+}
+
+fn at<F, Args>(path: &'static str, method: Method, handler: F) -> Endpoint
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    Endpoint {
+        path,
+        method: method.clone(),
+        route: web::method(method).to(handler),
+    }
+}
+
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    use crate::{http_metrics, openapi};
+    const CONNECTION: &str = "/api/connections/{id}";
+    const OBJECT: &str = "/api/connections/{id}/schemas/{schema_id}";
+    const FIELD: &str = "/api/connections/{id}/schemas/{schema_id}/fields/{field_id}";
+    const KEYS: &str = "/api/connections/{id}/schemas/{schema_id}/primary_keys";
+    const RUN: &str = "/api/connections/{id}/schemas/refreshes/{job_id}";
+    vec![
+        at("/healthz", Method::GET, ops::healthz),
+        at("/readyz", Method::GET, ops::readyz),
+        at("/metrics", Method::GET, http_metrics::metrics),
+        at("/api/openapi.json", Method::GET, openapi::document_json),
+        at("/docs", Method::GET, openapi::docs_index),
+        at("/docs/{file}", Method::GET, openapi::docs_file),
+        at("/api/connections", Method::GET, connections::list),
+        at("/api/connections", Method::POST, connections::create),
+        at(CONNECTION, Method::GET, connections::get),
+        at(CONNECTION, Method::PATCH, connections::update),
+        at(CONNECTION, Method::DELETE, connections::delete),
+        at(
+            "/api/connections/{id}/test",
+            Method::POST,
+            connections::test,
+        ),
+        at(
+            "/api/connections/{id}/schemas/refresh",
+            Method::POST,
+            refresh::refresh,
+        ),
+        at(
+            "/api/connections/{id}/schemas/status",
+            Method::GET,
+            status::status,
+        ),
+        at(
+            "/api/connections/{id}/schemas/refreshes",
+            Method::GET,
+            history::list,
+        ),
+        at(RUN, Method::GET, history::get),
+        at(RUN, Method::DELETE, history::cancel),
+        at("/api/refreshes", Method::GET, history::list_all),
+        at("/api/connections/{id}/schemas", Method::GET, cache::list),
+        at(OBJECT, Method::GET, cache::get),
+        at(
+            "/api/connections/{id}/schemas/{schema_id}/records",
+            Method::GET,
+            records::records,
+        ),
+        at(
+            "/api/connections/{id}/schemas/{schema_id}/fields",
+            Method::POST,
+            fields::upsert,
+        ),
+        at(FIELD, Method::PATCH, fields::patch),
+        at(FIELD, Method::DELETE, fields::delete),
+        at(KEYS, Method::PUT, fields::set_primary_keys),
+        at(KEYS, Method::DELETE, fields::reset_primary_keys),
+    ]
+}
+
+/// Every (path pattern, method) the app serves.
+pub fn served() -> Vec<(String, String)> {
+    endpoints()
+        .into_iter()
+        .map(|e| (e.path.to_owned(), e.method.to_string()))
+        .collect()
+}
+
+/// Groups the table by path: one resource each, 405 for other methods.
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/healthz")
-            .get(ops::healthz)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/readyz")
-            .get(ops::readyz)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/metrics")
-            .get(crate::http_metrics::metrics)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/connections")
-            .get(connections::list)
-            .post(connections::create)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/connections/{id}")
-            .get(connections::get)
-            .patch(connections::update)
-            .delete(connections::delete)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/connections/{id}/test")
-            .post(connections::test)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/connections/{id}/schemas/refresh")
-            .post(refresh::refresh)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/connections/{id}/schemas/status")
-            .get(status::status)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/connections/{id}/schemas/refreshes")
-            .get(history::list)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/connections/{id}/schemas/refreshes/{job_id}")
-            .get(history::get)
-            .delete(history::cancel)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/refreshes")
-            .get(history::list_all)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/connections/{id}/schemas")
-            .get(cache::list)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/connections/{id}/schemas/{schema_id}")
-            .get(cache::get)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/connections/{id}/schemas/{schema_id}/records")
-            .get(records::records)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/connections/{id}/schemas/{schema_id}/fields")
-            .post(fields::upsert)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/connections/{id}/schemas/{schema_id}/fields/{field_id}")
-            .patch(fields::patch)
-            .delete(fields::delete)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/connections/{id}/schemas/{schema_id}/primary_keys")
-            .put(fields::set_primary_keys)
-            .delete(fields::reset_primary_keys)
-            .default_service(web::to(method_not_allowed)),
-    );
+    let mut resources: Vec<(&'static str, Resource)> = Vec::new();
+    for endpoint in endpoints() {
+        let index = match resources.iter().position(|(p, _)| *p == endpoint.path) {
+            Some(index) => index,
+            None => {
+                resources.push((endpoint.path, web::resource(endpoint.path)));
+                resources.len() - 1
+            }
+        };
+        let (path, resource) = resources.remove(index);
+        resources.insert(index, (path, resource.route(endpoint.route)));
+    }
+    for (_, resource) in resources {
+        cfg.service(resource.default_service(web::to(method_not_allowed)));
+    }
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {

@@ -2,6 +2,7 @@
 //! of a cached object's rows, read through the access policy in a read-only
 //! session with a statement timeout.
 
+use crate::openapi::schemas;
 use crate::{
     auth::{Authorized, SchemasRead},
     envelope,
@@ -14,16 +15,33 @@ use schemata_core::SchemaId;
 use schemata_sources::{Source, SourceError, connect, records::MAX_LIMIT};
 use schemata_store::{cache, connections as stored};
 use serde::Deserialize;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 const DEFAULT_LIMIT: u32 = 10;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RecordsQuery {
+    /// Rows to read, 1 to 100 (default 10).
     limit: Option<u32>,
 }
 
+/// A live sample of the object's rows, read from the source through the
+/// access policy, in the cache's types.
+#[utoipa::path(
+    get, path = "/api/connections/{id}/schemas/{schema_id}/records", tag = "schemas",
+    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's `schema.name` (percent-encode dots or slashes inside names)."), RecordsQuery),
+    responses(
+        (status = 200, description = "Sample rows.", body = schemas::RecordsEnvelope),
+        (status = 404, description = "No such connection or cached object.", body = schemas::ErrorEnvelope),
+        (status = 409, description = "Disabled connection, or unhealthy source.", body = schemas::ErrorEnvelope),
+        (status = 502, description = "`source_error`: the source failed the read.", body = schemas::ErrorEnvelope),
+        (status = 503, description = "Too many source reads in flight.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn records(
     caller: Authorized<SchemasRead>,
     state: web::Data<AppState>,

@@ -2,6 +2,7 @@
 //! new run needs a healthy source first, and is recorded, marked and enqueued
 //! in one transaction.
 
+use crate::openapi::schemas;
 use crate::{
     auth::{Authorized, Caller, SchemasWrite},
     error::ApiError,
@@ -18,20 +19,45 @@ use schemata_store::rate_limits::{self, Verdict};
 use schemata_store::runs;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 /// Rounds of "decide, check health, decide again" before giving up.
 const ADMIT_ROUNDS: usize = 3;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RefreshQuery {
+    /// `true` (default): re-read everything; `false`: only what changed.
+    #[param(value_type = Option<bool>)]
     hard_refresh: Option<String>,
+    /// Comma-separated schemas to refresh (soft refresh only).
     schemas: Option<String>,
+    /// Comma-separated `schema.table` entries to refresh (soft refresh only).
     tables: Option<String>,
+    /// Seconds: a `fresh` cache younger than this answers 200 with the status, no run.
+    #[param(value_type = Option<u32>)]
     max_age: Option<String>,
 }
 
+/// Asks for a refresh: checks the source's health, then queues a run (or
+/// joins one already covering the request) and answers 202 with `Location`.
+#[utoipa::path(
+    post, path = "/api/connections/{id}/schemas/refresh", tag = "refresh",
+    params(("id" = Uuid, Path, description = "The connection's id."), RefreshQuery, ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a repeated request with the same key (24 h).")),
+    responses(
+        (status = 202, description = "Queued, or joined a run that covers it.", body = schemas::RefreshAcceptedEnvelope,
+            headers(("Location" = String, description = "The status to poll."))),
+        (status = 200, description = "No run needed: disabled connection, or a young enough cache with `max_age`.", body = schemas::RefreshNotNeededEnvelope),
+        (status = 400, description = "Invalid options.", body = schemas::ErrorEnvelope),
+        (status = 404, description = "No such connection in your organization.", body = schemas::ErrorEnvelope),
+        (status = 409, description = "`connection_unhealthy`: the source did not answer the health check.", body = schemas::ErrorEnvelope),
+        (status = 429, description = "`rate_limited`: too many refresh requests with this key.", body = schemas::ErrorEnvelope,
+            headers(("Retry-After" = u64, description = "Seconds until a request is accepted again."))),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn refresh(
     caller: Authorized<SchemasWrite>,
     state: web::Data<AppState>,

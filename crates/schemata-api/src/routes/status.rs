@@ -1,6 +1,7 @@
 //! `GET /api/connections/{id}/schemas/status`: what clients poll after a 202.
 //! One query per request (see `schemata_store::status`).
 
+use crate::openapi::schemas;
 use crate::{
     auth::{Authorized, SchemasRead},
     envelope,
@@ -15,6 +16,16 @@ use schemata_store::status::{self as snapshots, ActiveRun, StatusRow};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// The cache's status and the run in progress: what clients poll after a 202.
+#[utoipa::path(
+    get, path = "/api/connections/{id}/schemas/status", tag = "refresh",
+    params(("id" = Uuid, Path, description = "The connection's id.")),
+    responses(
+        (status = 200, description = "The status.", body = schemas::StatusEnvelope),
+        (status = 404, description = "No such connection in your organization.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn status(
     caller: Authorized<SchemasRead>,
     state: web::Data<AppState>,
