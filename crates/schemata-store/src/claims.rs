@@ -27,9 +27,31 @@ pub enum Claim {
     Busy,
     /// Its organization already has its share of worker slots in use.
     OverShare,
+    /// Its source's server already has its cap of refreshes reading it.
+    SourceAtCapacity,
     /// The run is finished, cancelled, gone, or this delivery is not its current job.
     Stale,
 }
+
+/// Status, delivery, run lock, connection lock, organization and server key.
+type ClaimFacts = (String, Option<String>, i64, i64, Uuid, Option<i32>);
+
+/// Caps on concurrent refreshes across every worker; 0 means no cap.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Slots {
+    /// Refreshes of one organization: one tenant's burst cannot take every worker.
+    pub per_organization: u32,
+    /// Refreshes reading one source server (whatever their connection or
+    /// organization): no server is hammered, and one slow server cannot
+    /// take every worker.
+    pub per_source_server: u32,
+}
+
+/// Second keys of slot locks: organizations' slots from 0, servers' from
+/// `SERVER_SLOTS`, each at most `SLOT_SPACE` of them.
+const ORGANIZATION_SLOTS: i32 = 0;
+const SERVER_SLOTS: i32 = 1 << 20;
+const SLOT_SPACE: i32 = 1 << 20;
 
 /// The session whose advisory locks stand for a running refresh.
 pub struct ClaimSession {
@@ -43,24 +65,27 @@ impl ClaimSession {
         Ok(Self { conn })
     }
 
-    /// Takes the connection's and the run's locks and, when
-    /// `organization_slots` is not zero, one of that many slots of the run's
-    /// organization (across every worker), then marks the run running and
-    /// counts the attempt. `task_id` is the delivery being worked on.
+    /// Takes the connection's and the run's locks, one of the run's
+    /// organization's slots and one of its source server's slots (across
+    /// every worker; a zero in `slots` means no cap), then marks the run
+    /// running and counts the attempt. `task_id` is the delivery being worked on.
     pub async fn claim(
         &mut self,
         run_id: Uuid,
         task_id: &str,
-        organization_slots: u32,
+        slots: Slots,
     ) -> Result<Claim, StoreError> {
-        let found: Option<(String, Option<String>, i64, i64, Uuid)> = sqlx::query_as(
-            "SELECT r.status, r.task_id, r.lock_key, c.lock_key, r.organization_id
+        let found: Option<ClaimFacts> = sqlx::query_as(
+            "SELECT r.status, r.task_id, r.lock_key, c.lock_key, r.organization_id,
+                    hashtext(c.source_server)
              FROM refresh_runs r JOIN connections c ON c.id = r.connection_id WHERE r.id = $1",
         )
         .bind(run_id)
         .fetch_optional(&mut self.conn)
         .await?;
-        let Some((status, current_task, run_key, connection_key, organization_id)) = found else {
+        let Some((status, current_task, run_key, connection_key, organization_id, server_key)) =
+            found
+        else {
             return Ok(Claim::Stale);
         };
         if !matches!(status.as_str(), "queued" | "running")
@@ -75,9 +100,24 @@ impl ClaimSession {
             self.unlock_all().await?;
             return Ok(Claim::Busy);
         }
-        if organization_slots > 0 && !self.take_slot(organization_id, organization_slots).await? {
+        let bits = organization_id.as_u128();
+        let organization_key = (bits ^ (bits >> 64)) as u32 as i32;
+        if slots.per_organization > 0
+            && !self
+                .take_slot(organization_key, ORGANIZATION_SLOTS, slots.per_organization)
+                .await?
+        {
             self.unlock_all().await?;
             return Ok(Claim::OverShare);
+        }
+        if let Some(server_key) = server_key
+            && slots.per_source_server > 0
+            && !self
+                .take_slot(server_key, SERVER_SLOTS, slots.per_source_server)
+                .await?
+        {
+            self.unlock_all().await?;
+            return Ok(Claim::SourceAtCapacity);
         }
         let claimed: Option<RunRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE refresh_runs SET status = 'running', attempt = attempt + 1,
@@ -106,16 +146,15 @@ impl ClaimSession {
         Ok(locked)
     }
 
-    /// One of the organization's `slots` slot locks (two-key advisory locks,
-    /// a space apart from the single-key ones above), held for as long as
-    /// this session: exact across workers, and freed when a worker dies.
-    async fn take_slot(&mut self, organization_id: Uuid, slots: u32) -> Result<bool, StoreError> {
-        let bits = organization_id.as_u128();
-        let organization_key = (bits ^ (bits >> 64)) as u32 as i32;
-        for slot in 0..i32::try_from(slots).unwrap_or(i32::MAX) {
+    /// One of `slots` slot locks of `key` (two-key advisory locks, a space
+    /// apart from the single-key ones above; `base` keeps organizations' and
+    /// servers' slots apart), held for as long as this session: exact across
+    /// workers, and freed when a worker dies.
+    async fn take_slot(&mut self, key: i32, base: i32, slots: u32) -> Result<bool, StoreError> {
+        for slot in 0..i32::try_from(slots).unwrap_or(i32::MAX).min(SLOT_SPACE) {
             let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1::int4, $2::int4)")
-                .bind(organization_key)
-                .bind(slot)
+                .bind(key)
+                .bind(base + slot)
                 .fetch_one(&mut self.conn)
                 .await?;
             if taken {

@@ -82,8 +82,8 @@ pub async fn insert(
     let id = Uuid::now_v7();
     let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO connections (id, organization_id, name, kind, configuration, secret, status,
-             schema_filter, table_allowlist, refresh_ttl_seconds, auto_refresh)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             schema_filter, table_allowlist, refresh_ttl_seconds, auto_refresh, source_server)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          RETURNING {COLUMNS}"
     )))
     .bind(id)
@@ -97,6 +97,7 @@ pub async fn insert(
     .bind(&fields.table_allowlist)
     .bind(fields.refresh_ttl_seconds)
     .bind(fields.auto_refresh)
+    .bind(fields.config.server())
     .fetch_one(pool)
     .await?;
     Ok(row)
@@ -118,8 +119,8 @@ pub async fn insert_many(
         .collect();
     let inserted = sqlx::query(
         "INSERT INTO connections (id, organization_id, name, kind, configuration, secret, status,
-             schema_filter, table_allowlist, refresh_ttl_seconds, auto_refresh)
-         SELECT id, $3, name, $4, $5, secret, $6, $7, $8, $9, $10
+             schema_filter, table_allowlist, refresh_ttl_seconds, auto_refresh, source_server)
+         SELECT id, $3, name, $4, $5, secret, $6, $7, $8, $9, $10, $12
          FROM UNNEST($1::uuid[], $2::text[], $11::bytea[]) AS n (id, name, secret)",
     )
     .bind(&ids)
@@ -133,6 +134,7 @@ pub async fn insert_many(
     .bind(fields.refresh_ttl_seconds)
     .bind(fields.auto_refresh)
     .bind(&sealed)
+    .bind(fields.config.server())
     .execute(pool)
     .await?;
     Ok(inserted.rows_affected())
@@ -151,6 +153,7 @@ pub async fn update(
     let updated = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE connections SET name = $3, configuration = $4, secret = $5, status = $6, schema_filter = $7,
              table_allowlist = $8, refresh_ttl_seconds = $9, auto_refresh = $10, updated_at = now(),
+             source_server = $12,
              catalog_state = CASE WHEN $11 THEN NULL ELSE catalog_state END,
              health_status = CASE WHEN $11 THEN 'unknown' ELSE health_status END,
              health_message = CASE WHEN $11 THEN NULL ELSE health_message END,
@@ -169,6 +172,7 @@ pub async fn update(
     .bind(fields.refresh_ttl_seconds)
     .bind(fields.auto_refresh)
     .bind(configuration_changed)
+    .bind(fields.config.server())
     .fetch_optional(pool)
     .await?
     .ok_or(StoreError::ConnectionGone(row.id))?;
@@ -310,4 +314,17 @@ pub async fn find_by_name(
     .fetch_optional(pool)
     .await?;
     Ok(row)
+}
+
+/// Records the server a connection's source lives on, when it changed (rows
+/// from before the column existed learn it at their first refresh).
+pub async fn note_source_server(pool: &PgPool, id: Uuid, server: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE connections SET source_server = $2 WHERE id = $1 AND source_server IS DISTINCT FROM $2",
+    )
+    .bind(id)
+    .bind(server)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

@@ -179,6 +179,7 @@ impl TestApp {
             retry_attempts: 3,
             retry_base_delay: Duration::from_millis(500),
             organization_slots: 8,
+            source_server_slots: 4,
         }
     }
 
@@ -289,7 +290,7 @@ impl TestApp {
                 attempts: 1,
                 base_delay: Duration::from_millis(500),
             },
-            organization_slots: 0,
+            slots: schemata_store::claims::Slots::default(),
         }
     }
 

@@ -267,3 +267,70 @@ async fn one_organization_cannot_take_every_worker_slot() {
     .await;
     worker.stop().await;
 }
+
+/// Refreshes reading one source server hold at most its slots (here 1),
+/// whatever connection they belong to: a second connection to the wedged
+/// server waits on the queue (no attempt counted) while a connection to
+/// another server refreshes, and goes once the first lets its slot go.
+#[tokio::test]
+async fn one_source_server_cannot_take_every_worker_slot() {
+    let app = TestApp::spawn().await;
+    let wedged = FakePostgres::start(Behaviour::AcceptAnyPassword {
+        stall_on: Some("BEGIN"),
+    })
+    .await;
+    // Two databases on one server: one server, so one cap.
+    let first = app
+        .create_connection(
+            "first",
+            &format!("postgres://reader:pw@127.0.0.1:{}/app", wedged.port),
+        )
+        .await;
+    let second = app
+        .create_connection(
+            "second",
+            &format!("postgres://other:pw@127.0.0.1:{}/other", wedged.port),
+        )
+        .await;
+    let source = source_database("CREATE TABLE t (id int);").await;
+    let elsewhere = app.create_connection("elsewhere", &source.url()).await;
+
+    let mut settings = app.worker_settings();
+    settings.concurrency = 4;
+    settings.organization_slots = 0;
+    settings.source_server_slots = 1;
+    settings.sources.limits.statement_timeout = Duration::from_secs(300);
+    settings.job_timeout = Duration::from_secs(600);
+    let worker = app.spawn_worker_with(settings);
+    assert_eq!(app.request_refresh(&first).await.status(), 202);
+    app.wait_for_job(&first, "running").await;
+    assert_eq!(app.request_refresh(&second).await.status(), 202);
+    assert_eq!(app.request_refresh(&elsewhere).await.status(), 202);
+    // Another server's refresh runs to the end on a free slot…
+    assert_eq!(
+        app.wait_for_refresh(&elsewhere).await["cache_status"],
+        "fresh"
+    );
+    // …while the second connection to the busy server waits for its one slot.
+    let waiting = app.status(&second).await;
+    assert_eq!(waiting["current_job"]["status"], "queued", "{waiting}");
+    assert_eq!(waiting["current_job"]["attempt"], 0);
+    let job = app.status(&first).await["current_job"]["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cancelled = app
+        .delete(&format!("/api/connections/{first}/schemas/refreshes/{job}"))
+        .await;
+    assert_eq!(cancelled.status(), 200);
+    app.wait_for_job(&second, "running").await;
+    let job = app.status(&second).await["current_job"]["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.delete(&format!(
+        "/api/connections/{second}/schemas/refreshes/{job}"
+    ))
+    .await;
+    worker.stop().await;
+}

@@ -40,6 +40,8 @@ pub struct WorkerSettings {
     pub retry_base_delay: Duration,
     /// Refreshes one organization may run at once across all workers (0: no cap).
     pub organization_slots: u32,
+    /// Refreshes reading one source server at once across all workers (0: no cap).
+    pub source_server_slots: u32,
 }
 
 impl WorkerSettings {
@@ -76,6 +78,7 @@ impl WorkerSettings {
             orphan_check_interval: Duration::from_millis(env_or("SCHEMATA_ORPHAN_CHECK_MS", 2000)?),
             retry_attempts: env_or("SCHEMATA_REFRESH_ATTEMPTS", 3)?,
             organization_slots: env_or("SCHEMATA_WORKER_SLOTS_PER_ORGANIZATION", 8)?,
+            source_server_slots: env_or("SCHEMATA_WORKER_SLOTS_PER_SOURCE_SERVER", 4)?,
             retry_base_delay: Duration::from_millis(env_or(
                 "SCHEMATA_REFRESH_RETRY_BASE_MS",
                 30_000,

@@ -8,6 +8,7 @@ use apalis_core::backend::ext::poll_strategy::{PollWith, Strategy};
 use apalis_postgres::{Config, PostgresStorage, Pubsub};
 use schemata_core::RefreshJob;
 use schemata_sources::AccessPolicy;
+use schemata_store::claims::Slots;
 use schemata_store::{PgPool, QUEUE_NAME};
 use std::{net::TcpListener, sync::Arc};
 
@@ -83,7 +84,10 @@ impl Worker {
                 attempts: self.settings.retry_attempts,
                 base_delay: self.settings.retry_base_delay,
             },
-            organization_slots: self.settings.organization_slots,
+            slots: Slots {
+                per_organization: self.settings.organization_slots,
+                per_source_server: self.settings.source_server_slots,
+            },
         });
         let maintenance = tokio::spawn(maintain(
             context.clone(),

@@ -77,6 +77,20 @@ impl SourceConfig {
         }
     }
 
+    /// The server the source lives on, without user or database: refreshes of
+    /// every connection to one server share its cap of concurrent reads.
+    pub fn server(&self) -> String {
+        match self {
+            Self::Network(endpoint) => format!(
+                "{}://{}:{}",
+                endpoint.kind.as_str(),
+                endpoint.host.to_ascii_lowercase(),
+                endpoint.port
+            ),
+            Self::Sqlite(file) => format!("sqlite:{}", file.path),
+        }
+    }
+
     /// A client that sends `********` back means "keep the stored password";
     /// that is honoured only while the password would go to the same place.
     pub fn keep_password_from(self, previous: &SourceConfig) -> Result<Self, SourceConfigError> {

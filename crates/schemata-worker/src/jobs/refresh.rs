@@ -13,7 +13,7 @@ use schemata_sources::{
 };
 use schemata_store::{
     PgPool, SecretBox,
-    claims::{self, Claim, ClaimSession},
+    claims::{self, Claim, ClaimSession, Slots},
     connections,
     runs::{self, RunRow},
     snapshots,
@@ -30,9 +30,10 @@ pub struct RefreshContext {
     pub policy: AccessPolicy,
     pub job_timeout: Duration,
     pub retry: RetryPolicy,
-    /// Refreshes one organization may run at once across all workers (0: no
-    /// cap), so one tenant's burst cannot take every slot.
-    pub organization_slots: u32,
+    /// Refreshes one organization, and one source server, may run at once
+    /// across all workers: one tenant's burst or one slow server cannot take
+    /// every slot.
+    pub slots: Slots,
 }
 
 /// How often, and after how long, a refresh whose source failed transiently
@@ -60,8 +61,8 @@ impl RetryPolicy {
     }
 }
 
-/// When a delivery finds its organization's slots all in use, it is tried
-/// again after this.
+/// When a delivery finds its organization's (or its server's) slots all in
+/// use, it is tried again after this.
 pub const SHARE_RETRY: Duration = Duration::from_secs(2);
 
 /// When a delivery finds its connection busy, it is tried again after this; a
@@ -97,10 +98,7 @@ pub async fn refresh(
         .await
         .context("Failed to open a claim session")?;
     let started = Instant::now();
-    let outcome = match session
-        .claim(job.run_id, task_id, ctx.organization_slots)
-        .await
-    {
+    let outcome = match session.claim(job.run_id, task_id, ctx.slots).await {
         Err(error) => Err(anyhow::Error::new(error).context("Failed to claim the refresh run")),
         Ok(Claim::Stale) => Ok(RefreshOutcome::Skipped),
         Ok(Claim::Busy) => claims::defer(&ctx.pool, &job, task_id, BUSY_RETRY)
@@ -110,6 +108,10 @@ pub async fn refresh(
         Ok(Claim::OverShare) => claims::defer(&ctx.pool, &job, task_id, SHARE_RETRY)
             .await
             .context("Failed to put a refresh over its organization's share back on the queue")
+            .map(|_| RefreshOutcome::Deferred),
+        Ok(Claim::SourceAtCapacity) => claims::defer(&ctx.pool, &job, task_id, SHARE_RETRY)
+            .await
+            .context("Failed to put a refresh of a server at capacity back on the queue")
             .map(|_| RefreshOutcome::Deferred),
         Ok(Claim::Claimed(run)) => run_claimed(ctx, &run).await,
     };
@@ -246,6 +248,11 @@ async fn prepare(
     let config = connections::source_config(&ctx.pool, &ctx.secrets, connection.id)
         .await
         .map_err(|e| e.to_string())?;
+    if let Err(error) =
+        connections::note_source_server(&ctx.pool, connection.id, &config.server()).await
+    {
+        tracing::warn!(error = ?error, "could not record the connection's source server");
+    }
     let catalog_state = {
         let mut conn = ctx.pool.acquire().await.map_err(|e| e.to_string())?;
         snapshots::catalog_state(&mut conn, connection.id)

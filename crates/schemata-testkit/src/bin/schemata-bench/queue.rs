@@ -130,6 +130,9 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
                     ("SCHEMATA_WORKER_OPS_PORT", free_port().to_string()),
                     ("SCHEMATA_WORKER_CONCURRENCY", "8".to_owned()),
                     ("SCHEMATA_WORKER_SLOTS_PER_ORGANIZATION", "0".to_owned()),
+                    // Every benchmark connection reads one server: the cap
+                    // would measure itself, not the queue.
+                    ("SCHEMATA_WORKER_SLOTS_PER_SOURCE_SERVER", "0".to_owned()),
                 ]),
                 logs.join(format!("worker-{n}.log")),
             )

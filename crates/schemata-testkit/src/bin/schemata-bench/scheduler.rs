@@ -94,6 +94,7 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
     settings.scheduler_batch = 1000;
     // One organization owns them all: no share to keep.
     settings.organization_slots = 0;
+    settings.source_server_slots = 0;
     settings.poll_interval = Duration::from_millis(200);
     let worker = app.spawn_worker_with_pool(settings, pool);
     let window = Instant::now();
