@@ -293,7 +293,7 @@ async fn one_source_server_cannot_take_every_worker_slot() {
         )
         .await;
     let source = source_database("CREATE TABLE t (id int);").await;
-    let elsewhere = app.create_connection("elsewhere", &source.url()).await;
+    let elsewhere = app.create_connection("elsewhere", source.url()).await;
 
     let mut settings = app.worker_settings();
     settings.concurrency = 4;
