@@ -164,6 +164,44 @@ impl ClaimSession {
         Ok(false)
     }
 
+    /// Gives a claimed run back to the queue: a new delivery at the front,
+    /// the run `queued` again with this attempt uncounted. The claim's locks
+    /// are released before the commit makes the delivery visible, so the
+    /// worker that the commit's NOTIFY wakes finds the connection free.
+    /// `false` when the run is no longer this delivery's.
+    pub async fn hand_back(
+        &mut self,
+        pool: &PgPool,
+        run_id: Uuid,
+        connection_id: Uuid,
+        task_id: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = pool.begin().await?;
+        if !connections::lock(&mut tx, connection_id).await? {
+            return Ok(false);
+        }
+        let handed: Option<Uuid> = sqlx::query_scalar(
+            "UPDATE refresh_runs SET status = 'queued', attempt = greatest(attempt - 1, 0)
+             WHERE id = $1 AND status = 'running' AND task_id = $2 RETURNING id",
+        )
+        .bind(run_id)
+        .bind(task_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if handed.is_none() {
+            return Ok(false);
+        }
+        let job = RefreshJob {
+            run_id,
+            connection_id,
+        };
+        let next = queue::enqueue_first(&mut tx, &job).await?;
+        admission::set_task_id(&mut tx, run_id, &next).await?;
+        self.unlock_all().await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn unlock_all(&mut self) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_advisory_unlock_all()")
             .execute(&mut self.conn)

@@ -291,6 +291,7 @@ impl TestApp {
                 base_delay: Duration::from_millis(500),
             },
             slots: schemata_store::claims::Slots::default(),
+            hand_back: schemata_worker::HandBack::never(),
         }
     }
 

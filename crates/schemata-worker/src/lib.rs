@@ -1,6 +1,7 @@
 //! The refresh worker: drains the apalis-postgres queue and rewrites schema caches.
 //! Meets the API only in the database.
 
+mod hand_back;
 pub mod jobs;
 mod ops;
 mod reaper;
@@ -9,6 +10,7 @@ pub mod settings;
 mod shutdown;
 mod startup;
 
+pub use hand_back::HandBack;
 pub use jobs::refresh::{RefreshContext, RefreshOutcome, refresh};
 pub use settings::WorkerSettings;
 pub use shutdown::shutdown_signal;

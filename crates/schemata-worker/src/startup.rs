@@ -74,7 +74,10 @@ impl Worker {
         .await
         .map_err(anyhow::Error::msg)
         .context("Invalid source access policy")?;
+        // Refreshes still running when the grace period ends go back to the queue.
+        let (hand_back_now, hand_back) = crate::HandBack::channel();
         let context = Arc::new(RefreshContext {
+            hand_back,
             pool: self.pool.clone(),
             secrets,
             limits: self.settings.sources.limits,
@@ -110,9 +113,12 @@ impl Worker {
         tracing::info!(worker.name = %self.name, concurrency = self.settings.concurrency, "schemata-worker started");
         // One signal, seen by every incarnation of the queue worker below.
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let grace = self.settings.shutdown_timeout;
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop.send(true);
+            tokio::time::sleep(grace).await;
+            let _ = hand_back_now.send(true);
         });
         let mut incarnation = 0usize;
         let result = loop {
@@ -152,6 +158,9 @@ impl Worker {
     }
 }
 
+/// Time a refresh gets to hand itself back once the grace period is over.
+const HAND_BACK_ALLOWANCE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Pause before starting the queue worker again after its stream died,
 /// growing with each restart in a row (up to five times this).
 const RESTART_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
@@ -181,7 +190,9 @@ impl Worker {
                     .concurrency(settings.concurrency.max(1))
                     .build(handle)
             })
-            .shutdown_timeout(self.settings.shutdown_timeout)
+            // Past the grace period, running refreshes hand themselves back;
+            // this leaves them the time to do so.
+            .shutdown_timeout(self.settings.shutdown_timeout + HAND_BACK_ALLOWANCE)
     }
 }
 

@@ -34,6 +34,8 @@ pub struct RefreshContext {
     /// across all workers: one tenant's burst or one slow server cannot take
     /// every slot.
     pub slots: Slots,
+    /// Due when a stopping worker's grace period is over.
+    pub hand_back: crate::HandBack,
 }
 
 /// How often, and after how long, a refresh whose source failed transiently
@@ -85,6 +87,9 @@ pub enum RefreshOutcome {
     /// The source failed transiently; the run waits on the queue for its
     /// next attempt, after this long.
     RetryScheduled(Duration),
+    /// This worker is stopping and its grace period ran out: the run is back
+    /// at the front of the queue, its attempt not counted.
+    HandedBack,
 }
 
 /// Runs the refresh named by `job`, delivered as apalis task `task_id`. Errors
@@ -113,7 +118,7 @@ pub async fn refresh(
             .await
             .context("Failed to put a refresh of a server at capacity back on the queue")
             .map(|_| RefreshOutcome::Deferred),
-        Ok(Claim::Claimed(run)) => run_claimed(ctx, &run).await,
+        Ok(Claim::Claimed(run)) => run_claimed(ctx, &run, &mut session, task_id).await,
     };
     // Ending the session releases the claim's locks, after the run was closed.
     session.close().await;
@@ -124,6 +129,7 @@ pub async fn refresh(
         Ok(RefreshOutcome::Skipped) => "skipped",
         Ok(RefreshOutcome::Cancelled) => "cancelled",
         Ok(RefreshOutcome::RetryScheduled(_)) => "retry_scheduled",
+        Ok(RefreshOutcome::HandedBack) => "handed_back",
         Err(_) => "infrastructure_error",
     };
     metrics::counter!("schemata_refresh_jobs_total", "outcome" => label).increment(1);
@@ -138,7 +144,12 @@ pub async fn refresh(
 }
 
 /// The refresh proper, while this worker holds the run's claim.
-async fn run_claimed(ctx: &RefreshContext, run: &RunRow) -> anyhow::Result<RefreshOutcome> {
+async fn run_claimed(
+    ctx: &RefreshContext,
+    run: &RunRow,
+    session: &mut ClaimSession,
+    task_id: &str,
+) -> anyhow::Result<RefreshOutcome> {
     let started = Instant::now();
     if run.attempt == 1 {
         // From the commit that queued it to this claim.
@@ -177,6 +188,15 @@ async fn run_claimed(ctx: &RefreshContext, run: &RunRow) -> anyhow::Result<Refre
         () = cancelled(&ctx.pool, run.id) => {
             tracing::info!(job.id = %run.id, "refresh cancelled; the cache keeps its previous state");
             return Ok(RefreshOutcome::Cancelled);
+        }
+        // Dropping the work rolls the write back; the run goes to another worker.
+        () = ctx.hand_back.due() => {
+            let handed = session
+                .hand_back(&ctx.pool, run.id, run.connection_id, task_id)
+                .await
+                .context("Failed to hand a refresh back to the queue")?;
+            tracing::info!(job.id = %run.id, handed, "worker stopping: refresh handed back to the queue");
+            return Ok(if handed { RefreshOutcome::HandedBack } else { RefreshOutcome::Skipped });
         }
     };
     let read = match read {
