@@ -6,15 +6,20 @@
 //! - the run's lock (`lock_key`): proof the run's worker is alive. PostgreSQL
 //!   releases it the moment that worker's session ends, crash or not.
 //!
-//! A session is a plain connection, not a pooled one, so its locks can never
-//! outlive the refresh by going back into a pool.
+//! Sessions come from a pool of their own ([`ClaimPool`]): opening a
+//! PostgreSQL session per refresh cost a few milliseconds of every pickup. A
+//! session goes back to that pool only after it released every lock; one
+//! dropped mid-refresh (an aborted task) is closed instead, so its locks can
+//! never outlive the refresh.
 
 use crate::{
     StoreError, admission, connections, queue,
     runs::{COLUMNS, RunRow},
 };
 use schemata_core::RefreshJob;
-use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+use sqlx::{
+    Connection, PgConnection, PgPool, Postgres, pool::PoolConnection, postgres::PgPoolOptions,
+};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -53,16 +58,44 @@ const ORGANIZATION_SLOTS: i32 = 0;
 const SERVER_SLOTS: i32 = 1 << 20;
 const SLOT_SPACE: i32 = 1 << 20;
 
+/// Sessions for claims, on our database, apart from the pool that runs
+/// queries: a claim session is held for a whole refresh.
+#[derive(Clone)]
+pub struct ClaimPool(PgPool);
+
+impl ClaimPool {
+    /// Up to `size` sessions, with `pool`'s connection settings; opened on
+    /// first use and closed after a minute idle.
+    pub fn new(pool: &PgPool, size: u32) -> Self {
+        let options = pool.connect_options().as_ref().clone();
+        Self(
+            PgPoolOptions::new()
+                .max_connections(size.max(1))
+                .min_connections(0)
+                .idle_timeout(Duration::from_secs(60))
+                .acquire_timeout(pool.options().get_acquire_timeout())
+                .connect_lazy_with(options),
+        )
+    }
+}
+
 /// The session whose advisory locks stand for a running refresh.
 pub struct ClaimSession {
-    conn: PgConnection,
+    /// `None` once closed.
+    conn: Option<PoolConnection<Postgres>>,
 }
 
 impl ClaimSession {
-    /// Opens a dedicated session on our database (same settings as `pool`).
-    pub async fn open(pool: &PgPool) -> Result<Self, StoreError> {
-        let conn = pool.connect_options().connect().await?;
-        Ok(Self { conn })
+    /// A session of `pool`, holding no lock.
+    pub async fn open(pool: &ClaimPool) -> Result<Self, StoreError> {
+        let conn = pool.0.acquire().await?;
+        Ok(Self { conn: Some(conn) })
+    }
+
+    fn conn(&mut self) -> &mut PgConnection {
+        self.conn
+            .as_mut()
+            .expect("a claim session is used only until it is closed")
     }
 
     /// Takes the connection's and the run's locks, one of the run's
@@ -81,7 +114,7 @@ impl ClaimSession {
              FROM refresh_runs r JOIN connections c ON c.id = r.connection_id WHERE r.id = $1",
         )
         .bind(run_id)
-        .fetch_optional(&mut self.conn)
+        .fetch_optional(self.conn())
         .await?;
         let Some((status, current_task, run_key, connection_key, organization_id, server_key)) =
             found
@@ -127,7 +160,7 @@ impl ClaimSession {
         )))
         .bind(run_id)
         .bind(task_id)
-        .fetch_optional(&mut self.conn)
+        .fetch_optional(self.conn())
         .await?;
         match claimed {
             Some(run) => Ok(Claim::Claimed(Box::new(run))),
@@ -141,7 +174,7 @@ impl ClaimSession {
     async fn try_lock(&mut self, key: i64) -> Result<bool, StoreError> {
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(key)
-            .fetch_one(&mut self.conn)
+            .fetch_one(self.conn())
             .await?;
         Ok(locked)
     }
@@ -155,7 +188,7 @@ impl ClaimSession {
             let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1::int4, $2::int4)")
                 .bind(key)
                 .bind(base + slot)
-                .fetch_one(&mut self.conn)
+                .fetch_one(self.conn())
                 .await?;
             if taken {
                 return Ok(true);
@@ -204,14 +237,35 @@ impl ClaimSession {
 
     async fn unlock_all(&mut self) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_advisory_unlock_all()")
-            .execute(&mut self.conn)
+            .execute(self.conn())
             .await?;
         Ok(())
     }
 
-    /// Ends the session, and with it every lock it holds.
-    pub async fn close(self) {
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.conn.close()).await;
+    /// Releases every lock the session holds and returns it to its pool; a
+    /// session that cannot say it released them is closed instead.
+    pub async fn close(mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let released = tokio::time::timeout(
+            Duration::from_secs(2),
+            sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut *conn),
+        )
+        .await;
+        if !matches!(released, Ok(Ok(_))) {
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn.detach().close()).await;
+        }
+    }
+}
+
+impl Drop for ClaimSession {
+    /// Dropped without [`ClaimSession::close`] (its refresh was aborted): the
+    /// session is closed, never pooled, and PostgreSQL releases its locks.
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(conn.detach());
+        }
     }
 }
 

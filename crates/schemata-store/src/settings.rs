@@ -48,6 +48,11 @@ impl StoreSettings {
         let pool = PgPoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(self.acquire_timeout)
+            // No ping before each use: it was a round trip on every request
+            // (half the database's work for a status read). A connection
+            // that died is found by the query that uses it, which answers
+            // 503 `unavailable`, and sqlx closes it rather than pool it again.
+            .test_before_acquire(false)
             .connect(&self.database_url)
             .await?;
         check_migrated(&pool).await?;

@@ -292,6 +292,7 @@ impl TestApp {
             },
             slots: schemata_store::claims::Slots::default(),
             hand_back: schemata_worker::HandBack::never(),
+            claim_pool: schemata_store::claims::ClaimPool::new(&self.pool, 4),
         }
     }
 

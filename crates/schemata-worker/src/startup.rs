@@ -78,6 +78,11 @@ impl Worker {
         let (hand_back_now, hand_back) = crate::HandBack::channel();
         let context = Arc::new(RefreshContext {
             hand_back,
+            // One per refresh slot, and one spare for a claim being closed.
+            claim_pool: schemata_store::claims::ClaimPool::new(
+                &self.pool,
+                u32::try_from(self.settings.concurrency).unwrap_or(u32::MAX) + 1,
+            ),
             pool: self.pool.clone(),
             secrets,
             limits: self.settings.sources.limits,

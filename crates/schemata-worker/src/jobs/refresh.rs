@@ -34,6 +34,8 @@ pub struct RefreshContext {
     /// across all workers: one tenant's burst or one slow server cannot take
     /// every slot.
     pub slots: Slots,
+    /// Sessions that hold the claims of running refreshes.
+    pub claim_pool: schemata_store::claims::ClaimPool,
     /// Due when a stopping worker's grace period is over.
     pub hand_back: crate::HandBack,
 }
@@ -99,7 +101,7 @@ pub async fn refresh(
     job: RefreshJob,
     task_id: &str,
 ) -> anyhow::Result<RefreshOutcome> {
-    let mut session = ClaimSession::open(&ctx.pool)
+    let mut session = ClaimSession::open(&ctx.claim_pool)
         .await
         .context("Failed to open a claim session")?;
     let started = Instant::now();
