@@ -15,6 +15,7 @@ mod routes;
 pub mod settings;
 mod startup;
 mod state;
+mod status_cache;
 mod views;
 
 pub use error::ApiError;

@@ -25,6 +25,9 @@ pub struct ApiSettings {
     /// How long a key found live is trusted without asking the database (zero:
     /// never); a revoked key works at most this long.
     pub api_key_cache_ttl: Duration,
+    /// How long a status document is served from memory at most (zero: never);
+    /// any change to it is seen at once (see `status_cache`).
+    pub status_cache_ttl: Duration,
 }
 
 impl ApiSettings {
@@ -49,6 +52,7 @@ impl ApiSettings {
             )?,
             refresh_requests_per_minute: env_or("SCHEMATA_REFRESH_RATE_LIMIT_PER_MINUTE", 60)?,
             api_key_cache_ttl: Duration::from_millis(env_or("SCHEMATA_API_KEY_CACHE_MS", 5000)?),
+            status_cache_ttl: Duration::from_millis(env_or("SCHEMATA_STATUS_CACHE_MS", 5000)?),
         })
     }
 }

@@ -36,7 +36,10 @@ impl Application {
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("Failed to bind {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
+        let status_cache = crate::status_cache::StatusCache::new(settings.status_cache_ttl);
+        status_cache.listen(pool.clone());
         let state = web::Data::new(AppState {
+            status_cache,
             pool,
             secrets,
             source_limits: settings.sources.limits,
@@ -52,6 +55,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 // The last wrap is the outermost: request id, then the key, then input hygiene.
+                .wrap(from_fn(crate::status_cache::forget_after_writes))
                 .wrap(from_fn(clean_input::reject_nul))
                 .wrap(from_fn(auth::authenticate))
                 .wrap(from_fn(request_id::middleware))

@@ -17,4 +17,6 @@ pub(crate) struct AppState {
     pub refresh_requests_per_minute: u32,
     /// Keys recently found live.
     pub key_cache: crate::key_cache::KeyCache,
+    /// Status documents, kept until they change.
+    pub status_cache: std::sync::Arc<crate::status_cache::StatusCache>,
 }

@@ -61,3 +61,28 @@ pub async fn snapshot(
     .await?;
     Ok(row)
 }
+
+/// The channel the status triggers notify (migration `status_notifications`).
+const STATUS_CHANNEL: &str = "schemata_status";
+
+/// Changes to what statuses show, as the database notifies them at commit.
+pub struct StatusChanges(sqlx::postgres::PgListener);
+
+impl StatusChanges {
+    pub async fn listen(pool: &PgPool) -> Result<Self, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(STATUS_CHANNEL).await?;
+        Ok(Self(listener))
+    }
+
+    /// The next connection whose status changed (`Some(None)`: one that could
+    /// not be named), or `None` once the connection to the database was lost:
+    /// whatever was notified until then is gone.
+    pub async fn next(&mut self) -> Result<Option<Option<Uuid>>, StoreError> {
+        Ok(self
+            .0
+            .try_recv()
+            .await?
+            .map(|notification| notification.payload().parse().ok()))
+    }
+}

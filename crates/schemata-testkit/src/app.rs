@@ -85,6 +85,9 @@ impl TestApp {
             refresh_requests_per_minute: 60,
             // Tests revoke keys and count their uses: every request asks.
             api_key_cache_ttl: Duration::ZERO,
+            // As in production: every test that polls a status while a worker
+            // writes checks that the cache forgets in time.
+            status_cache_ttl: Duration::from_secs(5),
             store: store.clone(),
             sources,
             host: "127.0.0.1".into(),

@@ -43,9 +43,23 @@ pub(crate) async fn current(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<Value, ApiError> {
-    let snapshot = snapshots::snapshot(&state.pool, organization_id, id)
-        .await?
-        .ok_or_else(|| ApiError::connection_not_found(id))?;
+    let cached = state
+        .status_cache
+        .get(id)
+        .filter(|row| row.connection.organization_id == organization_id);
+    let snapshot = match cached {
+        Some(row) => row,
+        None => {
+            let epoch = state.status_cache.epoch();
+            let row = std::sync::Arc::new(
+                snapshots::snapshot(&state.pool, organization_id, id)
+                    .await?
+                    .ok_or_else(|| ApiError::connection_not_found(id))?,
+            );
+            state.status_cache.put(epoch, row.clone());
+            row
+        }
+    };
     view(&snapshot)
 }
 
