@@ -78,6 +78,20 @@ pub(crate) async fn check(
     })
 }
 
+/// Whether the connection's source was found healthy within `ttl` (by a
+/// refresh's check or `POST …/test`). A new configuration clears the verdict,
+/// so it always speaks of the credentials and host in use.
+pub(crate) fn recently_healthy(row: &ConnectionRow, ttl: std::time::Duration) -> bool {
+    let Ok(ttl) = chrono::Duration::from_std(ttl) else {
+        return false;
+    };
+    !ttl.is_zero()
+        && row.health_status == "healthy"
+        && row
+            .health_checked_at
+            .is_some_and(|at| Utc::now() - at < ttl)
+}
+
 /// Health-check slots: a process-wide cap, and a smaller cap per organization so
 /// one tenant's slow sources cannot hold every slot.
 pub(crate) struct HealthSlots {

@@ -28,6 +28,9 @@ pub struct ApiSettings {
     /// How long a status document is served from memory at most (zero: never);
     /// any change to it is seen at once (see `status_cache`).
     pub status_cache_ttl: Duration,
+    /// A refresh of a connection found healthy this recently is queued
+    /// without checking its source again (zero: always check).
+    pub health_verdict_ttl: Duration,
 }
 
 impl ApiSettings {
@@ -53,6 +56,10 @@ impl ApiSettings {
             refresh_requests_per_minute: env_or("SCHEMATA_REFRESH_RATE_LIMIT_PER_MINUTE", 60)?,
             api_key_cache_ttl: Duration::from_millis(env_or("SCHEMATA_API_KEY_CACHE_MS", 5000)?),
             status_cache_ttl: Duration::from_millis(env_or("SCHEMATA_STATUS_CACHE_MS", 5000)?),
+            health_verdict_ttl: Duration::from_millis(env_or(
+                "SCHEMATA_HEALTH_VERDICT_MS",
+                10_000,
+            )?),
         })
     }
 }

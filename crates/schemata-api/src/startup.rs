@@ -45,6 +45,7 @@ impl Application {
             source_limits: settings.sources.limits,
             policy,
             health_timeout: settings.health_timeout,
+            health_verdict_ttl: settings.health_verdict_ttl,
             health_slots: HealthSlots::new(
                 settings.max_concurrent_health_checks,
                 settings.health_checks_per_organization,

@@ -10,6 +10,8 @@ pub(crate) struct AppState {
     pub source_limits: SourceLimits,
     pub policy: AccessPolicy,
     pub health_timeout: Duration,
+    /// How long a healthy verdict spares a refresh its live check.
+    pub health_verdict_ttl: Duration,
     /// Bounds concurrent health checks, overall and per organization, so a burst
     /// of requests cannot flood a source nor one tenant delay the others.
     pub health_slots: HealthSlots,

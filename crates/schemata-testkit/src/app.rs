@@ -88,6 +88,9 @@ impl TestApp {
             // As in production: every test that polls a status while a worker
             // writes checks that the cache forgets in time.
             status_cache_ttl: Duration::from_secs(5),
+            // Every refresh request checks its source (tests break sources
+            // between requests); the reuse of a verdict has its own test.
+            health_verdict_ttl: Duration::ZERO,
             store: store.clone(),
             sources,
             host: "127.0.0.1".into(),

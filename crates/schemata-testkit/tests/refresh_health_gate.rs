@@ -166,3 +166,55 @@ async fn refresh_with_a_wrong_password_is_refused_with_the_servers_reason() {
     )
     .await;
 }
+
+/// A source found healthy a moment ago is not asked again: the refresh is
+/// queued at once on that verdict (the worker reads the source anyway). An
+/// older verdict, or none, means a live check first.
+#[tokio::test]
+async fn a_fresh_healthy_verdict_spares_the_live_check_and_an_old_one_does_not() {
+    let app = TestApp::spawn_with(|s| {
+        s.health_verdict_ttl = Duration::from_secs(60);
+        s.health_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let source = schemata_testkit::source_database("CREATE TABLE t (id int);").await;
+    let port: u16 = url::Url::parse(source.url())
+        .unwrap()
+        .port()
+        .unwrap_or(5432);
+    let proxy = schemata_testkit::tcp_proxy::TcpProxy::start(port).await;
+    let mut through_proxy = url::Url::parse(source.url()).unwrap();
+    through_proxy.set_port(Some(proxy.port)).unwrap();
+    let id = app
+        .create_connection("behind a proxy", through_proxy.as_str())
+        .await;
+    assert_eq!(app.check_health(&id).await["health"], "healthy");
+
+    // The source goes away; the verdict is a second old.
+    proxy.set_open(false);
+    let queued = app.request_refresh(&id).await;
+    assert_eq!(queued.status(), 202, "queued on the recent verdict");
+    let job = queued.json::<Value>().await.unwrap()["data"]["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cancelled = app
+        .delete(&format!("/api/connections/{id}/schemas/refreshes/{job}"))
+        .await;
+    assert_eq!(cancelled.status(), 200);
+
+    // A verdict older than the window: checked live, refused.
+    sqlx::query(
+        "UPDATE connections SET health_checked_at = now() - interval '2 minutes' WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let refused = app.request_refresh(&id).await;
+    assert_eq!(refused.status(), 409);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "connection_unhealthy");
+    // The failed check replaced the verdict: the next request checks live too.
+    assert_eq!(app.request_refresh(&id).await.status(), 409);
+}

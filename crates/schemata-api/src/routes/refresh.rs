@@ -123,7 +123,7 @@ async fn answer(
             },
         ));
     }
-    let mut source_is_healthy = false;
+    let mut source_is_healthy = health::recently_healthy(&row, state.health_verdict_ttl);
     for _ in 0..ADMIT_ROUNDS {
         let mut tx = state
             .pool

@@ -23,6 +23,53 @@ fn quantile(samples: &mut [f64], q: f64) -> f64 {
     samples[((samples.len() as f64 - 1.0) * q).round() as usize]
 }
 
+/// How one enqueue phase went.
+struct Enqueued {
+    accepted: usize,
+    per_second: f64,
+    p50: f64,
+    p99: f64,
+}
+
+/// A refresh POST for each of `ids`, 16 at a time.
+async fn enqueue(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    ids: &[Uuid],
+) -> anyhow::Result<Enqueued> {
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    let mut accepted = 0usize;
+    let mut pending = ids.iter();
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        while tasks.len() < 16 {
+            let Some(id) = pending.next() else { break };
+            let request = client
+                .post(format!("{base}/api/connections/{id}/schemas/refresh"))
+                .bearer_auth(key);
+            tasks.spawn(async move {
+                let sent = Instant::now();
+                let ok = request.send().await.is_ok_and(|r| r.status() == 202);
+                (ok, sent.elapsed())
+            });
+        }
+        let Some(done) = tasks.join_next().await else {
+            break;
+        };
+        let (ok, took) = done?;
+        accepted += usize::from(ok);
+        latencies.push(took.as_secs_f64() * 1000.0);
+    }
+    Ok(Enqueued {
+        accepted,
+        per_second: accepted as f64 / started.elapsed().as_secs_f64(),
+        p50: quantile(&mut latencies, 0.5),
+        p99: quantile(&mut latencies, 0.99),
+    })
+}
+
 pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
     let mut args = args.into_iter();
     let binary = PathBuf::from(
@@ -87,32 +134,21 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // 1. Enqueue: every connection once, 16 clients at a time, no worker yet.
-    let started = Instant::now();
-    let mut latencies = Vec::new();
-    let mut accepted = 0usize;
-    let mut pending = ids.iter();
-    let mut tasks = tokio::task::JoinSet::new();
-    loop {
-        while tasks.len() < 16 {
-            let Some(id) = pending.next() else { break };
-            let request = client
-                .post(format!("{base}/api/connections/{id}/schemas/refresh"))
-                .bearer_auth(&key);
-            tasks.spawn(async move {
-                let sent = Instant::now();
-                let ok = request.send().await.is_ok_and(|r| r.status() == 202);
-                (ok, sent.elapsed())
-            });
-        }
-        let Some(done) = tasks.join_next().await else {
-            break;
-        };
-        let (ok, took) = done?;
-        accepted += usize::from(ok);
-        latencies.push(took.as_secs_f64() * 1000.0);
-    }
-    let enqueue_secs = started.elapsed().as_secs_f64();
+    // 1. Enqueue, no worker yet, 16 clients: the first half of the
+    // connections cold (each request checks its source live), the second
+    // half warm (found healthy a moment ago, as after `POST …/test` or a
+    // recent refresh: the verdict is reused and the source left alone).
+    let (cold_ids, warm_ids) = ids.split_at(ids.len() / 2);
+    let cold = enqueue(&client, &base, &key, cold_ids).await?;
+    sqlx::query(
+        "UPDATE connections SET health_status = 'healthy', health_checked_at = now()
+         WHERE id = ANY($1)",
+    )
+    .bind(warm_ids)
+    .execute(&pool)
+    .await?;
+    let warm = enqueue(&client, &base, &key, warm_ids).await?;
+    let accepted = cold.accepted + warm.accepted;
 
     // 2. Status reads, and /healthz as the reference, with wrk.
     let status_url = format!("{base}/api/connections/{}/schemas/status", ids[0]);
@@ -192,12 +228,15 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
     println!("\nSchemata queue benchmark: API and 2 workers as processes, {total} connections\n");
     println!("| measure | figure | target |");
     println!("|---|---|---|");
-    println!(
-        "| enqueue: POST refresh, {total} distinct connections, 16 clients | {:.0} accepted/s ({accepted} of {total}), p50 {:.1} ms, p99 {:.1} ms | ≥ 1,000/s, p99 ≤ 50 ms |",
-        accepted as f64 / enqueue_secs,
-        quantile(&mut latencies, 0.5),
-        quantile(&mut latencies, 0.99)
-    );
+    for (label, run, count) in [
+        ("cold: each checks its source", &cold, cold_ids.len()),
+        ("warm: healthy verdict < 10 s old", &warm, warm_ids.len()),
+    ] {
+        println!(
+            "| enqueue, {label}: POST refresh, {count} distinct connections, 16 clients | {:.0} accepted/s ({} of {count}), p50 {:.1} ms, p99 {:.1} ms | ≥ 1,000/s, p99 ≤ 50 ms |",
+            run.per_second, run.accepted, run.p50, run.p99
+        );
+    }
     println!(
         "| status reads, `wrk -c32 -t2 -d10s` | {:.0} req/s, p99 {} | ≥ 10,000/s, p99 ≤ 10 ms |",
         status.0, status.1
