@@ -69,7 +69,14 @@ pub(crate) async fn check(
     if let Some(reason) = &message {
         tracing::info!(connection.id = %row.id, reason = %reason, "source unhealthy");
     }
-    connections::set_health(&state.pool, row.id, message.is_none(), message.as_deref()).await?;
+    connections::set_health(
+        &state.pool,
+        row.id,
+        row.updated_at,
+        message.is_none(),
+        message.as_deref(),
+    )
+    .await?;
     Ok(HealthOutcome {
         healthy: message.is_none(),
         message,

@@ -37,7 +37,7 @@ impl Application {
             .with_context(|| format!("Failed to bind {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
         let status_cache = crate::status_cache::StatusCache::new(settings.status_cache_ttl);
-        status_cache.listen(pool.clone());
+        status_cache.listen(settings.store.database_url.clone());
         let state = web::Data::new(AppState {
             status_cache,
             pool,

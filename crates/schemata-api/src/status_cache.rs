@@ -24,7 +24,7 @@ use actix_web::{
     web,
 };
 use schemata_store::{
-    PgPool, StoreError,
+    StoreError,
     status::{StatusChanges, StatusRow},
 };
 use std::{
@@ -124,14 +124,14 @@ impl StatusCache {
 
     /// Listens for changes for as long as the process runs, reconnecting
     /// after a lost connection.
-    pub fn listen(self: &Arc<Self>, pool: PgPool) {
+    pub fn listen(self: &Arc<Self>, database_url: String) {
         if self.ttl.is_zero() {
             return;
         }
         let cache = self.clone();
         tokio::spawn(async move {
             loop {
-                if let Err(error) = cache.listen_once(&pool).await {
+                if let Err(error) = cache.listen_once(&database_url).await {
                     tracing::warn!(error = %error, "status notifications lost; reading statuses from the database");
                 }
                 cache.set_live(false);
@@ -140,8 +140,8 @@ impl StatusCache {
         });
     }
 
-    async fn listen_once(&self, pool: &PgPool) -> Result<(), StoreError> {
-        let mut changes = StatusChanges::listen(pool).await?;
+    async fn listen_once(&self, database_url: &str) -> Result<(), StoreError> {
+        let mut changes = StatusChanges::listen(database_url).await?;
         self.set_live(true);
         while let Some(changed) = changes.next().await? {
             match changed {

@@ -4,7 +4,7 @@
 //! concurrent requests, a concurrent DELETE and the workers see one order.
 
 use crate::{
-    StoreError, connections, queue,
+    StoreError, queue,
     runs::{COLUMNS, RunRow},
 };
 use schemata_core::{RefreshJob, RefreshOptions, RunStatus, Trigger};
@@ -99,25 +99,26 @@ pub async fn admit(
         }
         Plan::Queue { .. } if !source_is_healthy => return Ok(AdmitOutcome::NeedsHealthCheck),
         Plan::Queue { follows } => {
-            let run_id = insert(
+            let run_id = Uuid::now_v7();
+            let task_id = queue::next_task_id();
+            insert_and_mark(
                 tx,
-                organization_id,
-                connection_id,
-                requested,
-                requested_by,
-                trigger,
-            )
-            .await?;
-            connections::mark_refreshing(tx, connection_id).await?;
-            let task_id = queue::enqueue(
-                tx,
-                &RefreshJob {
+                NewRun {
                     run_id,
+                    task_id: &task_id.to_string(),
+                    organization_id,
                     connection_id,
+                    options: requested,
+                    requested_by,
+                    trigger,
                 },
             )
             .await?;
-            set_task_id(tx, run_id, &task_id).await?;
+            let job = RefreshJob {
+                run_id,
+                connection_id,
+            };
+            queue::enqueue_as(tx, &job, task_id).await?;
             tracing::info!(connection.id = %connection_id, job.id = %run_id, "refresh enqueued");
             Admission::Queued { run_id, follows }
         }
@@ -125,31 +126,44 @@ pub async fn admit(
     Ok(AdmitOutcome::Admitted(admission))
 }
 
-async fn insert(
-    tx: &mut Transaction<'_, Postgres>,
+/// A run about to be queued, with the id of the job that will carry it.
+struct NewRun<'a> {
+    run_id: Uuid,
+    task_id: &'a str,
     organization_id: Uuid,
     connection_id: Uuid,
-    options: &RefreshOptions,
+    options: &'a RefreshOptions,
     requested_by: Option<Uuid>,
     trigger: Trigger,
-) -> Result<Uuid, StoreError> {
-    let tables: Vec<String> = options.tables.iter().map(ToString::to_string).collect();
-    let run_id: Uuid = sqlx::query_scalar(
-        "INSERT INTO refresh_runs (id, connection_id, organization_id, hard_refresh, only_schemas, only_tables, requested_by, trigger)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         RETURNING id",
+}
+
+/// Records the run and marks the cache `refreshing`, in one round trip.
+async fn insert_and_mark(
+    tx: &mut Transaction<'_, Postgres>,
+    run: NewRun<'_>,
+) -> Result<(), StoreError> {
+    let tables: Vec<String> = run.options.tables.iter().map(ToString::to_string).collect();
+    sqlx::query(
+        "WITH run AS (
+             INSERT INTO refresh_runs (id, connection_id, organization_id, hard_refresh, only_schemas,
+                                       only_tables, requested_by, trigger, task_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         )
+         UPDATE connections SET cache_status = 'refreshing', last_refresh_started = now(), updated_at = now()
+         WHERE id = $2",
     )
-    .bind(Uuid::now_v7())
-    .bind(connection_id)
-    .bind(organization_id)
-    .bind(options.hard_refresh)
-    .bind(&options.schemas)
+    .bind(run.run_id)
+    .bind(run.connection_id)
+    .bind(run.organization_id)
+    .bind(run.options.hard_refresh)
+    .bind(&run.options.schemas)
     .bind(&tables)
-    .bind(requested_by)
-    .bind(trigger.as_str())
-    .fetch_one(&mut **tx)
+    .bind(run.requested_by)
+    .bind(run.trigger.as_str())
+    .bind(run.task_id)
+    .execute(&mut **tx)
     .await?;
-    Ok(run_id)
+    Ok(())
 }
 
 async fn set_options(

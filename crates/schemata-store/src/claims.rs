@@ -38,8 +38,8 @@ pub enum Claim {
     Stale,
 }
 
-/// Status, delivery, run lock, connection lock, organization and server key.
-type ClaimFacts = (String, Option<String>, i64, i64, Uuid, Option<i32>);
+/// Status, delivery, run lock, connection lock, organization and source server.
+type ClaimFacts = (String, Option<String>, i64, i64, Uuid, Option<String>);
 
 /// Caps on concurrent refreshes across every worker; 0 means no cap.
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,10 +52,9 @@ pub struct Slots {
     pub per_source_server: u32,
 }
 
-/// Second keys of slot locks: organizations' slots from 0, servers' from
-/// `SERVER_SLOTS`, each at most `SLOT_SPACE` of them.
+/// Second keys of organizations' slot locks start here; at most `SLOT_SPACE`
+/// slots of anything.
 const ORGANIZATION_SLOTS: i32 = 0;
-const SERVER_SLOTS: i32 = 1 << 20;
 const SLOT_SPACE: i32 = 1 << 20;
 
 /// Sessions for claims, on our database, apart from the pool that runs
@@ -109,15 +108,13 @@ impl ClaimSession {
         slots: Slots,
     ) -> Result<Claim, StoreError> {
         let found: Option<ClaimFacts> = sqlx::query_as(
-            "SELECT r.status, r.task_id, r.lock_key, c.lock_key, r.organization_id,
-                    hashtext(c.source_server)
+            "SELECT r.status, r.task_id, r.lock_key, c.lock_key, r.organization_id, c.source_server
              FROM refresh_runs r JOIN connections c ON c.id = r.connection_id WHERE r.id = $1",
         )
         .bind(run_id)
         .fetch_optional(self.conn())
         .await?;
-        let Some((status, current_task, run_key, connection_key, organization_id, server_key)) =
-            found
+        let Some((status, current_task, run_key, connection_key, organization_id, server)) = found
         else {
             return Ok(Claim::Stale);
         };
@@ -143,10 +140,10 @@ impl ClaimSession {
             self.unlock_all().await?;
             return Ok(Claim::OverShare);
         }
-        if let Some(server_key) = server_key
+        if let Some(server) = server
             && slots.per_source_server > 0
             && !self
-                .take_slot(server_key, SERVER_SLOTS, slots.per_source_server)
+                .take_server_slot(&server, organization_id, slots.per_source_server)
                 .await?
         {
             self.unlock_all().await?;
@@ -214,7 +211,8 @@ impl ClaimSession {
             return Ok(false);
         }
         let handed: Option<Uuid> = sqlx::query_scalar(
-            "UPDATE refresh_runs SET status = 'queued', attempt = greatest(attempt - 1, 0)
+            "UPDATE refresh_runs SET status = 'queued', attempt = greatest(attempt - 1, 0),
+                 objects_done = NULL, objects_total = NULL
              WHERE id = $1 AND status = 'running' AND task_id = $2 RETURNING id",
         )
         .bind(run_id)
@@ -235,6 +233,42 @@ impl ClaimSession {
         Ok(true)
     }
 
+    /// One of the `slots` slots of a source server, after one of the slots
+    /// of that server this organization may hold (half of them, at least
+    /// one): one tenant cannot take a shared server's every slot. Keys are
+    /// 64-bit hashes of the server's name (single-key locks), so nobody can
+    /// pick a host name whose slots collide with another server's.
+    async fn take_server_slot(
+        &mut self,
+        server: &str,
+        organization_id: Uuid,
+        slots: u32,
+    ) -> Result<bool, StoreError> {
+        let share = (slots / 2).max(1);
+        // A control character: no configuration can put one in a server name.
+        let mine = format!("{server}\u{1}{organization_id}");
+        Ok(
+            self.take_named_slot(&mine, share).await?
+                && self.take_named_slot(server, slots).await?,
+        )
+    }
+
+    async fn take_named_slot(&mut self, name: &str, slots: u32) -> Result<bool, StoreError> {
+        for slot in 0..i32::try_from(slots).unwrap_or(i32::MAX).min(SLOT_SPACE) {
+            let taken: bool = sqlx::query_scalar(
+                "SELECT pg_try_advisory_lock(hashtextextended($1 || '#' || $2::text, 0))",
+            )
+            .bind(name)
+            .bind(slot)
+            .fetch_one(self.conn())
+            .await?;
+            if taken {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     async fn unlock_all(&mut self) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_advisory_unlock_all()")
             .execute(self.conn())
@@ -245,14 +279,19 @@ impl ClaimSession {
     /// Releases every lock the session holds and returns it to its pool; a
     /// session that cannot say it released them is closed instead.
     pub async fn close(mut self) {
-        let Some(mut conn) = self.conn.take() else {
+        if self.conn.is_none() {
             return;
-        };
+        }
+        // The session stays in `self` until it released its locks: dropped
+        // meanwhile, `Drop` closes it rather than pool it.
         let released = tokio::time::timeout(
             Duration::from_secs(2),
-            sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut *conn),
+            sqlx::query("SELECT pg_advisory_unlock_all()").execute(self.conn()),
         )
         .await;
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
         if !matches!(released, Ok(Ok(_))) {
             let _ = tokio::time::timeout(Duration::from_secs(2), conn.detach().close()).await;
         }

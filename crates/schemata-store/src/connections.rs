@@ -245,34 +245,25 @@ pub async fn source_config(
     SourceConfig::parse(kind, &raw).map_err(|e| StoreError::StaleConfiguration(e.to_string()))
 }
 
-/// Records the outcome of a health check.
+/// Records the outcome of a health check of the connection as it was at
+/// `checked_version` (its `updated_at`): a check that raced a change of
+/// configuration says nothing of the new one, and is not recorded.
 pub async fn set_health(
     pool: &PgPool,
     id: Uuid,
+    checked_version: DateTime<Utc>,
     healthy: bool,
     message: Option<&str>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE connections SET health_status = $2, health_message = $3, health_checked_at = now() WHERE id = $1",
+        "UPDATE connections SET health_status = $2, health_message = $3, health_checked_at = now()
+         WHERE id = $1 AND updated_at = $4",
     )
     .bind(id)
     .bind(if healthy { "healthy" } else { "unhealthy" })
     .bind(message)
+    .bind(checked_version)
     .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// Marks the cache as refreshing, in the caller's transaction.
-pub async fn mark_refreshing(
-    tx: &mut Transaction<'_, Postgres>,
-    id: Uuid,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE connections SET cache_status = 'refreshing', last_refresh_started = now(), updated_at = now() WHERE id = $1",
-    )
-    .bind(id)
-    .execute(&mut **tx)
     .await?;
     Ok(())
 }
@@ -324,6 +315,19 @@ pub async fn note_source_server(pool: &PgPool, id: Uuid, server: &str) -> Result
     )
     .bind(id)
     .bind(server)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Forgets a healthy verdict after a refresh of the connection failed: the
+/// next refresh request checks its source live again.
+pub async fn forget_health(pool: &PgPool, id: Uuid) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE connections SET health_status = 'unknown', health_checked_at = NULL
+         WHERE id = $1 AND health_status = 'healthy'",
+    )
+    .bind(id)
     .execute(pool)
     .await?;
     Ok(())

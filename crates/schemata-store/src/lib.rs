@@ -24,7 +24,7 @@ pub mod status;
 pub use crypto::SecretBox;
 pub use error::StoreError;
 pub use migrations::{check_migrated, check_ready, migrate};
-pub use queue::{QUEUE_NAME, enqueue};
+pub use queue::QUEUE_NAME;
 pub use schemata_core::env::{env_opt, env_or};
 pub use settings::{DEFAULT_DATABASE_URL, StoreSettings};
 pub use sqlx::PgPool;

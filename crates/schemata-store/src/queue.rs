@@ -14,14 +14,6 @@ pub const QUEUE_NAME: &str = "schemata::refresh";
 /// Source failures are recorded on the run and never retried by the queue.
 pub const MAX_ATTEMPTS: usize = 3;
 
-/// Pushes a refresh job inside `tx`: it exists only if the transaction commits.
-pub async fn enqueue(
-    tx: &mut Transaction<'_, Postgres>,
-    job: &RefreshJob,
-) -> Result<String, StoreError> {
-    enqueue_after(tx, job, Duration::ZERO).await
-}
-
 /// Pushes a refresh job ahead of everything waiting: a run whose worker died
 /// was already due, and must not wait behind a backlog that came after it.
 pub async fn enqueue_first(
@@ -45,14 +37,40 @@ pub async fn enqueue_after(
     push(tx, job, delay, 0).await
 }
 
+/// A new job's id, chosen before the job is pushed so that the run naming it
+/// can be written in the same statement as the run itself.
+pub(crate) fn next_task_id() -> Ulid {
+    Ulid::from(uuid::Uuid::now_v7())
+}
+
+/// Pushes a refresh job, due now, under the id `task_id`.
+pub(crate) async fn enqueue_as(
+    tx: &mut Transaction<'_, Postgres>,
+    job: &RefreshJob,
+    task_id: Ulid,
+) -> Result<(), StoreError> {
+    push_as(tx, job, task_id, Duration::ZERO, 0).await
+}
+
 async fn push(
     tx: &mut Transaction<'_, Postgres>,
     job: &RefreshJob,
     delay: Duration,
     priority: usize,
 ) -> Result<String, StoreError> {
+    let task_id = next_task_id();
+    push_as(tx, job, task_id, delay, priority).await?;
+    Ok(task_id.to_string())
+}
+
+async fn push_as(
+    tx: &mut Transaction<'_, Postgres>,
+    job: &RefreshJob,
+    task_id: Ulid,
+    delay: Duration,
+    priority: usize,
+) -> Result<(), StoreError> {
     let payload = serde_json::to_vec(job).expect("a refresh job always serializes");
-    let task_id = Ulid::from(uuid::Uuid::now_v7());
     let mut task = TaskBuilder::new(payload)
         .task_id(TaskId::from_ulid(task_id))
         .max_attempts(MAX_ATTEMPTS)
@@ -61,7 +79,7 @@ async fn push(
         task = task.run_after(delay);
     }
     apalis_postgres::queries::push_tasks(&mut **tx, QUEUE_NAME, vec![task.build()]).await?;
-    Ok(task_id.to_string())
+    Ok(())
 }
 
 /// Deletes finished refresh jobs: done ones after a day, killed or exhausted ones

@@ -69,8 +69,10 @@ const STATUS_CHANNEL: &str = "schemata_status";
 pub struct StatusChanges(sqlx::postgres::PgListener);
 
 impl StatusChanges {
-    pub async fn listen(pool: &PgPool) -> Result<Self, StoreError> {
-        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+    /// Listens on a session of its own (not one of a pool's: it is held for
+    /// as long as the process runs).
+    pub async fn listen(database_url: &str) -> Result<Self, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect(database_url).await?;
         listener.listen(STATUS_CHANNEL).await?;
         Ok(Self(listener))
     }

@@ -218,3 +218,43 @@ async fn a_fresh_healthy_verdict_spares_the_live_check_and_an_old_one_does_not()
     // The failed check replaced the verdict: the next request checks live too.
     assert_eq!(app.request_refresh(&id).await.status(), 409);
 }
+
+/// A health check that raced a change of configuration says nothing of the
+/// new one: its verdict is not recorded, and the next refresh checks live.
+#[tokio::test]
+async fn a_check_of_the_previous_configuration_is_not_recorded_for_the_new_one() {
+    let app = TestApp::spawn_with(|s| s.health_verdict_ttl = Duration::from_secs(60)).await;
+    let source = schemata_testkit::source_database("CREATE TABLE t (id int);").await;
+    let id = app.create_connection("changing", source.url()).await;
+    let before =
+        schemata_store::connections::get(&app.pool, app.organization_id, id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    let mut elsewhere = url::Url::parse(source.url()).unwrap();
+    elsewhere.set_path("/no_such_database");
+    let patched = app
+        .patch(
+            &format!("/api/connections/{id}"),
+            &serde_json::json!({"configuration": {"url": elsewhere.as_str()}}),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    // The check of the old configuration finishes now.
+    schemata_store::connections::set_health(&app.pool, before.id, before.updated_at, true, None)
+        .await
+        .unwrap();
+    let shown: Value = app
+        .get(&format!("/api/connections/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["data"]["health_status"], "unknown");
+    let refused = app.request_refresh(&id).await;
+    assert_eq!(
+        refused.status(),
+        409,
+        "checked live, not on the stale verdict"
+    );
+}

@@ -334,3 +334,107 @@ async fn one_source_server_cannot_take_every_worker_slot() {
     .await;
     worker.stop().await;
 }
+
+/// A server shared by two organizations: one of them holds at most half its
+/// slots (here 1 of 2), so the other's refresh of that server still runs.
+#[tokio::test]
+async fn one_organization_cannot_take_every_slot_of_a_shared_server() {
+    let app = TestApp::spawn().await;
+    let wedged = FakePostgres::start(Behaviour::AcceptAnyPassword {
+        stall_on: Some("BEGIN"),
+    })
+    .await;
+    let url = |user: &str| format!("postgres://{user}:pw@127.0.0.1:{}/app", wedged.port);
+    let first = app.create_connection("first", &url("first")).await;
+    let second = app.create_connection("second", &url("second")).await;
+    let globex = app.key_for("globex", &schemata_core::Scope::ALL).await;
+    let created: Value = app
+        .send(
+            app.client
+                .post(app.url("/api/connections"))
+                .bearer_auth(&globex)
+                .json(&serde_json::json!({"name": "theirs", "type": "postgresql",
+                    "configuration": {"url": url("theirs")}})),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let theirs = created["data"]["id"].as_str().unwrap().to_owned();
+
+    let mut settings = app.worker_settings();
+    settings.concurrency = 4;
+    settings.organization_slots = 0;
+    settings.source_server_slots = 2;
+    settings.sources.limits.statement_timeout = Duration::from_secs(300);
+    settings.job_timeout = Duration::from_secs(600);
+    let worker = app.spawn_worker_with(settings);
+    assert_eq!(app.request_refresh(&first).await.status(), 202);
+    app.wait_for_job(&first, "running").await;
+    assert_eq!(app.request_refresh(&second).await.status(), 202);
+    let asked = app
+        .send(
+            app.client
+                .post(app.url(&format!("/api/connections/{theirs}/schemas/refresh")))
+                .bearer_auth(&globex),
+        )
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 202);
+    // The other organization gets the server's second slot…
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status: Value = app
+            .send(
+                app.client
+                    .get(app.url(&format!("/api/connections/{theirs}/schemas/status")))
+                    .bearer_auth(&globex),
+            )
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["data"]["current_job"]["status"] == "running" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // …while ours waits, though the server had a free slot before.
+    let waiting = app.status(&second).await;
+    assert_eq!(waiting["current_job"]["status"], "queued", "{waiting}");
+    assert_eq!(waiting["current_job"]["attempt"], 0);
+    for (connection, key) in [
+        (&first, &app.api_key),
+        (&second, &app.api_key),
+        (&theirs, &globex),
+    ] {
+        let status: Value = app
+            .send(
+                app.client
+                    .get(app.url(&format!("/api/connections/{connection}/schemas/status")))
+                    .bearer_auth(key),
+            )
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let job = status["data"]["current_job"]["job_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.send(
+            app.client
+                .delete(app.url(&format!(
+                    "/api/connections/{connection}/schemas/refreshes/{job}"
+                )))
+                .bearer_auth(key),
+        )
+        .await
+        .unwrap();
+    }
+    worker.stop().await;
+}

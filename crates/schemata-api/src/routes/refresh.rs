@@ -112,16 +112,20 @@ async fn answer(
             status::current(state, caller.organization_id, row.id).await?,
         ));
     }
-    // A run already covering the request answers at once: no source check, no write.
-    let active = runs::active(&state.pool, row.id).await?;
-    if let admission::Plan::Join(run) = admission::plan(&active, &options)? {
-        return Ok(accepted(
-            row.id,
-            Admission::Joined {
-                run_id: run.id,
-                status: run.run_status()?,
-            },
-        ));
+    // A run already covering the request answers at once: no source check, no
+    // write. (Only a refreshing cache can have one; otherwise the transaction
+    // below finds out for itself.)
+    if row.cache_status == "refreshing" {
+        let active = runs::active(&state.pool, row.id).await?;
+        if let admission::Plan::Join(run) = admission::plan(&active, &options)? {
+            return Ok(accepted(
+                row.id,
+                Admission::Joined {
+                    run_id: run.id,
+                    status: run.run_status()?,
+                },
+            ));
+        }
     }
     let mut source_is_healthy = health::recently_healthy(&row, state.health_verdict_ttl);
     for _ in 0..ADMIT_ROUNDS {

@@ -303,6 +303,9 @@ pub(crate) async fn record_failure(
     started: Instant,
 ) -> anyhow::Result<RefreshOutcome> {
     tracing::warn!(job.id = %run.id, connection.id = %run.connection_id, error = %error, "refresh failed");
+    if let Err(forgetting) = connections::forget_health(&ctx.pool, run.connection_id).await {
+        tracing::warn!(error = ?forgetting, "could not forget the connection's health verdict");
+    }
     let failure = RefreshFailure {
         object: "*".into(),
         error: error.clone(),
