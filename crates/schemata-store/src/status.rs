@@ -73,6 +73,10 @@ impl StatusChanges {
     /// as long as the process runs).
     pub async fn listen(database_url: &str) -> Result<Self, StoreError> {
         let mut listener = sqlx::postgres::PgListener::connect(database_url).await?;
+        // Say at once that the session was lost, rather than first trying to
+        // reconnect (for as long as the database is away): the caller must
+        // stop trusting what it kept the moment notifications may be missed.
+        listener.eager_reconnect(false);
         listener.listen(STATUS_CHANNEL).await?;
         Ok(Self(listener))
     }
