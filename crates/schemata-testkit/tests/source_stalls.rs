@@ -207,11 +207,8 @@ async fn one_organization_cannot_take_every_worker_slot() {
         .unwrap();
     let theirs = created["data"]["id"].as_str().unwrap().to_owned();
 
-    let mut settings = app.worker_settings();
-    settings.concurrency = 4;
+    let mut settings = wedging_settings(&app);
     settings.organization_slots = 1;
-    settings.sources.limits.statement_timeout = Duration::from_secs(300);
-    settings.job_timeout = Duration::from_secs(600);
     let worker = app.spawn_worker_with(settings);
     assert_eq!(app.request_refresh(&first).await.status(), 202);
     app.wait_for_job(&first, "running").await;
@@ -295,12 +292,9 @@ async fn one_source_server_cannot_take_every_worker_slot() {
     let source = source_database("CREATE TABLE t (id int);").await;
     let elsewhere = app.create_connection("elsewhere", source.url()).await;
 
-    let mut settings = app.worker_settings();
-    settings.concurrency = 4;
+    let mut settings = wedging_settings(&app);
     settings.organization_slots = 0;
     settings.source_server_slots = 1;
-    settings.sources.limits.statement_timeout = Duration::from_secs(300);
-    settings.job_timeout = Duration::from_secs(600);
     let worker = app.spawn_worker_with(settings);
     assert_eq!(app.request_refresh(&first).await.status(), 202);
     app.wait_for_job(&first, "running").await;
@@ -363,12 +357,9 @@ async fn one_organization_cannot_take_every_slot_of_a_shared_server() {
         .unwrap();
     let theirs = created["data"]["id"].as_str().unwrap().to_owned();
 
-    let mut settings = app.worker_settings();
-    settings.concurrency = 4;
+    let mut settings = wedging_settings(&app);
     settings.organization_slots = 0;
     settings.source_server_slots = 2;
-    settings.sources.limits.statement_timeout = Duration::from_secs(300);
-    settings.job_timeout = Duration::from_secs(600);
     let worker = app.spawn_worker_with(settings);
     assert_eq!(app.request_refresh(&first).await.status(), 202);
     app.wait_for_job(&first, "running").await;
@@ -437,4 +428,14 @@ async fn one_organization_cannot_take_every_slot_of_a_shared_server() {
         .unwrap();
     }
     worker.stop().await;
+}
+
+/// Four slots, and refreshes of a wedged source left wedged for as long as
+/// a test needs (its cancel ends them).
+fn wedging_settings(app: &TestApp) -> schemata_worker::WorkerSettings {
+    let mut settings = app.worker_settings();
+    settings.concurrency = 4;
+    settings.sources.limits.statement_timeout = Duration::from_secs(300);
+    settings.job_timeout = Duration::from_secs(600);
+    settings
 }
