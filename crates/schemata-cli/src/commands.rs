@@ -1,3 +1,4 @@
+pub mod client;
 pub mod dev;
 pub mod keys;
 pub mod migrate;

@@ -1,4 +1,5 @@
-//! `schemata`: the all-in-one dev server, migrations and API keys.
+//! `schemata`: the all-in-one dev server, migrations and API keys, and a
+//! client of a running API (connections, refresh, schema, runs).
 
 mod commands;
 
@@ -35,6 +36,37 @@ enum Command {
         #[command(subcommand)]
         command: commands::keys::KeysCommand,
     },
+    /// Manage connections of a running API.
+    Connections {
+        #[command(flatten)]
+        api: commands::client::ApiArgs,
+        #[command(subcommand)]
+        command: commands::client::ConnectionsCommand,
+    },
+    /// Refresh a connection's cached schema; `--wait` follows it to the end
+    /// (exit 0 fresh, 1 failed, 2 partial, 3 timed out).
+    Refresh {
+        #[command(flatten)]
+        api: commands::client::ApiArgs,
+        #[command(flatten)]
+        refresh: commands::client::RefreshArgs,
+    },
+    /// The cached objects of a connection, or one object's fields.
+    Schema {
+        #[command(flatten)]
+        api: commands::client::ApiArgs,
+        /// The connection's id or name.
+        connection: String,
+        /// An object, as `schema.name`.
+        object: Option<String>,
+    },
+    /// A connection's refresh history.
+    Runs {
+        #[command(flatten)]
+        api: commands::client::ApiArgs,
+        /// The connection's id or name.
+        connection: String,
+    },
 }
 
 #[tokio::main]
@@ -46,5 +78,19 @@ async fn main() -> anyhow::Result<()> {
         Command::Worker => schemata_worker::run_from_env().await,
         Command::Migrate => commands::migrate::run().await,
         Command::Keys { command } => commands::keys::run(command).await,
+        Command::Connections { api, command } => {
+            std::process::exit(commands::client::connections(api, command).await)
+        }
+        Command::Refresh { api, refresh } => {
+            std::process::exit(commands::client::refresh(api, refresh).await)
+        }
+        Command::Schema {
+            api,
+            connection,
+            object,
+        } => std::process::exit(commands::client::schema(api, connection, object).await),
+        Command::Runs { api, connection } => {
+            std::process::exit(commands::client::runs(api, connection).await)
+        }
     }
 }
