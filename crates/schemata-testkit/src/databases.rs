@@ -11,8 +11,11 @@ use std::{ops::Deref, path::PathBuf};
 use tokio::sync::Mutex;
 
 /// Ports of the clusters tests may start, apart from `schemata dev`'s 54329.
-const TEST_CLUSTER_PORT: u16 = 54339;
-const PASSWORD_CLUSTER_PORT: u16 = 54340;
+/// Fixed ports of the private servers, below Linux's ephemeral range
+/// (32768–60999): a port in it can be taken at any moment by one of the
+/// tests' own client sockets, and the server then fails to start.
+const TEST_CLUSTER_PORT: u16 = 25439;
+const PASSWORD_CLUSTER_PORT: u16 = 25440;
 /// The password of the password-protected cluster's `postgres` user.
 pub const PROTECTED_PASSWORD: &str = "schemata-test";
 

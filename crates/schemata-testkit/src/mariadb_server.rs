@@ -15,8 +15,8 @@ use std::{
 use tokio::sync::Mutex;
 
 const LOCAL_SERVER_URL: &str = "mysql://root@127.0.0.1:3306";
-/// Apart from the PostgreSQL test clusters' 54339 and 54340.
-const PRIVATE_PORT: u16 = 54341;
+/// Apart from the PostgreSQL test clusters' 25439 and 25440.
+const PRIVATE_PORT: u16 = 25441;
 
 /// A MariaDB server, and the directory of the private one if we started it.
 #[derive(Debug, Clone)]
@@ -109,7 +109,7 @@ async fn answers(url: &str) -> bool {
     )
 }
 
-/// Creates (first time) and starts a server in `dir` on 127.0.0.1:54341, root
+/// Creates (first time) and starts a server in `dir` on 127.0.0.1:25441, root
 /// without a password, durability traded for speed.
 async fn start_private(dir: &Path) -> Result<MysqlServer, String> {
     let url = format!("mysql://root@127.0.0.1:{PRIVATE_PORT}");
