@@ -26,7 +26,7 @@ bench iterations="30":
 
 # Queue benchmark: enqueue rate, status reads (wrk), pickup latency, drain;
 # API and workers as processes (release build). Needs wrk.
-bench-queue connections="2000" drain="1000":
+bench-queue connections="4000" drain="1000":
     cargo build --release -p schemata-cli --bin schemata -p schemata-testkit --bin schemata-bench
     target/release/schemata-bench queue target/release/schemata {{connections}} {{drain}}
 
