@@ -255,3 +255,37 @@ async fn app_connection_id(app: &TestApp, name: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// A table the source's role may not read: the run is partial, `--wait`
+/// names the failure and exits 2.
+#[tokio::test]
+async fn a_partial_refresh_exits_2_and_names_what_failed() {
+    let app = TestApp::spawn().await;
+    let source = source_database(
+        "CREATE TABLE customers (id int PRIMARY KEY); CREATE TABLE invoices (id int PRIMARY KEY);",
+    )
+    .await;
+    let role = format!("cli_{}", &source.name()[source.name().len() - 10..]);
+    schemata_testkit::load(
+        &source,
+        &format!("CREATE ROLE {role} LOGIN; GRANT SELECT ON customers TO {role};"),
+    )
+    .await;
+    let url = source
+        .url()
+        .replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
+    app.create_connection("partly", &url).await;
+    let worker = app.spawn_worker();
+    let waited = schemata(&app, &["refresh", "partly", "--wait"]).await;
+    let out = text(&waited.stdout);
+    assert_eq!(
+        waited.status.code(),
+        Some(2),
+        "{out}{}",
+        text(&waited.stderr)
+    );
+    assert!(out.contains(" partial in "), "{out}");
+    assert!(out.contains("! public.invoices:"), "{out}");
+    worker.stop().await;
+    schemata_testkit::load(&source, &format!("DROP OWNED BY {role}; DROP ROLE {role}")).await;
+}
