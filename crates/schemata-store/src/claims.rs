@@ -52,9 +52,7 @@ pub struct Slots {
     pub per_source_server: u32,
 }
 
-/// Second keys of organizations' slot locks start here; at most `SLOT_SPACE`
-/// slots of anything.
-const ORGANIZATION_SLOTS: i32 = 0;
+/// At most this many slots of anything.
 const SLOT_SPACE: i32 = 1 << 20;
 
 /// Sessions for claims, on our database, apart from the pool that runs
@@ -130,11 +128,14 @@ impl ClaimSession {
             self.unlock_all().await?;
             return Ok(Claim::Busy);
         }
-        let bits = organization_id.as_u128();
-        let organization_key = (bits ^ (bits >> 64)) as u32 as i32;
+        // Server names start with a source type (`postgresql://`, `sqlite:`),
+        // so an organization's slots never share a name with a server's.
         if slots.per_organization > 0
             && !self
-                .take_slot(organization_key, ORGANIZATION_SLOTS, slots.per_organization)
+                .take_named_slot(
+                    &format!("organization:{organization_id}"),
+                    slots.per_organization,
+                )
                 .await?
         {
             self.unlock_all().await?;
@@ -174,24 +175,6 @@ impl ClaimSession {
             .fetch_one(self.conn())
             .await?;
         Ok(locked)
-    }
-
-    /// One of `slots` slot locks of `key` (two-key advisory locks, a space
-    /// apart from the single-key ones above; `base` keeps organizations' and
-    /// servers' slots apart), held for as long as this session: exact across
-    /// workers, and freed when a worker dies.
-    async fn take_slot(&mut self, key: i32, base: i32, slots: u32) -> Result<bool, StoreError> {
-        for slot in 0..i32::try_from(slots).unwrap_or(i32::MAX).min(SLOT_SPACE) {
-            let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1::int4, $2::int4)")
-                .bind(key)
-                .bind(base + slot)
-                .fetch_one(self.conn())
-                .await?;
-            if taken {
-                return Ok(true);
-            }
-        }
-        Ok(false)
     }
 
     /// Gives a claimed run back to the queue: a new delivery at the front,
@@ -235,9 +218,7 @@ impl ClaimSession {
 
     /// One of the `slots` slots of a source server, after one of the slots
     /// of that server this organization may hold (half of them, at least
-    /// one): one tenant cannot take a shared server's every slot. Keys are
-    /// 64-bit hashes of the server's name (single-key locks), so nobody can
-    /// pick a host name whose slots collide with another server's.
+    /// one): one tenant cannot take a shared server's every slot.
     async fn take_server_slot(
         &mut self,
         server: &str,
@@ -253,6 +234,10 @@ impl ClaimSession {
         )
     }
 
+    /// One of `slots` slot locks of `name`: single-key advisory locks keyed
+    /// by a 64-bit hash of the name and the slot number, held for as long as
+    /// this session (exact across workers, freed when a worker dies), and too
+    /// wide for anyone to pick a name that collides with another's.
     async fn take_named_slot(&mut self, name: &str, slots: u32) -> Result<bool, StoreError> {
         for slot in 0..i32::try_from(slots).unwrap_or(i32::MAX).min(SLOT_SPACE) {
             let taken: bool = sqlx::query_scalar(
