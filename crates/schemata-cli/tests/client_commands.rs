@@ -2,7 +2,7 @@
 //! an app and a worker of the test kit.
 
 use schemata_testkit::{
-    TestApp,
+    TestApp, TestWorker,
     fake_postgres::{Behaviour, FakePostgres},
     source_database,
 };
@@ -146,18 +146,7 @@ async fn failures_are_the_apis_message_and_request_id_with_their_exit_codes() {
     );
 
     // A refresh that does not end in time: exit 3, and it goes on.
-    let wedged = FakePostgres::start(Behaviour::AcceptAnyPassword {
-        stall_on: Some("BEGIN"),
-    })
-    .await;
-    app.create_connection(
-        "slow",
-        &format!("postgres://u:p@127.0.0.1:{}/db", wedged.port),
-    )
-    .await;
-    let mut settings = app.worker_settings();
-    settings.sources.limits.statement_timeout = std::time::Duration::from_secs(300);
-    let worker = app.spawn_worker_with(settings);
+    let (_wedged, slow, worker) = slow_connection(&app).await;
     let waited = schemata(&app, &["refresh", "slow", "--wait", "--timeout", "1"]).await;
     assert_eq!(waited.status.code(), Some(3), "{}", text(&waited.stderr));
     assert!(
@@ -165,13 +154,7 @@ async fn failures_are_the_apis_message_and_request_id_with_their_exit_codes() {
         "{}",
         text(&waited.stderr)
     );
-    let id = app.status(&app_connection_id(&app, "slow").await).await["current_job"]["job_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let slow = app_connection_id(&app, "slow").await;
-    app.delete(&format!("/api/connections/{slow}/schemas/refreshes/{id}"))
-        .await;
+    cancel_current(&app, &slow).await;
     worker.stop().await;
 
     // No key at all.
@@ -194,18 +177,7 @@ async fn failures_are_the_apis_message_and_request_id_with_their_exit_codes() {
 #[tokio::test]
 async fn on_a_terminal_the_wait_shows_a_progress_bar() {
     let app = TestApp::spawn().await;
-    let wedged = FakePostgres::start(Behaviour::AcceptAnyPassword {
-        stall_on: Some("BEGIN"),
-    })
-    .await;
-    app.create_connection(
-        "slow",
-        &format!("postgres://u:p@127.0.0.1:{}/db", wedged.port),
-    )
-    .await;
-    let mut settings = app.worker_settings();
-    settings.sources.limits.statement_timeout = std::time::Duration::from_secs(300);
-    let worker = app.spawn_worker_with(settings);
+    let (_wedged, slow, worker) = slow_connection(&app).await;
     let command = format!(
         "{} refresh slow --wait --timeout 2",
         env!("CARGO_BIN_EXE_schemata")
@@ -233,29 +205,40 @@ async fn on_a_terminal_the_wait_shows_a_progress_bar() {
         screen.contains('\u{1b}'),
         "drawn with terminal escapes: {screen:?}"
     );
-    let slow = app_connection_id(&app, "slow").await;
-    let job = app.status(&slow).await["current_job"]["job_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.delete(&format!("/api/connections/{slow}/schemas/refreshes/{job}"))
-        .await;
+    cancel_current(&app, &slow).await;
     worker.stop().await;
 }
 
-async fn app_connection_id(app: &TestApp, name: &str) -> String {
-    let listed: Value = app.get("/api/connections").await.json().await.unwrap();
-    listed["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+/// Connection `slow`, whose refreshes wait on BEGIN until cancelled, and a
+/// worker that lets them wait: `(source, connection id, worker)`.
+async fn slow_connection(app: &TestApp) -> (FakePostgres, String, TestWorker) {
+    let wedged = FakePostgres::start(Behaviour::AcceptAnyPassword {
+        stall_on: Some("BEGIN"),
+    })
+    .await;
+    let id = app
+        .create_connection(
+            "slow",
+            &format!("postgres://u:p@127.0.0.1:{}/db", wedged.port),
+        )
+        .await;
+    let mut settings = app.worker_settings();
+    settings.sources.limits.statement_timeout = std::time::Duration::from_secs(300);
+    let worker = app.spawn_worker_with(settings);
+    (wedged, id, worker)
 }
 
+/// Cancels the connection's current refresh.
+async fn cancel_current(app: &TestApp, id: &str) {
+    let job = app.status(id).await["current_job"]["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cancelled = app
+        .delete(&format!("/api/connections/{id}/schemas/refreshes/{job}"))
+        .await;
+    assert_eq!(cancelled.status(), 200);
+}
 /// A table the source's role may not read: the run is partial, `--wait`
 /// names the failure and exits 2.
 #[tokio::test]

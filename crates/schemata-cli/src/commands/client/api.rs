@@ -160,35 +160,37 @@ impl Api {
         })
     }
 
+    /// Every item of a cursor-paginated list (`path` without a query),
+    /// fetched a page of 200 at a time.
+    pub async fn all(&self, path: &str) -> Result<Vec<Value>, ApiFailure> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = match &cursor {
+                Some(c) => self.get(&format!("{path}?limit=200&cursor={c}")).await?,
+                None => self.get(&format!("{path}?limit=200")).await?,
+            };
+            items.extend(page["data"].as_array().cloned().unwrap_or_default());
+            match page["pagination"]["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(items),
+            }
+        }
+    }
+
     /// A connection's id from its id or its name.
     pub async fn resolve(&self, connection: &str) -> Result<String, ApiFailure> {
         if uuid::Uuid::parse_str(connection).is_ok() {
             return Ok(connection.to_owned());
         }
-        let mut cursor: Option<String> = None;
-        loop {
-            let path = match &cursor {
-                Some(c) => format!("/api/connections?limit=200&cursor={c}"),
-                None => "/api/connections?limit=200".to_owned(),
-            };
-            let page = self.get(&path).await?;
-            if let Some(found) = page["data"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|c| c["name"] == connection)
-            {
-                return Ok(found["id"].as_str().unwrap_or_default().to_owned());
-            }
-            match page["pagination"]["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_owned()),
-                None => {
-                    return Err(ApiFailure::plain(format!(
-                        "No connection named or with id `{connection}`."
-                    )));
-                }
-            }
-        }
+        self.all("/api/connections")
+            .await?
+            .iter()
+            .find(|c| c["name"] == connection)
+            .map(|found| found["id"].as_str().unwrap_or_default().to_owned())
+            .ok_or_else(|| {
+                ApiFailure::plain(format!("No connection named or with id `{connection}`."))
+            })
     }
 }
 

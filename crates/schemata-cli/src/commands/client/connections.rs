@@ -35,20 +35,7 @@ pub async fn run(
 ) -> Result<i32, ApiFailure> {
     match command {
         ConnectionsCommand::List => {
-            let mut all = Vec::new();
-            let mut cursor: Option<String> = None;
-            loop {
-                let path = match &cursor {
-                    Some(c) => format!("/api/connections?limit=200&cursor={c}"),
-                    None => "/api/connections?limit=200".to_owned(),
-                };
-                let page = api.get(&path).await?;
-                all.extend(page["data"].as_array().cloned().unwrap_or_default());
-                match page["pagination"]["next_cursor"].as_str() {
-                    Some(next) => cursor = Some(next.to_owned()),
-                    None => break,
-                }
-            }
+            let all = api.all("/api/connections").await?;
             if json_out {
                 print_json(&Value::Array(all));
             } else {

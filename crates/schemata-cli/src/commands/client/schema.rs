@@ -62,20 +62,7 @@ pub async fn objects(
         );
         return Ok(0);
     }
-    let mut all: Vec<Value> = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/connections/{id}/schemas?limit=200&cursor={c}"),
-            None => format!("/api/connections/{id}/schemas?limit=200"),
-        };
-        let page = api.get(&path).await?;
-        all.extend(page["data"].as_array().cloned().unwrap_or_default());
-        match page["pagination"]["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => break,
-        }
-    }
+    let all = api.all(&format!("/api/connections/{id}/schemas")).await?;
     if json_out {
         print_json(&Value::Array(all));
         return Ok(0);
