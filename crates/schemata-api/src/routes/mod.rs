@@ -111,19 +111,17 @@ pub fn served() -> Vec<(String, String)> {
 
 /// Groups the table by path: one resource each, 405 for other methods.
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    let mut resources: Vec<(&'static str, Resource)> = Vec::new();
+    let mut by_path: Vec<(&'static str, Vec<Route>)> = Vec::new();
     for endpoint in endpoints() {
-        let index = match resources.iter().position(|(p, _)| *p == endpoint.path) {
-            Some(index) => index,
-            None => {
-                resources.push((endpoint.path, web::resource(endpoint.path)));
-                resources.len() - 1
-            }
-        };
-        let (path, resource) = resources.remove(index);
-        resources.insert(index, (path, resource.route(endpoint.route)));
+        match by_path.iter_mut().find(|(path, _)| *path == endpoint.path) {
+            Some((_, routes)) => routes.push(endpoint.route),
+            None => by_path.push((endpoint.path, vec![endpoint.route])),
+        }
     }
-    for (_, resource) in resources {
+    for (path, routes) in by_path {
+        let resource = routes
+            .into_iter()
+            .fold(web::resource(path), Resource::route);
         cfg.service(resource.default_service(web::to(method_not_allowed)));
     }
 }
