@@ -160,10 +160,13 @@ pub(crate) async fn forget_after_writes(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
+    // Reads (the status polls among them) pass straight through.
     let writes = !matches!(*req.method(), Method::GET | Method::HEAD);
-    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let state = writes
+        .then(|| req.app_data::<web::Data<AppState>>().cloned())
+        .flatten();
     let response = next.call(req).await;
-    if writes && let Some(state) = state {
+    if let Some(state) = state {
         state.status_cache.forget_all();
     }
     response.map(ServiceResponse::map_into_boxed_body)
