@@ -71,6 +71,7 @@ async fn dev_serves_the_walkthrough_and_stops_cleanly_on_sigterm() {
         assert!(Instant::now() < deadline, "schemata dev did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    schemata_testkit::install_tls();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

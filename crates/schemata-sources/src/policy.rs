@@ -110,6 +110,21 @@ impl AccessPolicy {
         own.then(|| format!("{address} database {database:?} is Schemata's own database"))
     }
 
+    /// Why an HTTP destination (a webhook receiver) may not be reached: the
+    /// denied networks, and Schemata's own database server whatever the
+    /// database, since no HTTP request has any business there.
+    pub fn http_refusal(&self, address: SocketAddr) -> Option<String> {
+        let ip = address.ip().to_canonical();
+        if let Some(net) = self.inner.deny_networks.iter().find(|n| n.contains(&ip)) {
+            return Some(format!("{ip} is in denied network {net}"));
+        }
+        let own =
+            self.inner.own_databases.iter().any(|own| {
+                own.port == address.port() && (own.addresses.contains(&ip) || is_local(ip))
+            });
+        own.then(|| format!("{address} is Schemata's own database server"))
+    }
+
     /// A guard for sqlx's connect: every resolved address is checked before use.
     pub fn connect_guard(&self, database: Option<&str>) -> ConnectGuard {
         let policy = self.clone();
@@ -139,7 +154,7 @@ impl AccessPolicy {
         let allowed: Vec<SocketAddr> = resolved
             .iter()
             .copied()
-            .filter(|a| self.refusal(*a, None).is_none())
+            .filter(|a| self.http_refusal(*a).is_none())
             .collect();
         match (resolved.is_empty(), allowed.is_empty()) {
             (true, _) => Err(SourceError::Unreachable),
@@ -263,6 +278,28 @@ mod tests {
             policy
                 .refusal("127.0.0.1:5433".parse().unwrap(), Some("schemata"))
                 .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn http_destinations_never_reach_our_database_server() {
+        let policy = policy("").await;
+        // Whatever the database: an HTTP request has no business on that port.
+        assert!(
+            policy
+                .http_refusal("127.0.0.1:5432".parse().unwrap())
+                .is_some()
+        );
+        assert!(
+            policy
+                .http_refusal("127.0.0.1:8080".parse().unwrap())
+                .is_none()
+        );
+        let denying = self::policy("127.0.0.0/8").await;
+        assert!(
+            denying
+                .http_refusal("127.0.0.1:8080".parse().unwrap())
+                .is_some()
         );
     }
 

@@ -20,6 +20,8 @@ pub mod schedule;
 pub mod settings;
 pub mod snapshots;
 pub mod status;
+pub mod webhook_deliveries;
+pub mod webhooks;
 
 pub use crypto::SecretBox;
 pub use error::StoreError;

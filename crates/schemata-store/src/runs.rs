@@ -133,6 +133,7 @@ pub async fn finish(
     if closed.rows_affected() == 0 {
         return Ok(false);
     }
+    crate::webhook_deliveries::queue_for_run(tx, run, status, error, change_set).await?;
     let follow_up: Option<String> = sqlx::query_scalar(
         "SELECT task_id FROM refresh_runs WHERE connection_id = $1 AND status = 'queued'",
     )
@@ -240,12 +241,20 @@ pub async fn cancel(
     if !was.is_active() {
         return Ok(Cancelled::AlreadyEnded(was));
     }
-    sqlx::query(
+    let ended: RunRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE refresh_runs SET status = 'cancelled', finished_at = now(), error = 'Cancelled by request.'
-         WHERE id = $1",
-    )
+         WHERE id = $1 RETURNING {COLUMNS}"
+    )))
     .bind(run_id)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
+    .await?;
+    crate::webhook_deliveries::queue_for_run(
+        &mut tx,
+        &ended,
+        RunStatus::Cancelled,
+        ended.error.as_deref(),
+        None,
+    )
     .await?;
     let follow_up: Option<Option<String>> = sqlx::query_scalar(
         "SELECT task_id FROM refresh_runs WHERE connection_id = $1 AND status IN ('queued', 'running')

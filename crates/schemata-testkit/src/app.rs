@@ -63,6 +63,7 @@ impl TestApp {
     /// Spawns with settings adjusted by `adjust` (e.g. a shorter health timeout).
     pub async fn spawn_with(adjust: impl FnOnce(&mut ApiSettings)) -> Self {
         init_test_logs();
+        crate::install_tls();
         let (database, pool) = migrated_database().await;
         let store = StoreSettings {
             acquire_timeout: schemata_store::settings::DEFAULT_ACQUIRE_TIMEOUT,
@@ -186,6 +187,14 @@ impl TestApp {
             retry_base_delay: Duration::from_millis(500),
             organization_slots: 8,
             source_server_slots: 4,
+            webhooks: schemata_worker::WebhookSettings {
+                timeout: Duration::from_secs(2),
+                retry_base: Duration::from_millis(300),
+                retry_max: Duration::from_secs(2),
+                retry_for: Duration::from_secs(3600),
+                poll_interval: Duration::from_millis(100),
+                concurrency: 8,
+            },
         }
     }
 

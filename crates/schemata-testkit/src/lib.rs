@@ -13,6 +13,7 @@ mod mariadb_server;
 mod mysql;
 mod process;
 pub mod tcp_proxy;
+pub mod webhook_receiver;
 mod worker;
 
 pub use app::{ApiReplica, TestApp, send_checked};
@@ -26,6 +27,12 @@ pub use process::ServiceProcess;
 pub use worker::TestWorker;
 
 /// Logs for a test run only when asked: `TEST_LOG=1 cargo test`.
+/// reqwest is built with TLS but without a crypto provider (see the worker's
+/// Cargo.toml): every process that builds a client installs ring first.
+pub fn install_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub fn init_test_logs() {
     if std::env::var_os("TEST_LOG").is_some() {
         schemata_telemetry::init();

@@ -17,6 +17,7 @@ pub struct ServiceProcess {
 impl ServiceProcess {
     /// Starts `binary role` with exactly `env` (and PATH), logging to `log`.
     pub fn spawn(binary: &Path, role: &str, env: &[(String, String)], log: PathBuf) -> Self {
+        crate::install_tls();
         let file = std::fs::File::create(&log).expect("create the log file");
         let child = Command::new(binary)
             .arg(role)

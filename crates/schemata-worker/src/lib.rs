@@ -9,9 +9,11 @@ mod scheduler;
 pub mod settings;
 mod shutdown;
 mod startup;
+pub mod webhooks;
 
 pub use hand_back::HandBack;
 pub use jobs::refresh::{RefreshContext, RefreshOutcome, refresh};
 pub use settings::WorkerSettings;
 pub use shutdown::shutdown_signal;
 pub use startup::{Worker, run_from_env};
+pub use webhooks::WebhookSettings;

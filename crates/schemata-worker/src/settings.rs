@@ -42,6 +42,8 @@ pub struct WorkerSettings {
     pub organization_slots: u32,
     /// Refreshes reading one source server at once across all workers (0: no cap).
     pub source_server_slots: u32,
+    /// Webhook delivery: timeouts and retries.
+    pub webhooks: crate::WebhookSettings,
 }
 
 impl WorkerSettings {
@@ -79,6 +81,7 @@ impl WorkerSettings {
             retry_attempts: env_or("SCHEMATA_REFRESH_ATTEMPTS", 3)?,
             organization_slots: env_or("SCHEMATA_WORKER_SLOTS_PER_ORGANIZATION", 8)?,
             source_server_slots: env_or("SCHEMATA_WORKER_SLOTS_PER_SOURCE_SERVER", 4)?,
+            webhooks: crate::WebhookSettings::from_env()?,
             retry_base_delay: Duration::from_millis(env_or(
                 "SCHEMATA_REFRESH_RETRY_BASE_MS",
                 30_000,

@@ -111,6 +111,15 @@ impl Worker {
             self.settings.scheduler_interval,
             self.settings.scheduler_batch,
         ));
+        let webhooks = tokio::spawn(
+            crate::webhooks::WebhookSender::new(
+                self.pool.clone(),
+                context.secrets.clone(),
+                context.policy.clone(),
+                self.settings.webhooks.clone(),
+            )?
+            .run(),
+        );
         let ops = ops::serve(self.ops_listener.try_clone()?, self.pool.clone())?;
         let ops_handle = ops.handle();
         tokio::spawn(ops);
@@ -159,6 +168,7 @@ impl Worker {
         maintenance.abort();
         scheduler.abort();
         reaper.abort();
+        webhooks.abort();
         result.context("The queue worker stopped unexpectedly")
     }
 }

@@ -4,7 +4,9 @@
 
 pub(crate) mod schemas;
 
-use crate::routes::{cache, connections, fields, history, ops, records, refresh, status};
+use crate::routes::{
+    cache, connections, fields, history, ops, records, refresh, status, ui, webhooks,
+};
 use actix_web::{HttpResponse, http::header, web};
 use std::sync::{Arc, LazyLock};
 use utoipa::{
@@ -52,6 +54,13 @@ use utoipa_swagger_ui::{Config, serve};
         fields::delete,
         fields::set_primary_keys,
         fields::reset_primary_keys,
+        webhooks::create,
+        webhooks::list,
+        webhooks::get,
+        webhooks::delete,
+        webhooks::deliveries,
+        ui::page,
+        ui::asset,
     ),
     components(schemas(schemas::ErrorEnvelope)),
     modifiers(&BearerKeys, &ErrorsByDefault),
@@ -59,6 +68,7 @@ use utoipa_swagger_ui::{Config, serve};
         (name = "connections", description = "Sources Schemata reads schemas from."),
         (name = "refresh", description = "Asking for a refresh and following it."),
         (name = "schemas", description = "The cached schema, with user fields and overrides."),
+        (name = "webhooks", description = "Signed notifications of runs and schema changes."),
         (name = "operations", description = "Probes, metrics and this document."),
     )
 )]

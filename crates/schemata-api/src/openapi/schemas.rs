@@ -757,6 +757,91 @@ pub(crate) struct ProbeState {
     status: String,
 }
 
+/// The events a webhook hears.
+#[derive(Serialize, ToSchema)]
+pub(crate) enum WebhookEvent {
+    /// Every run's end: succeeded, partial, failed or cancelled.
+    #[serde(rename = "refresh.finished")]
+    RefreshFinished,
+    /// A run that changed the cached schema.
+    #[serde(rename = "schema.changed")]
+    SchemaChanged,
+    /// A run whose changes could break a reader of the old schema.
+    #[serde(rename = "schema.breaking_change")]
+    SchemaBreakingChange,
+}
+
+/// `POST /api/webhooks`.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "url": "https://hooks.example.com/schemata",
+    "events": ["schema.changed", "schema.breaking_change"]
+}))]
+pub(crate) struct CreateWebhook {
+    /// http(s); its host must pass the server's access policy.
+    url: String,
+    events: Vec<WebhookEvent>,
+    /// Only these connections' runs (default: every connection of the organization).
+    connection_ids: Option<Vec<Uuid>>,
+}
+
+/// A webhook subscription.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Webhook {
+    id: Uuid,
+    url: String,
+    events: Vec<WebhookEvent>,
+    /// Null: every connection of the organization.
+    connection_ids: Option<Vec<Uuid>>,
+    created_at: DateTime<Utc>,
+}
+
+/// A webhook just created, with its signing secret (shown this once).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WebhookCreated {
+    id: Uuid,
+    url: String,
+    events: Vec<WebhookEvent>,
+    connection_ids: Option<Vec<Uuid>>,
+    created_at: DateTime<Utc>,
+    /// Key of the HMAC-SHA256 in `Schemata-Signature`; store it now.
+    secret: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum DeliveryStatus {
+    /// Not delivered yet; tried again at `next_attempt_at`.
+    Pending,
+    Delivered,
+    /// Given up after the retry window (24 h by default).
+    Failed,
+}
+
+/// One event sent (or to be sent) to a webhook.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Delivery {
+    /// The payload's `id`: receivers dedupe on it.
+    id: Uuid,
+    event: WebhookEvent,
+    connection_id: Uuid,
+    job_id: Uuid,
+    status: DeliveryStatus,
+    attempts: i32,
+    created_at: DateTime<Utc>,
+    last_attempt_at: Option<DateTime<Utc>>,
+    /// The receiver's HTTP status; null when no answer came.
+    last_status_code: Option<i32>,
+    /// Why the last attempt failed (refused, timed out, a non-2xx answer…).
+    last_error: Option<String>,
+    next_attempt_at: Option<DateTime<Utc>>,
+    delivered_at: Option<DateTime<Utc>>,
+}
+
 envelope!(ConnectionEnvelope, Connection, "One connection.");
 envelope!(
     HealthCheckEnvelope,
@@ -786,3 +871,15 @@ envelope!(ProbeEnvelope, ProbeState, "A probe's answer.");
 page!(ConnectionPage, Connection, "A page of connections.");
 page!(RunPage, Run, "A page of runs, newest first.");
 page!(ObjectPage, ObjectSummary, "A page of cached objects.");
+envelope!(WebhookEnvelope, Webhook, "One webhook.");
+envelope!(
+    WebhookCreatedEnvelope,
+    WebhookCreated,
+    "A new webhook and its secret."
+);
+page!(WebhookPage, Webhook, "A page of webhooks.");
+page!(
+    DeliveryPage,
+    Delivery,
+    "A page of deliveries, newest first."
+);

@@ -9,6 +9,8 @@ pub(crate) mod pages;
 pub(crate) mod records;
 pub(crate) mod refresh;
 pub(crate) mod status;
+pub(crate) mod ui;
+pub(crate) mod webhooks;
 
 use crate::error::ApiError;
 use actix_web::{
@@ -46,6 +48,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     const OBJECT: &str = "/api/connections/{id}/schemas/{schema_id}";
     const FIELD: &str = "/api/connections/{id}/schemas/{schema_id}/fields/{field_id}";
     const KEYS: &str = "/api/connections/{id}/schemas/{schema_id}/primary_keys";
+    const WEBHOOK: &str = "/api/webhooks/{id}";
     const RUN: &str = "/api/connections/{id}/schemas/refreshes/{job_id}";
     vec![
         at("/healthz", Method::GET, ops::healthz),
@@ -98,6 +101,17 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         at(FIELD, Method::DELETE, fields::delete),
         at(KEYS, Method::PUT, fields::set_primary_keys),
         at(KEYS, Method::DELETE, fields::reset_primary_keys),
+        at("/api/webhooks", Method::POST, webhooks::create),
+        at("/api/webhooks", Method::GET, webhooks::list),
+        at(WEBHOOK, Method::GET, webhooks::get),
+        at(WEBHOOK, Method::DELETE, webhooks::delete),
+        at(
+            "/api/webhooks/{id}/deliveries",
+            Method::GET,
+            webhooks::deliveries,
+        ),
+        at("/ui", Method::GET, ui::page),
+        at("/ui/{file}", Method::GET, ui::asset),
     ]
 }
 

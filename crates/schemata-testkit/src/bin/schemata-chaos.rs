@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    schemata_testkit::install_tls();
     let mut args = std::env::args().skip(1);
     let binary = PathBuf::from(
         args.next()

@@ -17,6 +17,7 @@ mod scheduler;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    schemata_testkit::install_tls();
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("refresh") => refresh::run(args.collect()).await,

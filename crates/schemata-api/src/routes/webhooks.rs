@@ -1,0 +1,277 @@
+//! Webhook subscriptions and their deliveries. A receiver's URL passes the same
+//! access policy as a source host, here and again at every delivery.
+
+use crate::openapi::schemas;
+use crate::{
+    auth::{Authorized, ConnectionsRead, ConnectionsWrite},
+    envelope,
+    error::ApiError,
+    routes::pages::{next_cursor, page_limit},
+    state::AppState,
+};
+use actix_web::{HttpResponse, http::StatusCode, web};
+use schemata_sources::SourceError;
+use schemata_store::webhook_deliveries::{self, DeliveryRow};
+use schemata_store::webhooks::{self, EVENTS, NewWebhook, WebhookRow};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+/// Longest webhook URL accepted.
+const MAX_URL_LEN: usize = 2048;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateWebhook {
+    url: String,
+    events: Vec<String>,
+    connection_ids: Option<Vec<Uuid>>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PageQuery {
+    /// Page size, 1 to 200 (default 50).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+fn cursor(raw: Option<&str>) -> Result<Option<Uuid>, ApiError> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(raw) => Uuid::parse_str(raw)
+            .map(Some)
+            .map_err(|_| ApiError::BadRequest(format!("Invalid cursor `{raw}`."))),
+    }
+}
+
+fn not_found(id: Uuid) -> ApiError {
+    ApiError::NotFound(format!("Webhook not found: {id}"))
+}
+
+/// Subscribes a URL to events. The signing secret is in this answer only.
+#[utoipa::path(
+    post, path = "/api/webhooks", tag = "webhooks",
+    request_body = schemas::CreateWebhook,
+    responses(
+        (status = 201, description = "Created; `secret` is shown this once.", body = schemas::WebhookCreatedEnvelope,
+            headers(("Location" = String, description = "The new webhook's URL."))),
+        (status = 400, description = "Invalid URL or events, a URL the access policy refuses, or a connection not in your organization.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn create(
+    caller: Authorized<ConnectionsWrite>,
+    state: web::Data<AppState>,
+    body: web::Json<CreateWebhook>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let url = check_url(&state, &body.url).await?;
+    let events = check_events(body.events)?;
+    if let Some(ids) = &body.connection_ids {
+        if ids.is_empty() {
+            return Err(ApiError::BadRequest(
+                "`connection_ids` must name at least one connection, or be left out for all."
+                    .into(),
+            ));
+        }
+        let foreign =
+            webhooks::foreign_connections(&state.pool, caller.organization_id, ids).await?;
+        if let Some(first) = foreign.first() {
+            return Err(ApiError::BadRequest(format!(
+                "Connection not found: {first}"
+            )));
+        }
+    }
+    let secret = webhooks::generate_secret();
+    let row = webhooks::insert(
+        &state.pool,
+        &state.secrets,
+        caller.organization_id,
+        &NewWebhook {
+            url,
+            events,
+            connection_ids: body.connection_ids,
+        },
+        &secret,
+    )
+    .await?;
+    let mut view = webhook_view(&row);
+    view["secret"] = json!(secret);
+    let mut response = envelope::with_status(StatusCode::CREATED, view);
+    response.headers_mut().insert(
+        actix_web::http::header::LOCATION,
+        actix_web::http::header::HeaderValue::from_str(&format!("/api/webhooks/{}", row.id))
+            .map_err(anyhow::Error::from)?,
+    );
+    Ok(response)
+}
+
+/// An http(s) URL with a host the access policy lets us reach.
+async fn check_url(state: &AppState, raw: &str) -> Result<String, ApiError> {
+    let bad = |why: &str| ApiError::BadRequest(format!("Invalid webhook `url`: {why}"));
+    if raw.len() > MAX_URL_LEN {
+        return Err(bad("longer than 2048 characters"));
+    }
+    let url = url::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("the scheme must be http or https"));
+    }
+    let host = match url.host() {
+        Some(url::Host::Domain(domain)) => domain.to_owned(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        None => return Err(bad("it names no host")),
+    };
+    let port = url.port_or_known_default().unwrap_or(443);
+    match state.policy.allowed_addresses(&host, port).await {
+        Ok(_) => Ok(url.to_string()),
+        Err(SourceError::Refused) => Err(ApiError::BadRequest(
+            "Webhook `url` refused by this server's access policy.".into(),
+        )),
+        Err(_) => Err(bad("its host does not resolve")),
+    }
+}
+
+fn check_events(mut events: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if events.is_empty() {
+        return Err(ApiError::BadRequest(format!(
+            "`events` must name at least one of {}.",
+            EVENTS.join(", ")
+        )));
+    }
+    if let Some(unknown) = events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
+        return Err(ApiError::BadRequest(format!(
+            "Unknown event `{}`: expected {}.",
+            unknown.chars().take(64).collect::<String>(),
+            EVENTS.join(", ")
+        )));
+    }
+    events.sort();
+    events.dedup();
+    Ok(events)
+}
+
+/// The organization's webhooks (secrets are never shown again).
+#[utoipa::path(
+    get, path = "/api/webhooks", tag = "webhooks",
+    params(PageQuery),
+    responses((status = 200, description = "A page of webhooks.", body = schemas::WebhookPage)),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn list(
+    caller: Authorized<ConnectionsRead>,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let after = cursor(query.cursor.as_deref())?;
+    let mut rows = webhooks::list(&state.pool, caller.organization_id, after, limit + 1).await?;
+    let next = next_cursor(&mut rows, limit, |row| row.id.to_string());
+    Ok(envelope::list(
+        rows.iter().map(webhook_view).collect::<Vec<_>>(),
+        next,
+    ))
+}
+
+/// One webhook.
+#[utoipa::path(
+    get, path = "/api/webhooks/{id}", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The webhook's id.")),
+    responses(
+        (status = 200, description = "The webhook.", body = schemas::WebhookEnvelope),
+        (status = 404, description = "No such webhook in your organization.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn get(
+    caller: Authorized<ConnectionsRead>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let row = webhooks::get(&state.pool, caller.organization_id, *id)
+        .await?
+        .ok_or_else(|| not_found(*id))?;
+    Ok(envelope::ok(webhook_view(&row)))
+}
+
+/// Deletes a webhook; deliveries not yet sent are dropped with it.
+#[utoipa::path(
+    delete, path = "/api/webhooks/{id}", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The webhook's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No such webhook in your organization.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn delete(
+    caller: Authorized<ConnectionsWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    if webhooks::delete(&state.pool, caller.organization_id, *id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(not_found(*id))
+    }
+}
+
+/// A webhook's deliveries, newest first: attempts, last response code, next try.
+#[utoipa::path(
+    get, path = "/api/webhooks/{id}/deliveries", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The webhook's id."), PageQuery),
+    responses(
+        (status = 200, description = "A page of deliveries, newest first.", body = schemas::DeliveryPage),
+        (status = 404, description = "No such webhook in your organization.", body = schemas::ErrorEnvelope),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn deliveries(
+    caller: Authorized<ConnectionsRead>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let before = cursor(query.cursor.as_deref())?;
+    webhooks::get(&state.pool, caller.organization_id, *id)
+        .await?
+        .ok_or_else(|| not_found(*id))?;
+    let mut rows = webhook_deliveries::list(&state.pool, *id, before, limit + 1).await?;
+    let next = next_cursor(&mut rows, limit, |row| row.id.to_string());
+    Ok(envelope::list(
+        rows.iter().map(delivery_view).collect::<Vec<_>>(),
+        next,
+    ))
+}
+
+fn webhook_view(row: &WebhookRow) -> Value {
+    json!({
+        "id": row.id,
+        "url": row.url,
+        "events": row.events,
+        "connection_ids": row.connection_ids,
+        "created_at": row.created_at,
+    })
+}
+
+fn delivery_view(row: &DeliveryRow) -> Value {
+    json!({
+        "id": row.id,
+        "event": row.event,
+        "connection_id": row.connection_id,
+        "job_id": row.run_id,
+        "status": row.status,
+        "attempts": row.attempts,
+        "created_at": row.created_at,
+        "last_attempt_at": row.last_attempt_at,
+        "last_status_code": row.last_status_code,
+        "last_error": row.last_error,
+        "next_attempt_at": (row.status == "pending").then_some(row.next_attempt_at),
+        "delivered_at": row.delivered_at,
+    })
+}

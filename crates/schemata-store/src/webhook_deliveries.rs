@@ -1,0 +1,227 @@
+//! Webhook deliveries: queued in the transaction that closes a run, leased by
+//! one sender at a time, retried until they succeed or their window ends.
+
+use crate::{SecretBox, StoreError, runs::RunRow, webhooks};
+use chrono::{DateTime, Utc};
+use schemata_core::RunStatus;
+use serde_json::{Value, json};
+use sqlx::{PgPool, Postgres, Transaction};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Queues the deliveries a run's end calls for, in the caller's transaction:
+/// `refresh.finished` always, `schema.changed` when the run changed something,
+/// `schema.breaking_change` when those changes are breaking.
+pub async fn queue_for_run(
+    tx: &mut Transaction<'_, Postgres>,
+    run: &RunRow,
+    status: RunStatus,
+    error: Option<&str>,
+    change_set: Option<&Value>,
+) -> Result<(), StoreError> {
+    // The version as the status endpoint shows it: the detected one, with the
+    // overrides' digest when there are any.
+    #[allow(clippy::type_complexity)]
+    let subscribers: Vec<(Uuid, Uuid, Vec<String>, Option<String>, Option<String>)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT w.id, w.organization_id, w.events, c.schema_version,
+                    CASE WHEN EXISTS (SELECT 1 FROM field_overrides WHERE connection_id = c.id)
+                           OR EXISTS (SELECT 1 FROM primary_key_overrides WHERE connection_id = c.id)
+                         THEN ({digest}) END
+             FROM connections c JOIN webhooks w ON w.organization_id = c.organization_id
+             WHERE c.id = $1 AND (w.connection_ids IS NULL OR c.id = ANY (w.connection_ids))",
+            digest = crate::overrides::digest_sql("c.id"),
+        )))
+    .bind(run.connection_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    if subscribers.is_empty() {
+        return Ok(());
+    }
+    let changed = change_set.is_some_and(|c| {
+        ["objects_added", "objects_removed", "objects_changed"]
+            .iter()
+            .any(|k| c[k].as_array().is_some_and(|a| !a.is_empty()))
+    });
+    let breaking = change_set.is_some_and(|c| c["breaking"] == json!(true));
+    let happened = |event: &str| match event {
+        "refresh.finished" => true,
+        "schema.changed" => changed,
+        "schema.breaking_change" => breaking,
+        _ => false,
+    };
+    let now = Utc::now();
+    for (webhook_id, organization_id, events, detected, overrides) in subscribers {
+        let schema_version = detected
+            .as_deref()
+            .map(|detected| schemata_core::effective_version(detected, overrides.as_deref()));
+        for event in events.iter().filter(|e| happened(e)) {
+            let id = Uuid::now_v7();
+            let mut data = json!({
+                "connection_id": run.connection_id,
+                "job_id": run.id,
+                "status": status.as_str(),
+                "schema_version": schema_version,
+            });
+            if let Some(changes) = change_set {
+                data["changes"] = changes.clone();
+            }
+            if let Some(error) = error {
+                data["error"] = json!(error);
+            }
+            let body = json!({"id": id, "event": event, "created_at": now, "data": data});
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (id, webhook_id, organization_id, event, connection_id, run_id, body, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(id)
+            .bind(webhook_id)
+            .bind(organization_id)
+            .bind(event)
+            .bind(run.connection_id)
+            .bind(run.id)
+            .bind(body.to_string())
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A delivery a sender holds for one attempt.
+#[derive(Debug, Clone)]
+pub struct LeasedDelivery {
+    pub id: Uuid,
+    pub webhook_id: Uuid,
+    pub event: String,
+    pub url: String,
+    pub secret: String,
+    pub body: String,
+    pub attempt: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Takes up to `limit` due deliveries for one attempt each. Their next attempt
+/// is pushed `lease` ahead first, so a sender that dies leaves them due again.
+pub async fn lease_due(
+    pool: &PgPool,
+    secrets: &SecretBox,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<LeasedDelivery>, StoreError> {
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(Uuid, Uuid, String, String, Vec<u8>, String, i32, DateTime<Utc>)> = sqlx::query_as(
+        "WITH due AS (
+             SELECT id FROM webhook_deliveries
+             WHERE status = 'pending' AND next_attempt_at <= now()
+             ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
+         )
+         UPDATE webhook_deliveries d
+         SET attempts = d.attempts + 1, last_attempt_at = now(),
+             next_attempt_at = now() + make_interval(secs => $2)
+         FROM due, webhooks w
+         WHERE d.id = due.id AND w.id = d.webhook_id
+         RETURNING d.id, d.webhook_id, d.event, w.url, w.secret_sealed, d.body, d.attempts, d.created_at",
+    )
+    .bind(limit)
+    .bind(lease.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(
+            |(id, webhook_id, event, url, sealed, body, attempt, created_at)| {
+                Ok(LeasedDelivery {
+                    id,
+                    webhook_id,
+                    event,
+                    url,
+                    secret: webhooks::open_secret(secrets, webhook_id, &sealed)?,
+                    body,
+                    attempt,
+                    created_at,
+                })
+            },
+        )
+        .collect()
+}
+
+/// How one attempt went.
+#[derive(Debug, Clone)]
+pub enum Attempt {
+    Delivered {
+        status_code: u16,
+    },
+    /// `status_code` is None when no response came (refused, timed out…).
+    Failed {
+        status_code: Option<u16>,
+        error: String,
+        retry_in: Option<Duration>,
+    },
+}
+
+/// Records an attempt: delivered, due again after `retry_in`, or given up.
+pub async fn record(pool: &PgPool, id: Uuid, attempt: &Attempt) -> Result<(), StoreError> {
+    let query = match attempt {
+        Attempt::Delivered { status_code } => sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'delivered', delivered_at = now(),
+                 last_status_code = $2, last_error = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(i32::from(*status_code)),
+        Attempt::Failed {
+            status_code,
+            error,
+            retry_in,
+        } => sqlx::query(
+            "UPDATE webhook_deliveries SET last_status_code = $2, last_error = $3,
+                 status = CASE WHEN $4::float8 IS NULL THEN 'failed' ELSE 'pending' END,
+                 next_attempt_at = CASE WHEN $4::float8 IS NULL THEN next_attempt_at
+                                        ELSE now() + make_interval(secs => $4) END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status_code.map(i32::from))
+        .bind(error)
+        .bind(retry_in.map(|d| d.as_secs_f64())),
+    };
+    query.execute(pool).await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub id: Uuid,
+    pub event: String,
+    pub connection_id: Uuid,
+    pub run_id: Uuid,
+    pub status: String,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// A page of a webhook's deliveries, newest first (the cursor is the last id seen).
+pub async fn list(
+    pool: &PgPool,
+    webhook_id: Uuid,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<DeliveryRow>, StoreError> {
+    let rows = sqlx::query_as(
+        "SELECT id, event, connection_id, run_id, status, attempts, created_at, next_attempt_at,
+                last_attempt_at, last_status_code, last_error, delivered_at
+         FROM webhook_deliveries WHERE webhook_id = $1 AND ($2::uuid IS NULL OR id < $2)
+         ORDER BY id DESC LIMIT $3",
+    )
+    .bind(webhook_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
