@@ -12,6 +12,12 @@ test:
 nextest:
     cargo nextest run --workspace
 
+# The operator page in headless Chromium (installed from Debian if missing);
+# screenshots land in target/ui/.
+ui-test:
+    cargo test -p schemata-testkit --test operator_page -- --nocapture
+    @ls target/ui/
+
 # Formatting and lints, as CI runs them.
 lint:
     cargo fmt --all --check

@@ -4,6 +4,7 @@
 //! that made them ends.
 
 mod app;
+pub mod browser;
 mod bulk;
 pub mod contract;
 mod databases;

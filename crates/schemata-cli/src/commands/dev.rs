@@ -271,6 +271,7 @@ fn print_banner(
 Schemata is running.
   API          {base}   (health: {base}/healthz, readiness: {base}/readyz)
   Worker       http://127.0.0.1:{ops_port}/healthz
+  Operator     {base}/ui   (paste the API key below)   API docs {base}/docs
   API key      {api_key}
   Demo source  connection {connection_id} (`{DEMO_CONNECTION}`, a small shop)
   SQLite root  {sqlite_root} (try {{\"type\": \"sqlite\", \"configuration\": {{\"path\": \"{NOTES_FILE}\"}}}})
@@ -279,6 +280,7 @@ In another terminal:
   source {env}
   curl -si -X POST -H \"Authorization: Bearer $SCHEMATA_API_KEY\" $SCHEMATA_URL/api/connections/$DEMO_CONNECTION_ID/schemas/refresh
   curl -s -H \"Authorization: Bearer $SCHEMATA_API_KEY\" $SCHEMATA_URL/api/connections/$DEMO_CONNECTION_ID/schemas/status
+  cargo run -q --bin schemata -- refresh demo-shop --wait
 
 Stop with Ctrl-C.",
         env = env.display(),
