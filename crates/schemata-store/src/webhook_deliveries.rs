@@ -225,3 +225,16 @@ pub async fn list(
     .await?;
     Ok(rows)
 }
+
+/// Forgets deliveries that ended (delivered or failed) more than `days` ago,
+/// with the same retention as the run history. Pending ones always stay.
+pub async fn prune(pool: &PgPool, days: u32) -> Result<u64, StoreError> {
+    let deleted = sqlx::query(
+        "DELETE FROM webhook_deliveries
+         WHERE status <> 'pending' AND created_at < now() - make_interval(days => $1)",
+    )
+    .bind(i32::try_from(days).unwrap_or(i32::MAX))
+    .execute(pool)
+    .await?;
+    Ok(deleted.rows_affected())
+}

@@ -475,3 +475,38 @@ async fn a_cancelled_run_is_a_finished_refresh_too() {
     assert_eq!(deliveries(&app, &webhook).await.len(), 1);
     worker.stop().await;
 }
+
+#[tokio::test]
+async fn ended_deliveries_are_pruned_with_the_history_and_pending_ones_stay() {
+    let app = TestApp::spawn().await;
+    let source = source_database("CREATE TABLE t (id int PRIMARY KEY);").await;
+    let id = app.create_connection("src", &source).await;
+    let receiver = WebhookReceiver::start().await;
+    let (webhook, _) = subscribe(&app, &receiver.url("/"), &["refresh.finished"]).await;
+    let worker = app.spawn_worker();
+    for _ in 0..2 {
+        assert_eq!(app.request_refresh(&id).await.status(), 202);
+        app.wait_for_refresh(&id).await;
+    }
+    receiver.wait_for(2).await;
+    worker.stop().await;
+    wait_for_delivery(&app, &webhook, |d| d["status"] == "delivered").await;
+    // Both 100 days old; one of them still pending.
+    sqlx::query("UPDATE webhook_deliveries SET created_at = now() - interval '100 days'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE webhook_deliveries SET status = 'pending'
+         WHERE id = (SELECT id FROM webhook_deliveries ORDER BY id LIMIT 1)",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let prune = |days| schemata_store::webhook_deliveries::prune(&app.pool, days);
+    assert_eq!(prune(200).await.unwrap(), 0, "younger than the retention");
+    assert_eq!(prune(90).await.unwrap(), 1);
+    let left = deliveries(&app, &webhook).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["status"], "pending");
+}

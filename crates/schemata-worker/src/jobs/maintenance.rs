@@ -2,7 +2,7 @@
 //! finished jobs. Safe to run from many workers at once.
 
 use crate::jobs::refresh::{RefreshContext, record_failure};
-use schemata_store::{history, idempotency, queue, rate_limits, runs};
+use schemata_store::{history, idempotency, queue, rate_limits, runs, webhook_deliveries};
 use std::time::{Duration, Instant};
 
 /// How long a run may lack a live job before it is declared lost.
@@ -24,13 +24,15 @@ pub async fn sweep(ctx: &RefreshContext, retention_days: u32) -> anyhow::Result<
     let pruned = queue::prune(&ctx.pool).await?;
     let history_pruned = history::prune(&ctx.pool, retention_days).await?;
     let keys_pruned = idempotency::prune(&ctx.pool).await?;
+    let deliveries_pruned = webhook_deliveries::prune(&ctx.pool, retention_days).await?;
     rate_limits::prune(&ctx.pool).await?;
-    if closed > 0 || pruned > 0 || history_pruned > 0 || keys_pruned > 0 {
+    if closed > 0 || pruned > 0 || history_pruned > 0 || keys_pruned > 0 || deliveries_pruned > 0 {
         tracing::info!(
             runs.closed = closed,
             jobs.pruned = pruned,
             runs.pruned = history_pruned,
             idempotency_keys.pruned = keys_pruned,
+            webhook_deliveries.pruned = deliveries_pruned,
             "queue maintenance"
         );
     }
