@@ -1,9 +1,12 @@
 -- Signed webhooks. A subscription belongs to an organization; its signing
--- secret is sealed like a source password (the worker needs it back to sign).
+-- secret and its URL (which may carry a token) are sealed like a source
+-- password: the worker needs them back. `url_shown` is the URL with its
+-- password and query values masked, for reading back.
 CREATE TABLE webhooks (
     id              uuid PRIMARY KEY,
     organization_id uuid NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
-    url             text NOT NULL,
+    url_sealed      bytea NOT NULL,
+    url_shown       text NOT NULL,
     events          text[] NOT NULL,
     -- NULL: every connection of the organization.
     connection_ids  uuid[],
@@ -32,11 +35,15 @@ CREATE TABLE webhook_deliveries (
     created_at       timestamptz NOT NULL DEFAULT now(),
     next_attempt_at  timestamptz NOT NULL DEFAULT now(),
     last_attempt_at  timestamptz,
+    -- Set while a sender holds the delivery: bounds what one organization
+    -- has in flight across workers.
+    leased_until     timestamptz,
     last_status_code integer,
     last_error       text,
     delivered_at     timestamptz
 );
 CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_in_flight_idx ON webhook_deliveries (organization_id) WHERE leased_until IS NOT NULL;
 CREATE INDEX webhook_deliveries_webhook_idx ON webhook_deliveries (webhook_id, created_at DESC, id DESC);
 
 -- Wakes the senders at commit, so a delivery leaves within milliseconds of the

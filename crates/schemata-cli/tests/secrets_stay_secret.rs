@@ -8,6 +8,7 @@ use schemata_testkit::{
     ServiceProcess,
     fake_postgres::{Behaviour, FakePostgres},
     migrated_database, mysql_database, source_database,
+    webhook_receiver::WebhookReceiver,
 };
 use serde_json::{Value, json};
 use std::{
@@ -24,8 +25,13 @@ const ENVIRONMENT_SECRETS: [(&str, &str); 3] = [
 const PASSFILE_SECRET: &str = "PassfilePassword-Leak-2";
 const HOME_PASSFILE_SECRET: &str = "HomePassfile-Leak-3";
 const MY_CNF_SECRET: &str = "MyCnf-Leak-8";
-/// Secrets tenants give Schemata for their own sources.
-const TENANT_SECRETS: [&str; 3] = ["Tenant-Secret-5", "Param-Secret-6", "LogLeak-123"];
+/// Secrets tenants give Schemata for their own sources, and a webhook URL's token.
+const TENANT_SECRETS: [&str; 4] = [
+    "Tenant-Secret-5",
+    "Param-Secret-6",
+    "LogLeak-123",
+    "HookToken-9",
+];
 
 fn private_file(path: &Path, contents: &str) {
     std::fs::write(path, contents).unwrap();
@@ -55,7 +61,14 @@ async fn tenant_connections_ignore_the_process_environment_and_no_secret_is_logg
     let passfile = dir.join("passfile");
     private_file(&passfile, &format!("*:*:*:*:{PASSFILE_SECRET}\n"));
 
+    // A proxy in the environment would resolve webhook hosts itself, after
+    // the access policy checked them: deliveries must never go through it.
+    let proxy = WebhookReceiver::start().await;
     let mut env: Vec<(String, String)> = vec![
+        ("HTTP_PROXY".into(), proxy.url("")),
+        ("http_proxy".into(), proxy.url("")),
+        ("HTTPS_PROXY".into(), proxy.url("")),
+        ("ALL_PROXY".into(), proxy.url("")),
         // Our own database: explicit, without TLS, so the planted client
         // certificate paths below cannot matter to it.
         (
@@ -142,6 +155,17 @@ async fn tenant_connections_ignore_the_process_environment_and_no_secret_is_logg
     .await;
     assert_eq!(status, 400, "{refused}");
 
+    let receiver = WebhookReceiver::start().await;
+    let hook_path = format!("/hook?token={}", TENANT_SECRETS[3]);
+    let (status, hook) = call(
+        "POST",
+        "/api/webhooks",
+        Some(json!({"url": receiver.url(&hook_path), "events": ["refresh.finished"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{hook}");
+    assert!(!hook.to_string().contains(TENANT_SECRETS[3]), "{hook}");
+
     for id in [&no_password, &with_password, &real] {
         let (status, health) = call("POST", &format!("/api/connections/{id}/test"), None).await;
         assert_eq!(status, 200);
@@ -184,6 +208,12 @@ async fn tenant_connections_ignore_the_process_environment_and_no_secret_is_logg
     )
     .await;
     assert_eq!(fresh["data"]["cache_status"], "fresh", "{fresh}");
+    let delivered = receiver.wait_for(2).await;
+    assert!(delivered.iter().all(|r| r.target == hook_path));
+    assert!(
+        proxy.received().is_empty(),
+        "a delivery went through the environment's proxy"
+    );
 
     // What the tenants' server saw: their user and database, their password or
     // none, never the operator's.

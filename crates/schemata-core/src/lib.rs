@@ -15,6 +15,7 @@ pub mod source_config;
 pub mod source_kind;
 pub mod stored_form;
 pub mod types;
+pub mod webhook_url;
 
 pub use cache_status::CacheStatus;
 pub use diff::{ChangeSet, FieldChange, ObjectChange, PropertyChange};
@@ -35,3 +36,4 @@ pub use source_config::{NetworkEndpoint, SourceConfig, SourceConfigError, Sqlite
 pub use source_kind::SourceKind;
 pub use stored_form::StoredForm;
 pub use types::FieldType;
+pub use webhook_url::WebhookUrl;

@@ -125,6 +125,11 @@ impl AccessPolicy {
         own.then(|| format!("{address} is Schemata's own database server"))
     }
 
+    /// The first of `addresses` the policy refuses for HTTP, if any.
+    fn any_http_refusal(&self, addresses: &[SocketAddr]) -> Option<String> {
+        addresses.iter().find_map(|a| self.http_refusal(*a))
+    }
+
     /// A guard for sqlx's connect: every resolved address is checked before use.
     pub fn connect_guard(&self, database: Option<&str>) -> ConnectGuard {
         let policy = self.clone();
@@ -140,9 +145,11 @@ impl AccessPolicy {
         )
     }
 
-    /// Resolves `host` and returns the addresses the policy allows, for clients
-    /// (such as the webhook sender) that pin the address they connect to.
-    pub async fn allowed_addresses(
+    /// Resolves an HTTP destination (`host`, `port`) for a client that then
+    /// connects to these addresses only (the webhook sender pins them). Refused
+    /// when any address is: a name that also points somewhere denied is not
+    /// a name to send anything to.
+    pub async fn http_addresses(
         &self,
         host: &str,
         port: u16,
@@ -151,16 +158,14 @@ impl AccessPolicy {
             .await
             .map_err(|_| SourceError::Unreachable)?
             .collect();
-        let allowed: Vec<SocketAddr> = resolved
-            .iter()
-            .copied()
-            .filter(|a| self.http_refusal(*a).is_none())
-            .collect();
-        match (resolved.is_empty(), allowed.is_empty()) {
-            (true, _) => Err(SourceError::Unreachable),
-            (false, true) => Err(SourceError::Refused),
-            (false, false) => Ok(allowed),
+        if resolved.is_empty() {
+            return Err(SourceError::Unreachable);
         }
+        if let Some(reason) = self.any_http_refusal(&resolved) {
+            tracing::warn!(host, reason = %reason, "HTTP destination refused by the access policy");
+            return Err(SourceError::Refused);
+        }
+        Ok(resolved)
     }
 
     /// The real path of a SQLite file, which must lie under `SCHEMATA_SQLITE_ROOT`.
@@ -295,6 +300,11 @@ mod tests {
                 .http_refusal("127.0.0.1:8080".parse().unwrap())
                 .is_none()
         );
+        // A name that also resolves to our database server is refused whole.
+        let public: SocketAddr = "93.184.216.34:5432".parse().unwrap();
+        let own: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+        assert!(policy.any_http_refusal(&[public]).is_none());
+        assert!(policy.any_http_refusal(&[public, own]).is_some());
         let denying = self::policy("127.0.0.0/8").await;
         assert!(
             denying

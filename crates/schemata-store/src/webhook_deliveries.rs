@@ -50,6 +50,7 @@ pub async fn queue_for_run(
         "schema.breaking_change" => breaking,
         _ => false,
     };
+    let changes = change_set.map(bounded);
     let now = Utc::now();
     for (webhook_id, organization_id, events, detected, overrides) in subscribers {
         let schema_version = detected
@@ -63,7 +64,7 @@ pub async fn queue_for_run(
                 "status": status.as_str(),
                 "schema_version": schema_version,
             });
-            if let Some(changes) = change_set {
+            if let Some(changes) = &changes {
                 data["changes"] = changes.clone();
             }
             if let Some(error) = error {
@@ -89,61 +90,116 @@ pub async fn queue_for_run(
     Ok(())
 }
 
+/// Largest change set a payload carries in full; past it, the counts, the
+/// breaking reasons and `truncated: true` (the run holds the whole set).
+const MAX_CHANGES_BYTES: usize = 256 * 1024;
+
+/// Most breaking reasons a truncated change set keeps.
+const MAX_REASONS: usize = 100;
+
+fn bounded(changes: &Value) -> Value {
+    if changes.to_string().len() <= MAX_CHANGES_BYTES {
+        return changes.clone();
+    }
+    let count = |key: &str| changes[key].as_array().map_or(0, Vec::len);
+    let reasons: Vec<Value> = changes["breaking_reasons"]
+        .as_array()
+        .map(|r| r.iter().take(MAX_REASONS).cloned().collect())
+        .unwrap_or_default();
+    json!({
+        "truncated": true,
+        "breaking": changes["breaking"],
+        "breaking_reasons": reasons,
+        "objects_added_count": count("objects_added"),
+        "objects_removed_count": count("objects_removed"),
+        "objects_changed_count": count("objects_changed"),
+    })
+}
+
 /// A delivery a sender holds for one attempt.
 #[derive(Debug, Clone)]
 pub struct LeasedDelivery {
     pub id: Uuid,
     pub webhook_id: Uuid,
     pub event: String,
-    pub url: String,
-    pub secret: String,
+    /// The URL and the signing secret, or why they could not be opened.
+    pub target: Result<Target, String>,
     pub body: String,
     pub attempt: i32,
     pub created_at: DateTime<Utc>,
 }
 
-/// Takes up to `limit` due deliveries for one attempt each. Their next attempt
-/// is pushed `lease` ahead first, so a sender that dies leaves them due again.
-pub async fn lease_due(
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: String,
+    pub secret: String,
+}
+
+/// Takes the most overdue delivery for one attempt, skipping organizations
+/// that already have `per_organization` in flight (across workers), so one
+/// tenant's slow receivers cannot hold every sender. Its next attempt is pushed
+/// `lease` ahead first: a sender that dies leaves it due again.
+pub async fn lease_next(
     pool: &PgPool,
     secrets: &SecretBox,
-    limit: i64,
+    per_organization: i64,
     lease: Duration,
-) -> Result<Vec<LeasedDelivery>, StoreError> {
+) -> Result<Option<LeasedDelivery>, StoreError> {
     #[allow(clippy::type_complexity)]
-    let rows: Vec<(Uuid, Uuid, String, String, Vec<u8>, String, i32, DateTime<Utc>)> = sqlx::query_as(
+    let row: Option<(
+        Uuid,
+        Uuid,
+        String,
+        Vec<u8>,
+        Vec<u8>,
+        String,
+        i32,
+        DateTime<Utc>,
+    )> = sqlx::query_as(
         "WITH due AS (
-             SELECT id FROM webhook_deliveries
-             WHERE status = 'pending' AND next_attempt_at <= now()
-             ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
-         )
-         UPDATE webhook_deliveries d
-         SET attempts = d.attempts + 1, last_attempt_at = now(),
-             next_attempt_at = now() + make_interval(secs => $2)
-         FROM due, webhooks w
-         WHERE d.id = due.id AND w.id = d.webhook_id
-         RETURNING d.id, d.webhook_id, d.event, w.url, w.secret_sealed, d.body, d.attempts, d.created_at",
+                 SELECT d.id FROM webhook_deliveries d
+                 WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+                   AND (SELECT count(*) FROM webhook_deliveries f
+                        WHERE f.organization_id = d.organization_id AND f.leased_until > now()) < $1
+                 ORDER BY d.next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED
+             )
+             UPDATE webhook_deliveries d
+             SET attempts = d.attempts + 1, last_attempt_at = now(),
+                 next_attempt_at = now() + make_interval(secs => $2),
+                 leased_until = now() + make_interval(secs => $2)
+             FROM due, webhooks w
+             WHERE d.id = due.id AND w.id = d.webhook_id
+             RETURNING d.id, d.webhook_id, d.event, w.url_sealed, w.secret_sealed, d.body,
+                       d.attempts, d.created_at",
     )
-    .bind(limit)
+    .bind(per_organization)
     .bind(lease.as_secs_f64())
-    .fetch_all(pool)
+    .fetch_optional(pool)
     .await?;
-    rows.into_iter()
-        .map(
-            |(id, webhook_id, event, url, sealed, body, attempt, created_at)| {
-                Ok(LeasedDelivery {
-                    id,
-                    webhook_id,
-                    event,
-                    url,
-                    secret: webhooks::open_secret(secrets, webhook_id, &sealed)?,
-                    body,
-                    attempt,
-                    created_at,
+    Ok(row.map(
+        |(id, webhook_id, event, url, secret, body, attempt, created_at)| {
+            let open = |field, sealed: &[u8]| webhooks::open(secrets, webhook_id, field, sealed);
+            let target = open("url", &url)
+                .and_then(|url| {
+                    Ok(Target {
+                        url,
+                        secret: open("secret", &secret)?,
+                    })
                 })
-            },
-        )
-        .collect()
+                .map_err(|_| {
+                    "the webhook's URL or secret does not decrypt with this server's key".to_owned()
+                });
+            LeasedDelivery {
+                id,
+                webhook_id,
+                event,
+                target,
+                body,
+                attempt,
+                created_at,
+            }
+        },
+    ))
 }
 
 /// How one attempt went.
@@ -165,7 +221,7 @@ pub async fn record(pool: &PgPool, id: Uuid, attempt: &Attempt) -> Result<(), St
     let query = match attempt {
         Attempt::Delivered { status_code } => sqlx::query(
             "UPDATE webhook_deliveries SET status = 'delivered', delivered_at = now(),
-                 last_status_code = $2, last_error = NULL WHERE id = $1",
+                 last_status_code = $2, last_error = NULL, leased_until = NULL WHERE id = $1",
         )
         .bind(id)
         .bind(i32::from(*status_code)),
@@ -174,7 +230,7 @@ pub async fn record(pool: &PgPool, id: Uuid, attempt: &Attempt) -> Result<(), St
             error,
             retry_in,
         } => sqlx::query(
-            "UPDATE webhook_deliveries SET last_status_code = $2, last_error = $3,
+            "UPDATE webhook_deliveries SET last_status_code = $2, last_error = $3, leased_until = NULL,
                  status = CASE WHEN $4::float8 IS NULL THEN 'failed' ELSE 'pending' END,
                  next_attempt_at = CASE WHEN $4::float8 IS NULL THEN next_attempt_at
                                         ELSE now() + make_interval(secs => $4) END

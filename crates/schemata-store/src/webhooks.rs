@@ -1,9 +1,10 @@
 //! Webhook subscriptions: where an organization wants to hear about runs.
-//! The signing secret is sealed at rest with the webhook's id as context, and
-//! opened only by the sender.
+//! The signing secret and the URL (which may carry a token) are sealed at rest
+//! with the webhook's id as context, and opened only by the sender.
 
 use crate::{SecretBox, StoreError};
 use chrono::{DateTime, Utc};
+use schemata_core::WebhookUrl;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -18,18 +19,23 @@ pub const EVENTS: [&str; 3] = [
 pub struct WebhookRow {
     pub id: Uuid,
     pub organization_id: Uuid,
-    pub url: String,
+    /// The URL with its password and query values masked.
+    pub url_shown: String,
     pub events: Vec<String>,
     pub connection_ids: Option<Vec<Uuid>>,
     pub created_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, organization_id, url, events, connection_ids, created_at";
+const COLUMNS: &str = "id, organization_id, url_shown, events, connection_ids, created_at";
+
+/// Most webhooks one organization may have: each run's end writes a delivery
+/// per webhook and event in the transaction that closes the run.
+pub const MAX_PER_ORGANIZATION: i64 = 25;
 
 /// What a client sets on a webhook.
 #[derive(Debug, Clone)]
 pub struct NewWebhook {
-    pub url: String,
+    pub url: WebhookUrl,
     pub events: Vec<String>,
     pub connection_ids: Option<Vec<Uuid>>,
 }
@@ -39,30 +45,41 @@ pub fn generate_secret() -> String {
     format!("whsec_{}", hex::encode(crate::crypto::random_bytes::<32>()))
 }
 
-/// Stores a webhook with its secret sealed. Connections named must belong to
-/// the organization (checked in the same statement).
+/// Stores a webhook with its URL and secret sealed; None when the organization
+/// already has [`MAX_PER_ORGANIZATION`].
 pub async fn insert(
     pool: &PgPool,
     secrets: &SecretBox,
     organization_id: Uuid,
     webhook: &NewWebhook,
     secret: &str,
-) -> Result<WebhookRow, StoreError> {
+) -> Result<Option<WebhookRow>, StoreError> {
     let id = Uuid::now_v7();
-    let sealed = secrets.seal(secret.as_bytes(), id.as_bytes());
+    let sealed_secret = secrets.seal(secret.as_bytes(), &context(id, "secret"));
+    let sealed_url = secrets.seal(webhook.url.as_str().as_bytes(), &context(id, "url"));
     let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO webhooks (id, organization_id, url, events, connection_ids, secret_sealed)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+        "INSERT INTO webhooks (id, organization_id, url_sealed, url_shown, events, connection_ids, secret_sealed)
+         SELECT $1, $2, $3, $4, $5, $6, $7
+         WHERE (SELECT count(*) FROM webhooks WHERE organization_id = $2) < $8
+         RETURNING {COLUMNS}"
     )))
     .bind(id)
     .bind(organization_id)
-    .bind(&webhook.url)
+    .bind(sealed_url)
+    .bind(webhook.url.shown())
     .bind(&webhook.events)
     .bind(&webhook.connection_ids)
-    .bind(sealed)
-    .fetch_one(pool)
+    .bind(sealed_secret)
+    .bind(MAX_PER_ORGANIZATION)
+    .fetch_optional(pool)
     .await?;
     Ok(row)
+}
+
+/// Associated data of a webhook's sealed fields: a ciphertext copied onto
+/// another webhook, or into the other field, does not open.
+fn context(id: Uuid, field: &str) -> Vec<u8> {
+    [id.as_bytes().as_slice(), field.as_bytes()].concat()
 }
 
 /// The ids among `ids` that are not connections of the organization.
@@ -126,12 +143,13 @@ pub async fn delete(pool: &PgPool, organization_id: Uuid, id: Uuid) -> Result<bo
     Ok(deleted.rows_affected() > 0)
 }
 
-/// The signing secret, for the sender only.
-pub(crate) fn open_secret(
+/// A sealed field (`secret` or `url`), for the sender only.
+pub(crate) fn open(
     secrets: &SecretBox,
     webhook_id: Uuid,
+    field: &str,
     sealed: &[u8],
 ) -> Result<String, StoreError> {
-    let plain = secrets.open(sealed, webhook_id.as_bytes())?;
+    let plain = secrets.open(sealed, &context(webhook_id, field))?;
     String::from_utf8(plain).map_err(|_| StoreError::Decrypt)
 }

@@ -194,6 +194,7 @@ impl TestApp {
                 retry_for: Duration::from_secs(3600),
                 poll_interval: Duration::from_millis(100),
                 concurrency: 8,
+                per_organization: 4,
             },
         }
     }

@@ -9,6 +9,8 @@ use std::time::Duration;
 /// One request as the receiver saw it.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// Path and query, as requested.
+    pub target: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
 }
@@ -116,6 +118,7 @@ async fn receive(
         .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_owned()))
         .collect();
     shared.received.lock().unwrap().push(Received {
+        target: request.uri().to_string(),
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     });

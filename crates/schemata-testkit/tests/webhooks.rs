@@ -108,6 +108,10 @@ async fn a_refresh_sends_signed_events_with_its_change_set() {
         assert_eq!(received.header("Schemata-Delivery"), body["id"].as_str());
         assert_eq!(received.header("Schemata-Event"), body["event"].as_str());
         assert_eq!(received.header("content-type"), Some("application/json"));
+        assert_eq!(
+            received.target, "/hooks?token=abc",
+            "sent to the URL as given"
+        );
         assert_eq!(body["data"]["connection_id"], json!(id));
         assert_eq!(body["data"]["job_id"], status["last_result"]["job_id"]);
         assert_eq!(body["data"]["status"], "succeeded");
@@ -161,6 +165,14 @@ async fn a_refresh_sends_signed_events_with_its_change_set() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver.received().len(), 6, "nothing else was sent");
 
+    // Read back, the URL's token is masked.
+    let shown: Value = app
+        .get(&format!("/api/webhooks/{webhook}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["data"]["url"], receiver.url("/hooks?token=********"));
     let listed = deliveries(&app, &webhook).await;
     assert_eq!(listed.len(), 6);
     for delivery in &listed {
@@ -509,4 +521,128 @@ async fn ended_deliveries_are_pruned_with_the_history_and_pending_ones_stay() {
     let left = deliveries(&app, &webhook).await;
     assert_eq!(left.len(), 1);
     assert_eq!(left[0]["status"], "pending");
+}
+
+/// Accepts connections and never answers: a receiver that hangs.
+async fn hanging_receiver() -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn one_organizations_hanging_receivers_do_not_hold_up_anothers_deliveries() {
+    let app = TestApp::spawn().await;
+    let source = source_database("CREATE TABLE t (id int PRIMARY KEY);").await;
+    // Organization A: ten webhooks whose receiver never answers.
+    let (hanging, _task) = hanging_receiver().await;
+    let a = app.create_connection("a", &source).await;
+    let mut a_hooks = Vec::new();
+    for n in 0..10 {
+        let url = format!("http://127.0.0.1:{hanging}/{n}");
+        a_hooks.push(subscribe(&app, &url, &["refresh.finished"]).await.0);
+    }
+    // Organization B: one webhook to a receiver that answers.
+    let b_key = app
+        .key_for(
+            "b",
+            &[
+                Scope::ConnectionsRead,
+                Scope::ConnectionsWrite,
+                Scope::SchemasRead,
+                Scope::SchemasWrite,
+            ],
+        )
+        .await;
+    let client = reqwest::Client::new();
+    let as_b = |request: reqwest::RequestBuilder| request.bearer_auth(&b_key);
+    let created: Value = app
+        .send(as_b(client.post(app.url("/api/connections")).json(
+            &json!({
+                "name": "b", "type": "postgresql", "configuration": {"url": source.url()}
+            }),
+        )))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let b = created["data"]["id"].as_str().unwrap().to_owned();
+    let receiver = WebhookReceiver::start().await;
+    let hook = app
+        .send(as_b(client.post(app.url("/api/webhooks")).json(&json!({
+            "url": receiver.url("/b"), "events": ["refresh.finished"]
+        }))))
+        .await
+        .unwrap();
+    assert_eq!(hook.status(), 201);
+
+    let mut settings = app.worker_settings();
+    settings.webhooks.timeout = Duration::from_secs(5);
+    let worker = app.spawn_worker_with(settings);
+    assert_eq!(app.request_refresh(&a).await.status(), 202);
+    app.wait_for_refresh(&a).await;
+    // A's ten deliveries are hanging (at most four of them in flight)…
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let tried = futures::future::join_all(a_hooks.iter().map(|h| deliveries(&app, h))).await;
+        if tried
+            .iter()
+            .flatten()
+            .filter(|d| d["attempts"] == 1)
+            .count()
+            >= 4
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "A's deliveries never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // …and B's goes out while they still hang.
+    let refresh = app
+        .send(as_b(client.post(
+            app.url(&format!("/api/connections/{b}/schemas/refresh")),
+        )))
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), 202);
+    receiver.wait_for(1).await;
+    let a_after: Vec<Value> =
+        futures::future::join_all(a_hooks.iter().map(|h| deliveries(&app, h)))
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+    assert!(
+        a_after.iter().all(|d| d["last_error"].is_null()),
+        "B was served before any of A's attempts gave up: {a_after:?}"
+    );
+    let in_flight = a_after.iter().filter(|d| d["attempts"] == 1).count();
+    assert!(in_flight <= 4, "at most four of A's in flight: {in_flight}");
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn an_organization_may_have_at_most_25_webhooks() {
+    let app = TestApp::spawn().await;
+    let receiver = WebhookReceiver::start().await;
+    for n in 0..25 {
+        subscribe(&app, &receiver.url(&format!("/{n}")), &["refresh.finished"]).await;
+    }
+    let response = app
+        .post(
+            "/api/webhooks",
+            &json!({"url": receiver.url("/26"), "events": ["refresh.finished"]}),
+        )
+        .await;
+    assert_eq!(response.status(), 409);
 }

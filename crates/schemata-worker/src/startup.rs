@@ -117,7 +117,7 @@ impl Worker {
                 context.secrets.clone(),
                 context.policy.clone(),
                 self.settings.webhooks.clone(),
-            )?
+            )
             .run(),
         );
         let ops = ops::serve(self.ops_listener.try_clone()?, self.pool.clone())?;

@@ -791,6 +791,7 @@ pub(crate) struct CreateWebhook {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Webhook {
     id: Uuid,
+    /// As given, with its password and query values shown as `********`.
     url: String,
     events: Vec<WebhookEvent>,
     /// Null: every connection of the organization.
@@ -803,6 +804,7 @@ pub(crate) struct Webhook {
 #[serde(deny_unknown_fields)]
 pub(crate) struct WebhookCreated {
     id: Uuid,
+    /// As given, with its password and query values shown as `********`.
     url: String,
     events: Vec<WebhookEvent>,
     connection_ids: Option<Vec<Uuid>>,

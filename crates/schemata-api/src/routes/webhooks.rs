@@ -9,17 +9,19 @@ use crate::{
     routes::pages::{next_cursor, page_limit},
     state::AppState,
 };
-use actix_web::{HttpResponse, http::StatusCode, web};
+use actix_web::{
+    HttpResponse,
+    http::{StatusCode, header},
+    web,
+};
+use schemata_core::WebhookUrl;
 use schemata_sources::SourceError;
 use schemata_store::webhook_deliveries::{self, DeliveryRow};
-use schemata_store::webhooks::{self, EVENTS, NewWebhook, WebhookRow};
+use schemata_store::webhooks::{self, EVENTS, MAX_PER_ORGANIZATION, NewWebhook, WebhookRow};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
 use uuid::Uuid;
-
-/// Longest webhook URL accepted.
-const MAX_URL_LEN: usize = 2048;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +62,7 @@ fn not_found(id: Uuid) -> ApiError {
         (status = 201, description = "Created; `secret` is shown this once.", body = schemas::WebhookCreatedEnvelope,
             headers(("Location" = String, description = "The new webhook's URL."))),
         (status = 400, description = "Invalid URL or events, a URL the access policy refuses, or a connection not in your organization.", body = schemas::ErrorEnvelope),
+        (status = 409, description = "The organization has as many webhooks as it may (25).", body = schemas::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
@@ -98,41 +101,43 @@ pub(crate) async fn create(
         },
         &secret,
     )
-    .await?;
+    .await?
+    .ok_or_else(|| {
+        ApiError::Conflict(format!(
+            "This organization has {MAX_PER_ORGANIZATION} webhooks, the most it may have; delete one first."
+        ))
+    })?;
     let mut view = webhook_view(&row);
     view["secret"] = json!(secret);
     let mut response = envelope::with_status(StatusCode::CREATED, view);
-    response.headers_mut().insert(
-        actix_web::http::header::LOCATION,
-        actix_web::http::header::HeaderValue::from_str(&format!("/api/webhooks/{}", row.id))
+    let headers = response.headers_mut();
+    headers.insert(
+        header::LOCATION,
+        header::HeaderValue::from_str(&format!("/api/webhooks/{}", row.id))
             .map_err(anyhow::Error::from)?,
+    );
+    // The answer holds the secret: no cache keeps it.
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
     );
     Ok(response)
 }
 
-/// An http(s) URL with a host the access policy lets us reach.
-async fn check_url(state: &AppState, raw: &str) -> Result<String, ApiError> {
-    let bad = |why: &str| ApiError::BadRequest(format!("Invalid webhook `url`: {why}"));
-    if raw.len() > MAX_URL_LEN {
-        return Err(bad("longer than 2048 characters"));
-    }
-    let url = url::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("the scheme must be http or https"));
-    }
-    let host = match url.host() {
-        Some(url::Host::Domain(domain)) => domain.to_owned(),
-        Some(url::Host::Ipv4(ip)) => ip.to_string(),
-        Some(url::Host::Ipv6(ip)) => ip.to_string(),
-        None => return Err(bad("it names no host")),
-    };
-    let port = url.port_or_known_default().unwrap_or(443);
-    match state.policy.allowed_addresses(&host, port).await {
-        Ok(_) => Ok(url.to_string()),
+/// An http(s) URL whose host resolves only to addresses the access policy
+/// lets us reach (the worker checks again at every attempt).
+async fn check_url(state: &AppState, raw: &str) -> Result<WebhookUrl, ApiError> {
+    let url = WebhookUrl::parse(raw)
+        .map_err(|why| ApiError::BadRequest(format!("Invalid webhook `url`: {why}")))?;
+    match state.policy.http_addresses(&url.host(), url.port()).await {
+        Ok(_) => Ok(url),
         Err(SourceError::Refused) => Err(ApiError::BadRequest(
             "Webhook `url` refused by this server's access policy.".into(),
         )),
-        Err(_) => Err(bad("its host does not resolve")),
+        Err(_) => Err(ApiError::BadRequest(
+            "Invalid webhook `url`: its host does not resolve (it must, when the webhook is created)."
+                .into(),
+        )),
     }
 }
 
@@ -252,7 +257,7 @@ pub(crate) async fn deliveries(
 fn webhook_view(row: &WebhookRow) -> Value {
     json!({
         "id": row.id,
-        "url": row.url,
+        "url": row.url_shown,
         "events": row.events,
         "connection_ids": row.connection_ids,
         "created_at": row.created_at,

@@ -1,7 +1,6 @@
 //! Webhook deliveries: the worker sends what runs' ends queued, signed, and
 //! retries with backoff. See `schemata_store::webhook_deliveries` for the queue.
 
-mod resolver;
 mod sender;
 mod settings;
 pub mod signature;

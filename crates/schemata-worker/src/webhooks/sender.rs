@@ -1,14 +1,17 @@
-//! Sends due webhook deliveries: leases a batch, posts each one signed, and
-//! records the outcome. Woken by NOTIFY when a run queues deliveries, and by a
-//! poll for the retries that come due.
+//! Sends due webhook deliveries: one lease per free slot, each attempt signed
+//! and sent to addresses checked against the access policy, its outcome
+//! recorded. Woken by NOTIFY when a run queues deliveries, and by a poll for
+//! the retries that come due.
 
-use super::{WebhookSettings, resolver::PolicyResolver, signature};
+use super::{WebhookSettings, signature};
 use chrono::Utc;
+use schemata_core::WebhookUrl;
 use schemata_sources::{AccessPolicy, SourceError};
-use schemata_store::webhook_deliveries::{self, Attempt, LeasedDelivery};
+use schemata_store::webhook_deliveries::{self, Attempt, LeasedDelivery, Target};
 use schemata_store::{PgPool, SecretBox};
 use sqlx::postgres::PgListener;
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{sync::Semaphore, task::JoinSet};
 
 /// The channel the delivery queue's trigger notifies.
 const CHANNEL: &str = "schemata_webhooks";
@@ -22,7 +25,6 @@ pub struct WebhookSender {
     secrets: SecretBox,
     policy: AccessPolicy,
     settings: WebhookSettings,
-    client: reqwest::Client,
 }
 
 impl WebhookSender {
@@ -31,43 +33,58 @@ impl WebhookSender {
         secrets: SecretBox,
         policy: AccessPolicy,
         settings: WebhookSettings,
-    ) -> anyhow::Result<Self> {
+    ) -> Self {
         // reqwest is built without a crypto provider; ring is the one sqlx
         // already links. Installing twice is harmless (the first one stays).
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            // A redirect would be a second destination the policy never saw.
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(PolicyResolver(policy.clone())))
-            .user_agent(concat!("Schemata-Webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self {
+        Self {
             pool,
             secrets,
             policy,
             settings,
-            client,
-        })
+        }
     }
 
     /// Sends deliveries as they come due, for as long as the worker runs.
+    /// Dropping this future (the worker stopping) cancels attempts in flight;
+    /// their leases run out and they are sent again.
     pub async fn run(self) {
+        let this = Arc::new(self);
+        let slots = Arc::new(Semaphore::new(this.settings.concurrency.max(1) as usize));
+        let mut attempts = JoinSet::new();
         let mut listener: Option<PgListener> = None;
         loop {
-            let sent = match self.send_due().await {
-                Ok(sent) => sent,
-                Err(error) => {
-                    tracing::warn!(error = ?error, "could not lease webhook deliveries; will retry");
-                    0
+            while attempts.try_join_next().is_some() {}
+            let slot = slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let lease = this.settings.timeout + LEASE_MARGIN;
+            let leased = webhook_deliveries::lease_next(
+                &this.pool,
+                &this.secrets,
+                this.settings.per_organization.max(1),
+                lease,
+            )
+            .await;
+            match leased {
+                Ok(Some(delivery)) => {
+                    let this = this.clone();
+                    attempts.spawn(async move {
+                        this.deliver(&delivery).await;
+                        drop(slot);
+                    });
+                    continue;
                 }
-            };
-            if sent > 0 {
-                continue;
+                Ok(None) => drop(slot),
+                Err(error) => {
+                    drop(slot);
+                    tracing::warn!(error = ?error, "could not lease a webhook delivery; will retry");
+                }
             }
             if listener.is_none() {
-                listener = self.listen().await;
+                listener = this.listen().await;
             }
             let woken = async {
                 match listener.as_mut() {
@@ -77,7 +94,7 @@ impl WebhookSender {
             };
             tokio::select! {
                 outcome = woken => if outcome.is_err() { listener = None },
-                () = tokio::time::sleep(self.settings.poll_interval) => {}
+                () = tokio::time::sleep(this.settings.poll_interval) => {}
             }
         }
     }
@@ -88,85 +105,102 @@ impl WebhookSender {
         Some(listener)
     }
 
-    /// One batch: how many deliveries were attempted.
-    async fn send_due(&self) -> anyhow::Result<usize> {
-        let lease = self.settings.timeout + LEASE_MARGIN;
-        let due = webhook_deliveries::lease_due(
-            &self.pool,
-            &self.secrets,
-            self.settings.concurrency.max(1),
-            lease,
-        )
-        .await?;
-        let attempts = due.iter().map(|delivery| async move {
-            let attempt = self.attempt(delivery).await;
-            let outcome = match &attempt {
-                Attempt::Delivered { .. } => "delivered",
-                Attempt::Failed { retry_in: None, .. } => "failed",
-                Attempt::Failed { .. } => "retry",
-            };
-            metrics::counter!("schemata_webhook_attempts_total", "outcome" => outcome).increment(1);
-            tracing::info!(
-                delivery.id = %delivery.id, webhook.id = %delivery.webhook_id,
-                attempt = delivery.attempt, outcome, "webhook attempt"
-            );
-            if let Err(error) = webhook_deliveries::record(&self.pool, delivery.id, &attempt).await {
-                // The lease runs out and the delivery is tried again: at least once.
-                tracing::warn!(error = ?error, delivery.id = %delivery.id, "could not record a webhook attempt");
-            }
-        });
-        futures::future::join_all(attempts).await;
-        Ok(due.len())
+    async fn deliver(&self, delivery: &LeasedDelivery) {
+        let attempt = match &delivery.target {
+            Ok(target) => self.attempt(delivery, target).await,
+            // Nothing will open it later either: give up at once.
+            Err(error) => Attempt::Failed {
+                status_code: None,
+                error: error.clone(),
+                retry_in: None,
+            },
+        };
+        let outcome = match &attempt {
+            Attempt::Delivered { .. } => "delivered",
+            Attempt::Failed { retry_in: None, .. } => "failed",
+            Attempt::Failed { .. } => "retry",
+        };
+        metrics::counter!("schemata_webhook_attempts_total", "outcome" => outcome).increment(1);
+        tracing::info!(
+            delivery.id = %delivery.id, webhook.id = %delivery.webhook_id,
+            attempt = delivery.attempt, outcome, "webhook attempt"
+        );
+        if let Err(error) = webhook_deliveries::record(&self.pool, delivery.id, &attempt).await {
+            // The lease runs out and the delivery is tried again: at least once.
+            tracing::warn!(error = ?error, delivery.id = %delivery.id, "could not record a webhook attempt");
+        }
     }
 
-    async fn attempt(&self, delivery: &LeasedDelivery) -> Attempt {
+    /// One attempt, resolution included, within the attempt timeout.
+    async fn attempt(&self, delivery: &LeasedDelivery, target: &Target) -> Attempt {
         let fail = |status_code: Option<u16>, error: String| Attempt::Failed {
             status_code,
             error,
             retry_in: self.retry_in(delivery),
         };
-        if let Err(refused) = self.check_destination(&delivery.url).await {
-            return fail(None, refused);
-        }
-        let signature = signature::header(&delivery.secret, Utc::now().timestamp(), &delivery.body);
-        let sent = self
-            .client
-            .post(&delivery.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("Schemata-Signature", signature)
-            .header("Schemata-Delivery", delivery.id.to_string())
-            .header("Schemata-Event", &delivery.event)
-            .body(delivery.body.clone())
-            .send()
-            .await;
-        match sent {
-            Ok(answer) if answer.status().is_success() => Attempt::Delivered {
-                status_code: answer.status().as_u16(),
-            },
-            Ok(answer) => {
-                let code = answer.status().as_u16();
-                fail(Some(code), format!("the receiver answered {code}"))
+        let sending = async {
+            let url = WebhookUrl::parse(&target.url)
+                .map_err(|_| (None, "the URL is no longer valid".to_owned()))?;
+            let addresses = self.destination(&url).await.map_err(|e| (None, e))?;
+            let client = self
+                .client_for(&url, &addresses)
+                .map_err(|_| (None, "could not prepare the request".to_owned()))?;
+            let signature =
+                signature::header(&target.secret, Utc::now().timestamp(), &delivery.body);
+            let answer = client
+                .post(url.as_str())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header("Schemata-Signature", signature)
+                .header("Schemata-Delivery", delivery.id.to_string())
+                .header("Schemata-Event", &delivery.event)
+                .body(delivery.body.clone())
+                .send()
+                .await
+                .map_err(|e| (None, describe(&e)))?;
+            let code = answer.status().as_u16();
+            if answer.status().is_success() {
+                Ok(code)
+            } else {
+                Err((Some(code), format!("the receiver answered {code}")))
             }
-            Err(error) => fail(None, describe(&error, self.settings.timeout)),
+        };
+        match tokio::time::timeout(self.settings.timeout, sending).await {
+            Ok(Ok(status_code)) => Attempt::Delivered { status_code },
+            Ok(Err((code, error))) => fail(code, error),
+            Err(_) => fail(
+                None,
+                format!("no answer within {} ms", self.settings.timeout.as_millis()),
+            ),
         }
     }
 
-    /// The URL's host and port against the policy, with the real port (the
-    /// resolver checks every address again at connect time).
-    async fn check_destination(&self, raw: &str) -> Result<(), String> {
-        let url = url::Url::parse(raw).map_err(|_| "the URL is no longer valid".to_owned())?;
-        let host = match url.host() {
-            Some(url::Host::Domain(d)) => d.to_owned(),
-            Some(url::Host::Ipv4(ip)) => ip.to_string(),
-            Some(url::Host::Ipv6(ip)) => ip.to_string(),
-            None => return Err("the URL names no host".into()),
-        };
-        let port = url.port_or_known_default().unwrap_or(443);
-        match self.policy.allowed_addresses(&host, port).await {
-            Ok(_) => Ok(()),
+    /// Every address the host resolves to, with the URL's port, each allowed
+    /// by the policy; the request then goes to these and no others.
+    async fn destination(&self, url: &WebhookUrl) -> Result<Vec<SocketAddr>, String> {
+        match self.policy.http_addresses(&url.host(), url.port()).await {
+            Ok(addresses) => Ok(addresses),
             Err(SourceError::Refused) => Err("refused by the access policy".into()),
             Err(_) => Err("the host does not resolve".into()),
         }
+    }
+
+    /// A client pinned to the checked addresses: no proxy (it would resolve
+    /// the host itself), no redirects (a destination the policy never saw).
+    fn client_for(
+        &self,
+        url: &WebhookUrl,
+        addresses: &[SocketAddr],
+    ) -> reqwest::Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(self.settings.timeout)
+            .pool_max_idle_per_host(0)
+            .user_agent(concat!("Schemata-Webhooks/", env!("CARGO_PKG_VERSION")));
+        if let Some(domain) = url.domain() {
+            builder = builder.resolve_to_addrs(domain, addresses);
+        }
+        builder.build()
     }
 
     /// When to try again, or None once the retry window is over.
@@ -180,18 +214,10 @@ impl WebhookSender {
 }
 
 /// What went wrong, for the deliveries list: never the URL (it may hold a token).
-fn describe(error: &reqwest::Error, timeout: Duration) -> String {
+fn describe(error: &reqwest::Error) -> String {
     if error.is_timeout() {
-        return format!("no answer within {} ms", timeout.as_millis());
-    }
-    let mut source: Option<&dyn std::error::Error> = Some(error);
-    while let Some(cause) = source {
-        if cause.downcast_ref::<SourceError>().is_some() {
-            return "refused by the access policy".into();
-        }
-        source = cause.source();
-    }
-    if error.is_connect() {
+        "no answer in time".into()
+    } else if error.is_connect() {
         "could not connect to the receiver".into()
     } else {
         "the request failed before an answer came".into()

@@ -17,6 +17,8 @@ pub struct WebhookSettings {
     pub poll_interval: Duration,
     /// Deliveries sent at once by this worker.
     pub concurrency: i64,
+    /// Deliveries of one organization in flight at once, across workers.
+    pub per_organization: i64,
 }
 
 impl WebhookSettings {
@@ -28,6 +30,7 @@ impl WebhookSettings {
             retry_for: Duration::from_secs(env_or("SCHEMATA_WEBHOOK_RETRY_FOR_SECS", 86_400)?),
             poll_interval: Duration::from_millis(env_or("SCHEMATA_WEBHOOK_POLL_MS", 1000)?),
             concurrency: env_or("SCHEMATA_WEBHOOK_CONCURRENCY", 8)?,
+            per_organization: env_or("SCHEMATA_WEBHOOK_IN_FLIGHT_PER_ORGANIZATION", 4)?,
         })
     }
 
