@@ -60,6 +60,7 @@ pub(crate) fn field(field: &EffectiveField) -> Value {
         "generation_expression": detected.and_then(|d| d.generation_expression.as_ref()),
         "is_auto_increment": detected.is_some_and(|d| d.is_auto_increment),
         "enum_values": detected.and_then(|d| d.enum_values.as_ref()),
+        "coverage": detected.and_then(|d| d.coverage),
     });
     // Polytomic omits these when unset.
     if let Some(over) = field.primary_key_override {

@@ -32,7 +32,9 @@ pub use refresh::{RefreshFailure, RefreshJob, RefreshOptions, RefreshResult, Run
 pub use schema_id::SchemaId;
 pub use scope::Scope;
 pub use snapshot::{Snapshot, schema_version};
-pub use source_config::{NetworkEndpoint, SourceConfig, SourceConfigError, SqliteFile, TlsMode};
+pub use source_config::{
+    DynamoDbEndpoint, NetworkEndpoint, SourceConfig, SourceConfigError, SqliteFile, TlsMode,
+};
 pub use source_kind::SourceKind;
 pub use stored_form::StoredForm;
 pub use types::FieldType;

@@ -132,6 +132,10 @@ pub struct Field {
     /// The allowed values of an enum (or a MySQL `SET`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enum_values: Option<Vec<String>>,
+    /// Sources whose fields are inferred from sampled items (DynamoDB): the
+    /// share of sampled items that had this field, 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<f64>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -160,6 +164,7 @@ impl Field {
             generation_expression: None,
             is_auto_increment: false,
             enum_values: None,
+            coverage: None,
         }
     }
 }

@@ -9,16 +9,18 @@ pub enum SourceKind {
     /// MySQL and MariaDB.
     Mysql,
     Sqlite,
+    Dynamodb,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 3] = [Self::Postgresql, Self::Mysql, Self::Sqlite];
+    pub const ALL: [SourceKind; 4] = [Self::Postgresql, Self::Mysql, Self::Sqlite, Self::Dynamodb];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Postgresql => "postgresql",
             Self::Mysql => "mysql",
             Self::Sqlite => "sqlite",
+            Self::Dynamodb => "dynamodb",
         }
     }
 
@@ -26,6 +28,9 @@ impl SourceKind {
     pub fn discrete_fields(self) -> &'static str {
         match self {
             Self::Sqlite => "path",
+            Self::Dynamodb => {
+                "region, access_key_id, secret_access_key, session_token, endpoint, table_prefix"
+            }
             _ => "host, port, database, user, password, sslmode",
         }
     }
@@ -34,6 +39,9 @@ impl SourceKind {
     pub fn default_schema(self) -> Option<&'static str> {
         match self {
             Self::Sqlite => Some("main"),
+            // One connection reads one region's tables: a fixed schema keeps
+            // their ids stable if it is pointed at a replica region.
+            Self::Dynamodb => Some("default"),
             _ => None,
         }
     }
@@ -53,7 +61,9 @@ impl FromStr for SourceKind {
             .into_iter()
             .find(|kind| kind.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown source type `{s}`; expected one of postgresql, mysql, sqlite")
+                format!(
+                    "unknown source type `{s}`; expected one of postgresql, mysql, sqlite, dynamodb"
+                )
             })
     }
 }

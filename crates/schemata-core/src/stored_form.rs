@@ -116,6 +116,9 @@ impl Serialize for CompactField<'_> {
         if let Some(values) = &field.enum_values {
             map.serialize_entry("enum_values", values)?;
         }
+        if let Some(coverage) = &field.coverage {
+            map.serialize_entry("coverage", coverage)?;
+        }
         map.end()
     }
 }

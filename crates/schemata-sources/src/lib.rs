@@ -1,6 +1,7 @@
 //! Reading sources: health checks and schema introspection, one module per kind,
 //! behind one access policy. Knows nothing of HTTP or the queue.
 
+pub mod dynamodb;
 mod error;
 mod fetch;
 mod limits;

@@ -19,6 +19,13 @@ pub struct SourceLimits {
     pub max_objects: usize,
     pub max_columns: usize,
     pub max_bytes: usize,
+    /// DynamoDB: items sampled per table to infer its attributes…
+    pub dynamodb_sample_items: u32,
+    /// …in at most this many `Scan` pages…
+    pub dynamodb_sample_pages: u32,
+    /// …and not again while the table's description is unchanged and its
+    /// sample younger than this.
+    pub dynamodb_resample_after: Duration,
 }
 
 impl Default for SourceLimits {
@@ -32,6 +39,9 @@ impl Default for SourceLimits {
             // Cumulative, not held at once (reads stream): room for a catalog
             // at the column cap, not for a source that never stops sending.
             max_bytes: 1 << 30,
+            dynamodb_sample_items: 100,
+            dynamodb_sample_pages: 10,
+            dynamodb_resample_after: Duration::from_secs(3600),
         }
     }
 }

@@ -28,6 +28,18 @@ impl SourceSettings {
                 max_objects: env_or("SCHEMATA_SOURCE_MAX_OBJECTS", defaults.max_objects)?,
                 max_columns: env_or("SCHEMATA_SOURCE_MAX_COLUMNS", defaults.max_columns)?,
                 max_bytes: env_or("SCHEMATA_SOURCE_MAX_BYTES", defaults.max_bytes)?,
+                dynamodb_sample_items: env_or(
+                    "SCHEMATA_DYNAMODB_SAMPLE_ITEMS",
+                    defaults.dynamodb_sample_items,
+                )?,
+                dynamodb_sample_pages: env_or(
+                    "SCHEMATA_DYNAMODB_SAMPLE_PAGES",
+                    defaults.dynamodb_sample_pages,
+                )?,
+                dynamodb_resample_after: Duration::from_secs(env_or(
+                    "SCHEMATA_DYNAMODB_RESAMPLE_SECS",
+                    3600,
+                )?),
             },
             policy: PolicySettings {
                 deny_networks: PolicySettings::parse_networks(

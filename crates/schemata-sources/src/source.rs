@@ -1,6 +1,6 @@
 use crate::{
-    AccessPolicy, SourceError, SourceLimits, mysql::MySqlSource, postgres::PostgresSource,
-    sqlite::SqliteSource,
+    AccessPolicy, SourceError, SourceLimits, dynamodb::DynamoDbSource, mysql::MySqlSource,
+    postgres::PostgresSource, sqlite::SqliteSource,
 };
 use futures::future::{BoxFuture, FutureExt, Shared};
 use schemata_core::{
@@ -145,13 +145,14 @@ pub enum AnySource {
     Postgres(PostgresSource),
     MySql(MySqlSource),
     Sqlite(SqliteSource),
+    DynamoDb(DynamoDbSource),
 }
 
 /// Whether this build can read sources of `kind`.
 pub fn supports(kind: SourceKind) -> bool {
     matches!(
         kind,
-        SourceKind::Postgresql | SourceKind::Mysql | SourceKind::Sqlite
+        SourceKind::Postgresql | SourceKind::Mysql | SourceKind::Sqlite | SourceKind::Dynamodb
     )
 }
 
@@ -173,6 +174,9 @@ pub fn connect(
         (SourceKind::Sqlite, SourceConfig::Sqlite(file)) => Ok(AnySource::Sqlite(
             SqliteSource::new(file, limits, policy.clone()),
         )),
+        (SourceKind::Dynamodb, SourceConfig::DynamoDb(endpoint)) => Ok(AnySource::DynamoDb(
+            DynamoDbSource::new(endpoint, limits, policy.clone())?,
+        )),
         (SourceKind::Postgresql | SourceKind::Mysql, _) => Err(SourceError::Configuration(
             "this connection needs a host".into(),
         )),
@@ -186,6 +190,7 @@ impl Source for AnySource {
             Self::Postgres(source) => source.health().await,
             Self::MySql(source) => source.health().await,
             Self::Sqlite(source) => source.health().await,
+            Self::DynamoDb(source) => source.health().await,
         }
     }
 
@@ -198,6 +203,7 @@ impl Source for AnySource {
             Self::Postgres(source) => source.introspect(scope, sink).await,
             Self::MySql(source) => source.introspect(scope, sink).await,
             Self::Sqlite(source) => source.introspect(scope, sink).await,
+            Self::DynamoDb(source) => source.introspect(scope, sink).await,
         }
     }
 
@@ -207,6 +213,7 @@ impl Source for AnySource {
             Self::Postgres(source) => source.sample(object, limit).await,
             Self::MySql(source) => source.sample(object, limit).await,
             Self::Sqlite(source) => source.sample(object, limit).await,
+            Self::DynamoDb(source) => source.sample(object, limit).await,
         }
     }
 }

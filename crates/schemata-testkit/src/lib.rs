@@ -8,6 +8,7 @@ pub mod browser;
 mod bulk;
 pub mod contract;
 mod databases;
+pub mod dynamodb;
 pub mod fake_postgres;
 mod holders;
 mod mariadb_server;

@@ -598,7 +598,8 @@ pub(crate) enum FieldConflict {
     "is_generated": false,
     "generation_expression": null,
     "is_auto_increment": false,
-    "enum_values": null
+    "enum_values": null,
+    "coverage": null
 }))]
 pub(crate) struct Field {
     id: String,
@@ -623,6 +624,9 @@ pub(crate) struct Field {
     generation_expression: Option<String>,
     is_auto_increment: bool,
     enum_values: Option<Vec<String>>,
+    /// DynamoDB: the share of sampled items that had this attribute (0 to 1,
+    /// two decimals); null for sources with a declared schema.
+    coverage: Option<f64>,
     /// Present when the primary key was set by a user: whether this field is in it.
     primary_key_override: Option<bool>,
     /// A user field's example value.

@@ -6,10 +6,12 @@
 //! The whole configuration is a secret at rest ([`SourceConfig::sealed_form`]);
 //! clients only ever see [`SourceConfig::redacted`].
 
+mod dynamodb;
 mod endpoint;
 mod sqlite_file;
 mod url_form;
 
+pub use dynamodb::DynamoDbEndpoint;
 pub use endpoint::{Form, NetworkEndpoint, SessionSettings, TlsMode};
 pub use sqlite_file::SqliteFile;
 
@@ -44,6 +46,8 @@ pub enum SourceConfig {
     Network(NetworkEndpoint),
     /// A SQLite file, opened read-only.
     Sqlite(SqliteFile),
+    /// DynamoDB tables of one region.
+    DynamoDb(DynamoDbEndpoint),
 }
 
 impl SourceConfig {
@@ -57,6 +61,7 @@ impl SourceConfig {
                 NetworkEndpoint::parse(kind, object).map(Self::Network)
             }
             SourceKind::Sqlite => SqliteFile::parse(object).map(Self::Sqlite),
+            SourceKind::Dynamodb => DynamoDbEndpoint::parse(object).map(Self::DynamoDb),
         }
     }
 
@@ -65,6 +70,7 @@ impl SourceConfig {
         match self {
             Self::Network(endpoint) => endpoint.render(true),
             Self::Sqlite(file) => file.render(),
+            Self::DynamoDb(endpoint) => endpoint.render(true),
         }
     }
 
@@ -74,6 +80,7 @@ impl SourceConfig {
         match self {
             Self::Network(endpoint) => endpoint.render(false),
             Self::Sqlite(file) => file.render(),
+            Self::DynamoDb(endpoint) => endpoint.render(false),
         }
     }
 
@@ -88,6 +95,7 @@ impl SourceConfig {
                 endpoint.port
             ),
             Self::Sqlite(file) => format!("sqlite:{}", file.path),
+            Self::DynamoDb(endpoint) => format!("dynamodb:{}", endpoint.endpoint_url()),
         }
     }
 
@@ -98,6 +106,12 @@ impl SourceConfig {
             (Self::Network(sent), Self::Network(stored)) => {
                 sent.keep_password_from(stored).map(Self::Network)
             }
+            (Self::DynamoDb(sent), Self::DynamoDb(stored)) => {
+                sent.keep_secrets_from(stored).map(Self::DynamoDb)
+            }
+            (Self::DynamoDb(sent), _) if sent.has_placeholder() => Err(
+                SourceConfigError::PasswordRequired(": this connection has no stored secret"),
+            ),
             (Self::Network(sent), _) if sent.password.as_deref() == Some(REDACTED) => Err(
                 SourceConfigError::PasswordRequired(": this connection has no stored password"),
             ),
@@ -111,6 +125,9 @@ impl SourceConfig {
             Self::Network(endpoint) if endpoint.password.as_deref() == Some(REDACTED) => Err(
                 invalid("`********` stands for a stored password; send the real password"),
             ),
+            Self::DynamoDb(endpoint) if endpoint.has_placeholder() => Err(invalid(
+                "`********` stands for a stored secret; send the real secret_access_key and session_token",
+            )),
             _ => Ok(()),
         }
     }

@@ -1,0 +1,183 @@
+//! DynamoDB's JSON protocol over reqwest, signed with SigV4 (aws-sigv4): the
+//! few calls a schema needs. The endpoint passes the access policy, and every
+//! request goes to the addresses checked then; each call has a client-side
+//! deadline.
+
+use crate::{AccessPolicy, SourceError, error::bounded};
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use schemata_core::source_config::DynamoDbEndpoint;
+use serde_json::Value;
+use std::time::{Duration, SystemTime};
+use tokio::sync::OnceCell;
+
+const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+
+#[derive(Debug)]
+pub(crate) struct DynamoClient {
+    config: DynamoDbEndpoint,
+    url: url::Url,
+    policy: AccessPolicy,
+    timeout: Duration,
+    http: OnceCell<reqwest::Client>,
+}
+
+impl DynamoClient {
+    pub fn new(
+        config: &DynamoDbEndpoint,
+        policy: AccessPolicy,
+        timeout: Duration,
+    ) -> Result<Self, SourceError> {
+        // reqwest is built without a crypto provider: ring, as sqlx uses
+        // (installing twice keeps the first).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let url = url::Url::parse(&config.endpoint_url())
+            .map_err(|_| SourceError::Configuration("`endpoint` is not a URL".into()))?;
+        Ok(Self {
+            config: config.clone(),
+            url,
+            policy,
+            timeout,
+            http: OnceCell::new(),
+        })
+    }
+
+    /// A client pinned to the endpoint's checked addresses, made on first use.
+    async fn http(&self) -> Result<&reqwest::Client, SourceError> {
+        self.http
+            .get_or_try_init(|| async {
+                let host = match self.url.host() {
+                    Some(url::Host::Domain(d)) => d.to_owned(),
+                    Some(url::Host::Ipv4(ip)) => ip.to_string(),
+                    Some(url::Host::Ipv6(ip)) => ip.to_string(),
+                    None => return Err(SourceError::Configuration("no host".into())),
+                };
+                let port = self.url.port_or_known_default().unwrap_or(443);
+                let addresses =
+                    tokio::time::timeout(self.timeout, self.policy.http_addresses(&host, port))
+                        .await
+                        .map_err(|_| SourceError::Timeout(self.timeout))??;
+                let mut builder = reqwest::Client::builder()
+                    .no_proxy()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .connect_timeout(self.timeout)
+                    .timeout(self.timeout);
+                if let Some(domain) = self.url.domain() {
+                    builder = builder.resolve_to_addrs(domain, &addresses);
+                }
+                builder.build().map_err(|_| SourceError::Unreachable)
+            })
+            .await
+    }
+
+    /// Calls `DynamoDB_20120810.<operation>` with `body`; DynamoDB's own
+    /// errors come back as `Rejected` (credentials) or `Query`.
+    pub async fn call(&self, operation: &str, body: &Value) -> Result<Value, SourceError> {
+        let http = self.http().await?;
+        let body = body.to_string();
+        let target = format!("DynamoDB_20120810.{operation}");
+        let host = self.url.host_str().unwrap_or_default().to_owned();
+        let host = match self.url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        };
+        let headers = [
+            ("content-type", CONTENT_TYPE),
+            ("x-amz-target", target.as_str()),
+            ("host", host.as_str()),
+        ];
+        let signed = self.sign(&headers, &body)?;
+        let mut request = http.post(self.url.as_str()).body(body);
+        for (name, value) in headers.iter().filter(|(n, _)| *n != "host") {
+            request = request.header(*name, *value);
+        }
+        for (name, value) in &signed {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let answer = request.send().await.map_err(|error| {
+            if error.is_timeout() {
+                SourceError::Timeout(self.timeout)
+            } else {
+                tracing::info!(error = %bounded(&error.without_url().to_string()), "dynamodb unreachable");
+                SourceError::Unreachable
+            }
+        })?;
+        let status = answer.status();
+        let bytes = answer.bytes().await.map_err(|_| SourceError::Unreachable)?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
+            SourceError::Query(format!("an answer Schemata could not read (HTTP {status})"))
+        })?;
+        if status.is_success() {
+            Ok(value)
+        } else {
+            Err(error_of(&value, status.as_u16()))
+        }
+    }
+
+    fn sign(
+        &self,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Result<Vec<(String, String)>, SourceError> {
+        let identity = Credentials::new(
+            &self.config.access_key_id,
+            &self.config.secret_access_key,
+            self.config.session_token.clone(),
+            None,
+            "schemata-connection",
+        )
+        .into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.config.region)
+            .name("dynamodb")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| SourceError::Configuration(e.to_string()))?
+            .into();
+        let signable = SignableRequest::new(
+            "POST",
+            self.url.as_str(),
+            headers.iter().copied(),
+            SignableBody::Bytes(body.as_bytes()),
+        )
+        .map_err(|e| SourceError::Configuration(e.to_string()))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| SourceError::Configuration(e.to_string()))?
+            .into_parts();
+        Ok(instructions
+            .headers()
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect())
+    }
+}
+
+/// DynamoDB's error: `{"__type": "…#AccessDeniedException", "message": "…"}`.
+fn error_of(body: &Value, status: u16) -> SourceError {
+    let kind = body["__type"]
+        .as_str()
+        .and_then(|t| t.rsplit('#').next())
+        .unwrap_or("Error");
+    let message = body["message"]
+        .as_str()
+        .or(body["Message"].as_str())
+        .unwrap_or("");
+    let text = bounded(&format!("{kind}: {message}"));
+    match kind {
+        "UnrecognizedClientException"
+        | "InvalidSignatureException"
+        | "MissingAuthenticationTokenException"
+        | "ExpiredTokenException"
+        | "IncompleteSignatureException" => SourceError::Rejected(text),
+        "ProvisionedThroughputExceededException"
+        | "ThrottlingException"
+        | "RequestLimitExceeded"
+        | "LimitExceededException"
+        | "InternalServerError"
+        | "ServiceUnavailable" => SourceError::Busy(text),
+        _ if status >= 500 => SourceError::Busy(text),
+        _ => SourceError::Query(text),
+    }
+}

@@ -1,0 +1,283 @@
+//! DynamoDB sources against a real emulator (moto in server mode): key
+//! schemas, GSIs and LSIs, TTL and streams, attributes inferred from a bounded
+//! sample (mixed types, sparse attributes), a table the key may not read, and
+//! fingerprints that spare unchanged tables a new sample.
+
+use schemata_testkit::{
+    TestApp,
+    dynamodb::{DenyingProxy, DynamoServer},
+};
+use serde_json::{Value, json};
+
+fn prefix() -> String {
+    format!("t{}_", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+async fn orders_table(server: &DynamoServer, name: &str) {
+    server
+        .create_table(json!({
+            "TableName": name,
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [
+                {"AttributeName": "customer", "AttributeType": "S"},
+                {"AttributeName": "order_no", "AttributeType": "N"},
+                {"AttributeName": "placed", "AttributeType": "S"},
+                {"AttributeName": "status", "AttributeType": "S"}
+            ],
+            "KeySchema": [
+                {"AttributeName": "customer", "KeyType": "HASH"},
+                {"AttributeName": "order_no", "KeyType": "RANGE"}
+            ],
+            "GlobalSecondaryIndexes": [{
+                "IndexName": "by_status",
+                "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["total"]}
+            }],
+            "LocalSecondaryIndexes": [{
+                "IndexName": "by_placed",
+                "KeySchema": [
+                    {"AttributeName": "customer", "KeyType": "HASH"},
+                    {"AttributeName": "placed", "KeyType": "RANGE"}
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"}
+            }],
+            "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "NEW_IMAGE"}
+        }))
+        .await;
+    server
+        .call(
+            "UpdateTimeToLive",
+            json!({"TableName": name, "TimeToLiveSpecification": {"Enabled": true, "AttributeName": "expires_at"}}),
+        )
+        .await
+        .unwrap();
+    server
+        .put_items(
+            name,
+            vec![
+                json!({"customer": {"S": "ada"}, "order_no": {"N": "1"}, "placed": {"S": "2026-11-01"}, "status": {"S": "paid"}, "total": {"N": "12.5"}, "coupon": {"S": "WELCOME"}}),
+                json!({"customer": {"S": "ada"}, "order_no": {"N": "2"}, "placed": {"S": "2026-11-02"}, "status": {"S": "paid"}, "total": {"S": "n/a"}}),
+                json!({"customer": {"S": "bob"}, "order_no": {"N": "1"}, "placed": {"S": "2026-11-03"}, "status": {"S": "open"}, "total": {"N": "3"}, "lines": {"L": [{"S": "x"}]}}),
+                json!({"customer": {"S": "cyd"}, "order_no": {"N": "1"}, "placed": {"S": "2026-11-04"}, "status": {"S": "open"}, "total": {"N": "7"}, "meta": {"M": {"gift": {"BOOL": true}}}}),
+            ],
+        )
+        .await;
+}
+
+async fn connection(app: &TestApp, endpoint: &str, prefix: &str) -> String {
+    app.create_source(
+        "dynamo",
+        "dynamodb",
+        json!({
+            "region": "us-east-1",
+            "access_key_id": "AKIATESTING",
+            "secret_access_key": "TestingSecret-77",
+            "endpoint": endpoint,
+            "table_prefix": prefix,
+        }),
+    )
+    .await
+}
+
+async fn object(app: &TestApp, id: &str, schema_id: &str) -> Value {
+    let response = app
+        .get(&format!("/api/connections/{id}/schemas/{schema_id}"))
+        .await;
+    assert_eq!(response.status(), 200, "{schema_id}");
+    response.json::<Value>().await.unwrap()["data"].clone()
+}
+
+#[tokio::test]
+async fn tables_keys_indexes_and_sampled_attributes_are_cached() {
+    let server = DynamoServer::shared().await;
+    let app = TestApp::spawn().await;
+    let prefix = prefix();
+    let orders = format!("{prefix}orders");
+    orders_table(server, &orders).await;
+    let id = connection(&app, &server.endpoint, &prefix).await;
+    let shown: Value = app
+        .get(&format!("/api/connections/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        shown["data"]["configuration"]["secret_access_key"],
+        "********"
+    );
+    assert_eq!(app.check_health(&id).await["health"], "healthy");
+
+    let worker = app.spawn_worker();
+    assert_eq!(app.request_refresh(&id).await.status(), 202);
+    let status = app.wait_for_refresh(&id).await;
+    assert_eq!(status["cache_status"], "fresh", "{status}");
+    eprintln!("status: {}", serde_json::to_string_pretty(&status).unwrap());
+
+    let listed: Value = app
+        .get(&format!("/api/connections/{id}/schemas"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["data"][0]["id"], format!("default.{orders}"));
+    assert_eq!(listed["data"][0]["kind"], "table");
+    assert_eq!(listed["data"][0]["row_estimate"], 4);
+
+    let table = object(&app, &id, &format!("default.{orders}")).await;
+    eprintln!(
+        "fields: {}",
+        serde_json::to_string_pretty(&table["fields"]).unwrap()
+    );
+    assert_eq!(table["primary_keys"], json!(["customer", "order_no"]));
+    let field = |name: &str| {
+        table["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no field {name}"))
+    };
+    let names: Vec<&str> = table["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &names[..2],
+        ["customer", "order_no"],
+        "keys first, in key order"
+    );
+    assert_eq!(field("order_no")["remote_type"], "N");
+    assert_eq!(field("order_no")["type"], "number");
+    assert_eq!(field("order_no")["nullable"], false);
+    let total = field("total");
+    assert_eq!(total["remote_type"], "S|N");
+    assert_eq!(total["type"], "json");
+    assert_eq!(total["coverage"], 1.0);
+    let coupon = field("coupon");
+    assert_eq!(
+        (coupon["type"].clone(), coupon["nullable"].clone()),
+        (json!("string"), json!(true))
+    );
+    assert_eq!(coupon["coverage"], 0.25);
+    assert_eq!(field("lines")["type"], "array");
+    assert_eq!(field("meta")["type"], "json");
+
+    let indexes = table["indexes"].as_array().unwrap();
+    let index = |name: &str| indexes.iter().find(|i| i["name"] == name).cloned().unwrap();
+    assert_eq!(
+        index("by_status")["definition"],
+        "GSI HASH(status) PROJECTION INCLUDE(total)"
+    );
+    assert_eq!(
+        index("by_placed")["definition"],
+        "LSI HASH(customer) RANGE(placed) PROJECTION KEYS_ONLY"
+    );
+
+    let records: Value = app
+        .get(&format!(
+            "/api/connections/{id}/schemas/default.{orders}/records?limit=2"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(records["data"].as_array().unwrap().len(), 2);
+    assert!(records["data"][0]["order_no"].is_number(), "{records}");
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_table_the_key_may_not_read_makes_the_run_partial_and_samples_stay_bounded() {
+    let server = DynamoServer::shared().await;
+    let app = TestApp::spawn().await;
+    let prefix = prefix();
+    let orders = format!("{prefix}orders");
+    let secret = format!("{prefix}secret");
+    let events = format!("{prefix}events");
+    orders_table(server, &orders).await;
+    for name in [&secret, &events] {
+        server
+            .create_table(json!({
+                "TableName": name, "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "N"}],
+                "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}]
+            }))
+            .await;
+    }
+    // 10,000 items, each with an attribute no other item has: a refresh that
+    // read them all would list 10,001 fields.
+    let items: Vec<Value> = (0..10_000)
+        .map(|i| json!({"id": {"N": i.to_string()}, format!("only_{i}"): {"S": "x"}}))
+        .collect();
+    server.put_items(&events, items).await;
+
+    let proxy = DenyingProxy::start(&server.endpoint, &secret).await;
+    let id = connection(&app, &proxy.endpoint, &prefix).await;
+    let worker = app.spawn_worker();
+    assert_eq!(app.request_refresh(&id).await.status(), 202);
+    let status = app.wait_for_refresh(&id).await;
+    assert_eq!(status["cache_status"], "fresh", "{status}");
+    let result = &status["last_result"];
+    assert_eq!(result["ok"], false, "{result}");
+    assert_eq!(result["failed_table_count"], 1);
+    let failure = &result["failures"][0];
+    assert_eq!(failure["object"], format!("default.{secret}"));
+    assert!(
+        failure["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("AccessDeniedException: User:"),
+        "{failure}"
+    );
+
+    let big = object(&app, &id, &format!("default.{events}")).await;
+    assert_eq!(big["row_estimate"], 10_000);
+    let fields = big["fields"].as_array().unwrap().len();
+    assert_eq!(
+        fields, 101,
+        "the key and the 100 sampled items' own attributes"
+    );
+    let scanned: usize = proxy
+        .scans()
+        .iter()
+        .filter(|(t, _)| *t == events)
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(scanned, 100, "{:?}", proxy.scans());
+
+    // Unchanged tables are not sampled again; a changed one is, and its diff says so.
+    let scans_before = proxy.scans().len();
+    assert_eq!(app.request_refresh(&id).await.status(), 202);
+    let again = app.wait_for_refresh(&id).await;
+    assert_eq!(again["schema_version"], status["schema_version"]);
+    assert_eq!(
+        proxy.scans().len(),
+        scans_before,
+        "nothing was sampled again"
+    );
+    server
+        .put_items(&orders, vec![json!({"customer": {"S": "dee"}, "order_no": {"N": "9"}, "placed": {"S": "x"}, "status": {"S": "new"}, "gift_note": {"S": "hi"}})])
+        .await;
+    assert_eq!(app.request_refresh(&id).await.status(), 202);
+    let changed = app.wait_for_refresh(&id).await;
+    assert_ne!(changed["schema_version"], status["schema_version"]);
+    let runs: Value = app
+        .get(&format!("/api/connections/{id}/schemas/refreshes?limit=1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let changes = &runs["data"][0]["changes"]["objects_changed"][0];
+    assert_eq!(changes["schema_id"], format!("default.{orders}"));
+    assert!(
+        changes["fields_added"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("gift_note")),
+        "{changes}"
+    );
+    worker.stop().await;
+}
