@@ -54,6 +54,11 @@ bench-introspect *args="--large --write-docs":
     cargo build --release -p schemata-cli --bin schemata -p schemata-testkit --bin schemata-bench
     target/release/schemata-bench introspect {{args}}
 
+# DynamoDB only: 500 tables on moto against a boto3 describe+scan loop.
+bench-dynamodb:
+    cargo build --release -p schemata-cli --bin schemata -p schemata-testkit --bin schemata-bench
+    target/release/schemata-bench introspect --only-dynamodb
+
 # Apply migrations to DATABASE_URL.
 migrate:
     cargo run --bin schemata -- migrate

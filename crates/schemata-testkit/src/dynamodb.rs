@@ -124,22 +124,25 @@ async fn call(endpoint: &str, operation: &str, body: Value) -> Result<Value, Str
 }
 
 /// A proxy in front of the emulator that denies every call naming one table,
-/// as IAM would for a key without access to it, and counts the items each
-/// `Scan` returned.
+/// as IAM would for a key without access to it, and records every call that
+/// went through: operation, table, and the items a `Scan` returned.
 pub struct DenyingProxy {
     pub endpoint: String,
-    scanned: Arc<Mutex<Vec<(String, usize)>>>,
+    calls: Arc<Mutex<Vec<Call>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub operation: String,
+    pub table: String,
+    pub items: usize,
 }
 
 impl DenyingProxy {
     pub async fn start(upstream: &str, denied_table: &str) -> Self {
         crate::install_tls();
-        let scanned = Arc::new(Mutex::new(Vec::new()));
-        let state = web::Data::new((
-            upstream.to_owned(),
-            denied_table.to_owned(),
-            scanned.clone(),
-        ));
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let state = web::Data::new((upstream.to_owned(), denied_table.to_owned(), calls.clone()));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -153,24 +156,24 @@ impl DenyingProxy {
         tokio::spawn(server.run());
         Self {
             endpoint: format!("http://127.0.0.1:{port}"),
-            scanned,
+            calls,
         }
     }
 
-    /// (table, items returned) of every Scan that went through.
-    pub fn scans(&self) -> Vec<(String, usize)> {
-        self.scanned.lock().unwrap().clone()
+    /// Every call that reached the emulator, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
     }
 }
 
-type ProxyState = (String, String, Arc<Mutex<Vec<(String, usize)>>>);
+type ProxyState = (String, String, Arc<Mutex<Vec<Call>>>);
 
 async fn forward(
     request: HttpRequest,
     body: web::Bytes,
     state: web::Data<ProxyState>,
 ) -> HttpResponse {
-    let (upstream, denied, scanned) = state.get_ref();
+    let (upstream, denied, calls) = state.get_ref();
     let target = request
         .headers()
         .get("x-amz-target")
@@ -189,11 +192,11 @@ async fn forward(
     }
     match call(upstream, &operation, parsed.clone()).await {
         Ok(answer) => {
-            if operation == "Scan" {
-                let items = answer["Items"].as_array().map_or(0, Vec::len);
-                let table = parsed["TableName"].as_str().unwrap_or_default().to_owned();
-                scanned.lock().unwrap().push((table, items));
-            }
+            calls.lock().unwrap().push(Call {
+                table: parsed["TableName"].as_str().unwrap_or_default().to_owned(),
+                items: answer["Items"].as_array().map_or(0, Vec::len),
+                operation,
+            });
             HttpResponse::Ok().json(answer)
         }
         Err(error) => HttpResponse::BadRequest()

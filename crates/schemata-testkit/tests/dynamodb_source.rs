@@ -240,24 +240,49 @@ async fn a_table_the_key_may_not_read_makes_the_run_partial_and_samples_stay_bou
         fields, 101,
         "the key and the 100 sampled items' own attributes"
     );
-    let scanned: usize = proxy
-        .scans()
-        .iter()
-        .filter(|(t, _)| *t == events)
-        .map(|(_, n)| n)
-        .sum();
-    assert_eq!(scanned, 100, "{:?}", proxy.scans());
+    let scans = |table: &str| -> Vec<usize> {
+        proxy
+            .calls()
+            .into_iter()
+            .filter(|c| c.operation == "Scan" && c.table == table)
+            .map(|c| c.items)
+            .collect()
+    };
+    assert_eq!(
+        scans(&events).iter().sum::<usize>(),
+        100,
+        "{:?}",
+        scans(&events)
+    );
 
-    // Unchanged tables are not sampled again; a changed one is, and its diff says so.
-    let scans_before = proxy.scans().len();
+    // Unchanged tables are not sampled again.
+    let calls_before = proxy.calls().len();
     assert_eq!(app.request_refresh(&id).await.status(), 202);
     let again = app.wait_for_refresh(&id).await;
     assert_eq!(again["schema_version"], status["schema_version"]);
-    assert_eq!(
-        proxy.scans().len(),
-        scans_before,
-        "nothing was sampled again"
+    let since = proxy.calls()[calls_before..].to_vec();
+    assert!(
+        since.iter().all(|c| c.operation != "Scan"),
+        "nothing was sampled again: {since:?}"
     );
+
+    // A selective soft refresh reads only the table it names.
+    let calls_before = proxy.calls().len();
+    let selective = app
+        .post_empty(&format!(
+            "/api/connections/{id}/schemas/refresh?hard_refresh=false&tables=default.{events}"
+        ))
+        .await;
+    assert_eq!(selective.status(), 202);
+    app.wait_for_refresh(&id).await;
+    let described: Vec<String> = proxy.calls()[calls_before..]
+        .iter()
+        .filter(|c| c.operation == "DescribeTable")
+        .map(|c| c.table.clone())
+        .collect();
+    assert_eq!(described, std::slice::from_ref(&events));
+
+    // A changed table is sampled again, and its diff says so.
     server
         .put_items(&orders, vec![json!({"customer": {"S": "dee"}, "order_no": {"N": "9"}, "placed": {"S": "x"}, "status": {"S": "new"}, "gift_note": {"S": "hi"}})])
         .await;
@@ -280,4 +305,41 @@ async fn a_table_the_key_may_not_read_makes_the_run_partial_and_samples_stay_bou
         "{changes}"
     );
     worker.stop().await;
+}
+
+#[tokio::test]
+async fn the_endpoint_passes_the_access_policy_and_secrets_stay_sealed() {
+    let server = DynamoServer::shared().await;
+    let app = TestApp::spawn_with(|s| {
+        s.sources.policy = schemata_sources::PolicySettings {
+            deny_networks: schemata_sources::PolicySettings::parse_networks("127.0.0.0/8").unwrap(),
+            sqlite_root: None,
+        }
+    })
+    .await;
+    let proxy = DenyingProxy::start(&server.endpoint, "none").await;
+    let id = connection(&app, &proxy.endpoint, &prefix()).await;
+    let health = app.check_health(&id).await;
+    assert_eq!(health["health"], "unhealthy");
+    assert_eq!(health["message"], "refused by policy");
+    assert!(proxy.calls().is_empty(), "nothing reached the endpoint");
+
+    // The stored secret is never shown, and `********` cannot carry it elsewhere.
+    let shown: Value = app
+        .get(&format!("/api/connections/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!shown.to_string().contains("TestingSecret-77"), "{shown}");
+    let moved = app
+        .patch(
+            &format!("/api/connections/{id}"),
+            &json!({"configuration": {
+                "region": "us-east-1", "access_key_id": "AKIATESTING",
+                "secret_access_key": "********", "endpoint": "http://collector.example:8000"
+            }}),
+        )
+        .await;
+    assert_eq!(moved.status(), 400);
 }

@@ -2,14 +2,16 @@
 //! reference measured in the same run; they assert nothing.
 //!
 //! - `schemata-bench refresh [ITERATIONS] [FIXTURE]`: one fixture, repeatedly.
-//! - `schemata-bench introspect [--large] [--skip-mariadb] [--write-docs]`: large
-//!   PostgreSQL and MariaDB catalogs against `pg_dump` / `mysqldump`.
+//! - `schemata-bench introspect [--large] [--skip-mariadb] [--only-dynamodb] [--write-docs]`:
+//!   large PostgreSQL and MariaDB catalogs against `pg_dump` / `mysqldump`, and
+//!   500 DynamoDB tables on moto against a boto3 `describe_table` loop.
 //! - `schemata-bench scheduler [CONNECTIONS] [SECONDS] [CONCURRENCY]`: the
 //!   auto-refresh scheduler's search and the refreshes a second a worker sustains.
 //! - `schemata-bench queue [SCHEMATA_BINARY] [CONNECTIONS] [DRAIN]`: enqueue
 //!   rate, status reads, pickup latency and drain, API and workers as processes.
 
 mod catalogs;
+mod dynamodb_catalog;
 mod introspect;
 mod queue;
 mod refresh;
