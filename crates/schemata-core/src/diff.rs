@@ -97,7 +97,11 @@ fn object_change(
     for (name, field) in &new_fields {
         match old_fields.get(name) {
             None => {
-                if !field.nullable && field.default.is_none() && !field.is_generated {
+                if !field.nullable
+                    && field.default.is_none()
+                    && !field.is_generated
+                    && !inferred(field)
+                {
                     breaking.push(format!(
                         "{id}.{name} was added as NOT NULL without a default"
                     ));
@@ -112,8 +116,13 @@ fn object_change(
             Some(_) => {}
         }
     }
-    for name in old_fields.keys().filter(|n| !new_fields.contains_key(*n)) {
-        breaking.push(format!("field {id}.{name} was removed"));
+    for (name, field) in old_fields
+        .iter()
+        .filter(|(n, _)| !new_fields.contains_key(*n))
+    {
+        if !inferred(field) {
+            breaking.push(format!("field {id}.{name} was removed"));
+        }
         change.fields_removed.push((*name).to_owned());
     }
     let mut property = |name: &str, before: Value, after: Value| {
@@ -189,6 +198,15 @@ fn field_change(
         }
     }
     let name = &after.name;
+    if inferred(before) || inferred(after) {
+        // What a sample saw (DynamoDB): an attribute that went missing from
+        // it, or a type that did not turn up this time, is no promise broken.
+        return FieldChange {
+            field: name.clone(),
+            before: Value::Object(was),
+            after: Value::Object(is),
+        };
+    }
     if before.nullable && !after.nullable {
         breaking.push(format!("{id}.{name} was made NOT NULL"));
     }
@@ -209,6 +227,11 @@ fn field_change(
         before: Value::Object(was),
         after: Value::Object(is),
     }
+}
+
+/// A field inferred from sampled items rather than declared by the source.
+fn inferred(field: &Field) -> bool {
+    field.coverage.is_some() && !field.is_primary_key
 }
 
 /// Whether a type of the same category got smaller: fewer integer bytes, a
@@ -322,6 +345,37 @@ mod tests {
         let mut removed = ChangeSet::default();
         removed.removed("public.t".into());
         assert!(removed.finish().breaking);
+    }
+
+    #[test]
+    fn what_a_sample_saw_is_reported_but_never_breaking() {
+        let sampled = |name: &str, remote: &str, nullable: bool| {
+            let mut f = field(name, 2, remote);
+            f.coverage = Some(if nullable { 0.5 } else { 1.0 });
+            f.nullable = nullable;
+            f
+        };
+        let old = table(
+            "default",
+            "t",
+            vec![field("id", 1, "int"), sampled("a", "S|N", true)],
+        );
+        let new = table(
+            "default",
+            "t",
+            vec![
+                field("id", 1, "int"),
+                sampled("a", "S", false),
+                sampled("b", "N", false),
+            ],
+        );
+        let seen = changes(&old, &new);
+        assert!(!seen.breaking, "{:?}", seen.breaking_reasons);
+        assert_eq!(seen.objects_changed[0].fields_added, ["b"]);
+        assert_eq!(seen.objects_changed[0].fields_changed[0].field, "a");
+        let gone = changes(&new, &old);
+        assert!(!gone.breaking, "{:?}", gone.breaking_reasons);
+        assert_eq!(gone.objects_changed[0].fields_removed, ["b"]);
     }
 
     #[test]

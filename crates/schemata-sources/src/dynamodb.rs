@@ -49,9 +49,11 @@ impl DynamoDbSource {
         })
     }
 
-    /// Every table name, page by page, up to the object cap.
+    /// Every table name with the connection's prefix, page by page; the
+    /// object cap counts those only.
     async fn table_names(&self) -> Result<Vec<String>, SourceError> {
         let mut names = Vec::new();
+        let prefix = self.prefix.as_deref().unwrap_or("");
         let mut start: Option<String> = None;
         loop {
             let mut body = json!({"Limit": 100});
@@ -65,6 +67,7 @@ impl DynamoDbSource {
                     .into_iter()
                     .flatten()
                     .filter_map(Value::as_str)
+                    .filter(|n| n.starts_with(prefix))
                     .map(str::to_owned),
             );
             if names.len() > self.limits.max_objects {
@@ -99,11 +102,17 @@ impl DynamoDbSource {
             .call("DescribeTable", &json!({"TableName": name}))
             .await?;
         // TTL is a detail: a key that may not read it still gets the table.
-        let ttl = self
+        // Any other failure fails the table, rather than make its TTL seem
+        // to have changed.
+        let ttl = match self
             .client
             .call("DescribeTimeToLive", &json!({"TableName": name}))
             .await
-            .ok();
+        {
+            Ok(ttl) => Some(ttl),
+            Err(SourceError::Query(words)) if words.starts_with("AccessDeniedException") => None,
+            Err(error) => return Err(error),
+        };
         Ok(Described::from_answer(&table["Table"], ttl.as_ref()))
     }
 
@@ -165,6 +174,7 @@ impl Fingerprints {
 
 /// How one table went.
 enum Outcome {
+    Gone,
     Sampled(Box<SchemaObject>, Value),
     Kept(Value),
     Failed(RefreshFailure),
@@ -208,11 +218,22 @@ impl Source for DynamoDbSource {
                     };
                     let described = match self.describe(&name).await {
                         Ok(described) => described,
+                        // Deleted since it was listed: gone, as if not listed.
+                        Err(SourceError::Query(words))
+                            if words.starts_with("ResourceNotFoundException") =>
+                        {
+                            return Ok((name, Outcome::Gone));
+                        }
                         Err(error @ SourceError::Query(_)) => return Ok((name, failed(error))),
                         Err(error) => return Err(error),
                     };
                     let fingerprint = described.fingerprint();
-                    if cached.contains_key(&id) && known.still_good(&name, &fingerprint, max_age) {
+                    // A table a refresh names is read, whatever its fingerprint.
+                    let named = scope.options.tables.contains(&id);
+                    if !named
+                        && cached.contains_key(&id)
+                        && known.still_good(&name, &fingerprint, max_age)
+                    {
                         let kept = known.0.get(&name).cloned().unwrap_or(Value::Null);
                         return Ok((name, Outcome::Kept(kept)));
                     }
@@ -222,7 +243,7 @@ impl Source for DynamoDbSource {
                         Err(error) => return Err(error),
                     };
                     let mut object = described.object(SCHEMA);
-                    object.fields = sample.fields(&described.keys);
+                    object.fields = sample.fields(&described.keys, &described.index_keys);
                     object.normalize();
                     let state = json!({"fingerprint": fingerprint, "sampled_at": Utc::now()});
                     Ok((name, Outcome::Sampled(Box::new(object), state)))
@@ -239,8 +260,13 @@ impl Source for DynamoDbSource {
         let mut batch = Vec::new();
         while let Some((name, outcome)) = outcomes.try_next().await? {
             let id = SchemaId::new(SCHEMA, &name);
-            listing.present.push(id);
+            if !matches!(outcome, Outcome::Gone) {
+                listing.present.push(id);
+            }
             match outcome {
+                Outcome::Gone => {
+                    state.remove(&name);
+                }
                 Outcome::Sampled(object, fingerprint) => {
                     state.insert(name, fingerprint);
                     batch.push(*object);

@@ -15,7 +15,7 @@ pub mod sqlite;
 
 pub use error::SourceError;
 pub use limits::{Budget, CLIENT_MARGIN, SourceLimits, within};
-pub use policy::{AccessPolicy, PolicySettings};
+pub use policy::{AccessPolicy, AwsCredentials, PolicySettings};
 pub use settings::SourceSettings;
 pub use source::{
     AnySource, CachedGraph, Introspection, IntrospectionScope, Known, Listing, ObjectSink, Source,

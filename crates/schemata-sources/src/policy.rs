@@ -33,6 +33,23 @@ const REFUSED: &str = "refused by policy";
 pub struct PolicySettings {
     pub deny_networks: Vec<IpNet>,
     pub sqlite_root: Option<PathBuf>,
+    /// The server's own AWS credentials, lent to DynamoDB connections that ask
+    /// for `"credentials": "environment"`; None (the default) refuses them.
+    pub aws_credentials: Option<AwsCredentials>,
+}
+
+/// Static AWS credentials. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AwsCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for AwsCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AwsCredentials({}, ********)", self.access_key_id)
+    }
 }
 
 impl PolicySettings {
@@ -72,6 +89,7 @@ struct PolicyInner {
     deny_networks: Vec<IpNet>,
     own_databases: Vec<OwnDatabase>,
     sqlite_root: Option<PathBuf>,
+    aws_credentials: Option<AwsCredentials>,
 }
 
 impl AccessPolicy {
@@ -92,6 +110,7 @@ impl AccessPolicy {
                 deny_networks: settings.deny_networks.clone(),
                 own_databases: own.into_iter().collect(),
                 sqlite_root,
+                aws_credentials: settings.aws_credentials.clone(),
             }),
         })
     }
@@ -210,6 +229,12 @@ impl AccessPolicy {
         Ok(real)
     }
 
+    /// The server's own AWS credentials, when the operator lends them to
+    /// DynamoDB connections (single-tenant deployments only).
+    pub fn aws_credentials(&self) -> Option<&AwsCredentials> {
+        self.inner.aws_credentials.as_ref()
+    }
+
     /// Whether an I/O error is this policy's refusal (as opposed to a network failure).
     pub fn is_refusal(error: &io::Error) -> bool {
         error.kind() == io::ErrorKind::PermissionDenied && error.to_string() == REFUSED
@@ -256,6 +281,7 @@ mod tests {
         let settings = PolicySettings {
             deny_networks: PolicySettings::parse_networks(deny).unwrap(),
             sqlite_root: None,
+            ..Default::default()
         };
         AccessPolicy::build(&settings, "postgres://postgres@127.0.0.1:5432/schemata")
             .await
@@ -354,6 +380,7 @@ mod tests {
         let settings = PolicySettings {
             deny_networks: vec![],
             sqlite_root: Some(root.clone()),
+            ..Default::default()
         };
         let policy = AccessPolicy::build(&settings, "postgres://p@127.0.0.1/s")
             .await

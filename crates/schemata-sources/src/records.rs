@@ -101,7 +101,7 @@ fn is_number(text: &str) -> bool {
 /// Whether `text`, a JSON number, means exactly what serde_json makes of it:
 /// an integer that fits 64 bits, or a decimal whose double prints back to the
 /// same digits. Exponents are floating point by nature.
-fn exact_as_number(text: &str) -> bool {
+pub(crate) fn exact_as_number(text: &str) -> bool {
     if text.contains(['e', 'E']) {
         return true;
     }

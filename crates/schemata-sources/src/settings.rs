@@ -47,7 +47,28 @@ impl SourceSettings {
                 )
                 .map_err(|e| format!("SCHEMATA_SOURCE_DENY_NETWORKS: {e}"))?,
                 sqlite_root: env_opt("SCHEMATA_SQLITE_ROOT").map(PathBuf::from),
+                aws_credentials: aws_credentials()?,
             },
         })
     }
+}
+
+/// The process's AWS credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`), read only when `SCHEMATA_DYNAMODB_ENVIRONMENT_CREDENTIALS`
+/// is `true`: on a server several organizations use, a tenant must never
+/// read DynamoDB with the operator's keys.
+fn aws_credentials() -> Result<Option<crate::AwsCredentials>, String> {
+    if !env_or("SCHEMATA_DYNAMODB_ENVIRONMENT_CREDENTIALS", false)? {
+        return Ok(None);
+    }
+    let required = |name: &str| {
+        env_opt(name).ok_or_else(|| {
+            format!("SCHEMATA_DYNAMODB_ENVIRONMENT_CREDENTIALS is true but {name} is not set")
+        })
+    };
+    Ok(Some(crate::AwsCredentials {
+        access_key_id: required("AWS_ACCESS_KEY_ID")?,
+        secret_access_key: required("AWS_SECRET_ACCESS_KEY")?,
+        session_token: env_opt("AWS_SESSION_TOKEN"),
+    }))
 }

@@ -16,6 +16,7 @@ fn denying(networks: &str) -> PolicySettings {
     PolicySettings {
         deny_networks: PolicySettings::parse_networks(networks).unwrap(),
         sqlite_root: None,
+        ..Default::default()
     }
 }
 

@@ -161,7 +161,7 @@ async fn tables_keys_indexes_and_sampled_attributes_are_cached() {
         (coupon["type"].clone(), coupon["nullable"].clone()),
         (json!("string"), json!(true))
     );
-    assert_eq!(coupon["coverage"], 0.25);
+    assert_eq!(coupon["coverage"], 0.3, "1 of 4 items, in tenths");
     assert_eq!(field("lines")["type"], "array");
     assert_eq!(field("meta")["type"], "json");
 
@@ -314,6 +314,7 @@ async fn the_endpoint_passes_the_access_policy_and_secrets_stay_sealed() {
         s.sources.policy = schemata_sources::PolicySettings {
             deny_networks: schemata_sources::PolicySettings::parse_networks("127.0.0.0/8").unwrap(),
             sqlite_root: None,
+            ..Default::default()
         }
     })
     .await;
@@ -342,4 +343,48 @@ async fn the_endpoint_passes_the_access_policy_and_secrets_stay_sealed() {
         )
         .await;
     assert_eq!(moved.status(), 400);
+}
+
+#[tokio::test]
+async fn the_servers_own_credentials_are_lent_only_when_the_operator_says_so() {
+    let asking = json!({"region": "us-east-1", "credentials": "environment"});
+    // Default: refused before anything is sent, with a message saying why.
+    let app = TestApp::spawn().await;
+    let id = app
+        .create_source("ambient", "dynamodb", asking.clone())
+        .await;
+    let health = app.check_health(&id).await;
+    assert_eq!(health["health"], "unhealthy");
+    assert!(
+        health["message"]
+            .as_str()
+            .unwrap()
+            .contains("SCHEMATA_DYNAMODB_ENVIRONMENT_CREDENTIALS is off"),
+        "{health}"
+    );
+    let shown: Value = app
+        .get(&format!("/api/connections/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["data"]["configuration"], asking);
+    // Lent (single-tenant), the server's keys still go to AWS endpoints only.
+    let lending = TestApp::spawn_with(|s| {
+        s.sources.policy.aws_credentials = Some(schemata_sources::AwsCredentials {
+            access_key_id: "AKIAOPERATOR".into(),
+            secret_access_key: "OperatorSecret-1".into(),
+            session_token: None,
+        })
+    })
+    .await;
+    let elsewhere = lending
+        .post(
+            "/api/connections",
+            &json!({"name": "x", "type": "dynamodb", "configuration": {
+                "region": "us-east-1", "credentials": "environment",
+                "endpoint": "http://collector.example:8000"}}),
+        )
+        .await;
+    assert_eq!(elsewhere.status(), 400);
 }

@@ -268,6 +268,7 @@ async fn webhook_urls_pass_the_access_policy_at_creation_and_at_delivery() {
     let denying = |networks: &str| PolicySettings {
         deny_networks: PolicySettings::parse_networks(networks).unwrap(),
         sqlite_root: None,
+        ..Default::default()
     };
     let strict = TestApp::spawn_with(|s| s.sources.policy = denying("127.0.0.0/8,::1/128")).await;
     let receiver = WebhookReceiver::start().await;

@@ -6,9 +6,12 @@
 use super::{REDACTED, SourceConfigError, invalid, plain_text};
 use serde_json::{Map, Value, json};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DynamoDbEndpoint {
     pub region: String,
+    /// `"credentials": "environment"`: no keys of its own; the server's, if
+    /// its operator lends them (`SCHEMATA_DYNAMODB_ENVIRONMENT_CREDENTIALS`).
+    pub environment_credentials: bool,
     pub access_key_id: String,
     pub secret_access_key: String,
     pub session_token: Option<String>,
@@ -17,8 +20,37 @@ pub struct DynamoDbEndpoint {
     pub table_prefix: Option<String>,
 }
 
-const FIELDS: [&str; 6] = [
+/// `https://<…>.amazonaws.com[:port]`.
+fn is_aws(endpoint: &str) -> bool {
+    url::Url::parse(endpoint).is_ok_and(|url| {
+        url.scheme() == "https"
+            && url
+                .host_str()
+                .is_some_and(|h| h.ends_with(".amazonaws.com"))
+    })
+}
+
+/// Never prints the secrets: configurations end up in error chains and logs.
+impl std::fmt::Debug for DynamoDbEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoDbEndpoint")
+            .field("region", &self.region)
+            .field("environment_credentials", &self.environment_credentials)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &REDACTED)
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| REDACTED),
+            )
+            .field("endpoint", &self.endpoint)
+            .field("table_prefix", &self.table_prefix)
+            .finish()
+    }
+}
+
+const FIELDS: [&str; 7] = [
     "region",
+    "credentials",
     "access_key_id",
     "secret_access_key",
     "session_token",
@@ -58,6 +90,29 @@ impl DynamoDbEndpoint {
         {
             return Err(invalid("`region` looks like `eu-west-1`"));
         }
+        let environment_credentials = match text("credentials", false)?.as_deref() {
+            None => false,
+            Some("environment") => true,
+            Some(_) => return Err(invalid("`credentials` is `environment` or left out")),
+        };
+        if environment_credentials
+            && ["access_key_id", "secret_access_key", "session_token"]
+                .iter()
+                .any(|k| object.get(*k).is_some_and(|v| !v.is_null()))
+        {
+            return Err(invalid(
+                "`credentials: environment` takes no access_key_id, secret_access_key or session_token",
+            ));
+        }
+        let keys = !environment_credentials;
+        if environment_credentials
+            && let Some(endpoint) = text("endpoint", false)?
+            && !is_aws(&endpoint)
+        {
+            return Err(invalid(
+                "with `credentials: environment`, `endpoint` must be an https://…amazonaws.com endpoint: the server's own keys go to AWS only",
+            ));
+        }
         let endpoint = text("endpoint", false)?;
         if let Some(endpoint) = &endpoint {
             let url = url::Url::parse(endpoint)
@@ -71,8 +126,9 @@ impl DynamoDbEndpoint {
         }
         Ok(Self {
             region,
-            access_key_id: text("access_key_id", true)?.unwrap_or_default(),
-            secret_access_key: text("secret_access_key", true)?.unwrap_or_default(),
+            environment_credentials,
+            access_key_id: text("access_key_id", keys)?.unwrap_or_default(),
+            secret_access_key: text("secret_access_key", keys)?.unwrap_or_default(),
             session_token: text("session_token", false)?,
             endpoint,
             table_prefix: text("table_prefix", false)?.filter(|p| !p.is_empty()),
@@ -88,11 +144,15 @@ impl DynamoDbEndpoint {
                 value.to_owned()
             }
         };
-        let mut rendered = json!({
-            "region": self.region,
-            "access_key_id": self.access_key_id,
-            "secret_access_key": secret(&self.secret_access_key),
-        });
+        let mut rendered = if self.environment_credentials {
+            json!({"region": self.region, "credentials": "environment"})
+        } else {
+            json!({
+                "region": self.region,
+                "access_key_id": self.access_key_id,
+                "secret_access_key": secret(&self.secret_access_key),
+            })
+        };
         let object = rendered.as_object_mut().expect("an object");
         if let Some(token) = &self.session_token {
             object.insert("session_token".into(), json!(secret(token)));
@@ -119,7 +179,7 @@ impl DynamoDbEndpoint {
         let same_place = self.access_key_id == stored.access_key_id
             && self.endpoint_url() == stored.endpoint_url()
             && self.region == stored.region;
-        if self.secret_access_key == REDACTED {
+        if !self.environment_credentials && self.secret_access_key == REDACTED {
             if !same_place {
                 return Err(SourceConfigError::PasswordRequired(
                     ": send `secret_access_key` again when the key id, region or endpoint changes",
@@ -139,7 +199,8 @@ impl DynamoDbEndpoint {
     }
 
     pub(super) fn has_placeholder(&self) -> bool {
-        self.secret_access_key == REDACTED || self.session_token.as_deref() == Some(REDACTED)
+        !self.environment_credentials && self.secret_access_key == REDACTED
+            || self.session_token.as_deref() == Some(REDACTED)
     }
 }
 
@@ -161,6 +222,8 @@ mod tests {
         assert_eq!(shown["secret_access_key"], "********");
         assert_eq!(shown["session_token"], "********");
         assert!(!shown.to_string().contains("s3cret"));
+        assert!(!format!("{stored:?}").contains("s3cret"));
+        assert!(!format!("{stored:?}").contains("tok\""));
         assert_eq!(parse(stored.sealed_form()).unwrap(), stored);
 
         let kept = parse(shown.clone())
@@ -179,6 +242,16 @@ mod tests {
     }
 
     #[test]
+    fn environment_credentials_are_asked_for_by_name() {
+        let config = parse(json!({"region": "eu-west-1", "credentials": "environment"})).unwrap();
+        assert_eq!(
+            config.redacted(),
+            json!({"region": "eu-west-1", "credentials": "environment"})
+        );
+        assert_eq!(parse(config.sealed_form()).unwrap(), config);
+    }
+
+    #[test]
     fn bad_configurations_are_refused() {
         for raw in [
             json!({"access_key_id": "a", "secret_access_key": "b"}),
@@ -187,6 +260,9 @@ mod tests {
             json!({"region": "eu-west-1", "access_key_id": "a", "secret_access_key": "b", "endpoint": "ftp://x"}),
             json!({"region": "eu-west-1", "access_key_id": "a", "secret_access_key": "b", "endpoint": "http://x/path?q"}),
             json!({"region": "eu-west-1", "access_key_id": "a", "secret_access_key": "b", "profile": "x"}),
+            json!({"region": "eu-west-1", "credentials": "environment", "access_key_id": "a"}),
+            json!({"region": "eu-west-1", "credentials": "instance"}),
+            json!({"region": "eu-west-1", "credentials": "environment", "endpoint": "http://collector.example:8000"}),
         ] {
             assert!(parse(raw.clone()).is_err(), "{raw}");
         }

@@ -14,6 +14,15 @@ use tokio::sync::OnceCell;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
+/// Largest answer read from an endpoint: DynamoDB's pages stop at 1 MB; an
+/// endpoint that sends more is not DynamoDB, and is not read to the end.
+const MAX_ANSWER_BYTES: usize = 8 << 20;
+
+/// Tries of a call DynamoDB throttled or failed on its side, the way the AWS
+/// SDKs retry, with a growing pause between them.
+const TRIES: u32 = 3;
+const FIRST_PAUSE: Duration = Duration::from_millis(100);
+
 #[derive(Debug)]
 pub(crate) struct DynamoClient {
     config: DynamoDbEndpoint,
@@ -71,9 +80,26 @@ impl DynamoClient {
             .await
     }
 
-    /// Calls `DynamoDB_20120810.<operation>` with `body`; DynamoDB's own
-    /// errors come back as `Rejected` (credentials) or `Query`.
+    /// Calls `DynamoDB_20120810.<operation>` with `body`, trying again after a
+    /// throttle or a server-side error; DynamoDB's own errors come back as
+    /// `Rejected` (credentials), `Busy` (still throttled) or `Query`.
     pub async fn call(&self, operation: &str, body: &Value) -> Result<Value, SourceError> {
+        let mut pause = FIRST_PAUSE;
+        for _ in 1..TRIES {
+            match self.call_once(operation, body).await {
+                Err(SourceError::Busy(_)) => {
+                    tokio::time::sleep(pause).await;
+                    pause *= 4;
+                }
+                other => return other,
+            }
+        }
+        self.call_once(operation, body).await
+    }
+
+    async fn call_once(&self, operation: &str, body: &Value) -> Result<Value, SourceError> {
+        // No credentials, no request: not even a name resolved.
+        self.credentials()?;
         let http = self.http().await?;
         let body = body.to_string();
         let target = format!("DynamoDB_20120810.{operation}");
@@ -104,7 +130,7 @@ impl DynamoClient {
             }
         })?;
         let status = answer.status();
-        let bytes = answer.bytes().await.map_err(|_| SourceError::Unreachable)?;
+        let bytes = read_bounded(answer).await?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
             SourceError::Query(format!("an answer Schemata could not read (HTTP {status})"))
         })?;
@@ -115,19 +141,40 @@ impl DynamoClient {
         }
     }
 
+    /// The connection's own keys, or the server's when it asks for them and
+    /// the operator lends them.
+    fn credentials(&self) -> Result<Credentials, SourceError> {
+        if !self.config.environment_credentials {
+            return Ok(Credentials::new(
+                &self.config.access_key_id,
+                &self.config.secret_access_key,
+                self.config.session_token.clone(),
+                None,
+                "schemata-connection",
+            ));
+        }
+        let lent = self.policy.aws_credentials().ok_or_else(|| {
+            SourceError::Configuration(
+                "this server does not lend its own AWS credentials \
+                 (SCHEMATA_DYNAMODB_ENVIRONMENT_CREDENTIALS is off): give the connection keys"
+                    .into(),
+            )
+        })?;
+        Ok(Credentials::new(
+            &lent.access_key_id,
+            &lent.secret_access_key,
+            lent.session_token.clone(),
+            None,
+            "schemata-environment",
+        ))
+    }
+
     fn sign(
         &self,
         headers: &[(&str, &str)],
         body: &str,
     ) -> Result<Vec<(String, String)>, SourceError> {
-        let identity = Credentials::new(
-            &self.config.access_key_id,
-            &self.config.secret_access_key,
-            self.config.session_token.clone(),
-            None,
-            "schemata-connection",
-        )
-        .into();
+        let identity = self.credentials()?.into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.config.region)
@@ -152,6 +199,30 @@ impl DynamoClient {
             .map(|(n, v)| (n.to_owned(), v.to_owned()))
             .collect())
     }
+}
+
+/// The answer's body, refused past [`MAX_ANSWER_BYTES`].
+async fn read_bounded(mut answer: reqwest::Response) -> Result<Vec<u8>, SourceError> {
+    let too_large = || {
+        SourceError::TooLarge(format!(
+            "the endpoint sent an answer larger than {} MB",
+            MAX_ANSWER_BYTES >> 20
+        ))
+    };
+    if answer
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = answer.chunk().await.map_err(|_| SourceError::Unreachable)? {
+        if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 /// DynamoDB's error: `{"__type": "…#AccessDeniedException", "message": "…"}`.
@@ -179,5 +250,60 @@ fn error_of(body: &Value, status: u16) -> SourceError {
         | "ServiceUnavailable" => SourceError::Busy(text),
         _ if status >= 500 => SourceError::Busy(text),
         _ => SourceError::Query(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AwsCredentials, PolicySettings};
+    use schemata_core::{SourceConfig, SourceKind};
+    use serde_json::json;
+
+    async fn client(lend: bool) -> DynamoClient {
+        let settings = PolicySettings {
+            aws_credentials: lend.then(|| AwsCredentials {
+                access_key_id: "AKIAOPERATOR".into(),
+                secret_access_key: "operator".into(),
+                session_token: None,
+            }),
+            ..Default::default()
+        };
+        let policy = AccessPolicy::build(&settings, "postgres://u@127.0.0.1:5432/schemata")
+            .await
+            .unwrap();
+        let config = SourceConfig::parse(
+            SourceKind::Dynamodb,
+            &json!({"region": "eu-west-1", "credentials": "environment"}),
+        )
+        .unwrap();
+        let SourceConfig::DynamoDb(config) = config else {
+            unreachable!()
+        };
+        DynamoClient::new(&config, policy, Duration::from_secs(1)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_servers_keys_sign_only_when_lent() {
+        assert!(matches!(
+            client(false).await.credentials(),
+            Err(SourceError::Configuration(_))
+        ));
+        let lent = client(true).await.credentials().unwrap();
+        assert_eq!(lent.access_key_id(), "AKIAOPERATOR");
+        let signed = client(true)
+            .await
+            .sign(&[("host", "dynamodb.eu-west-1.amazonaws.com")], "{}")
+            .unwrap();
+        let authorization = signed
+            .iter()
+            .find(|(n, _)| n == "authorization")
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        assert!(
+            authorization.contains("Credential=AKIAOPERATOR/"),
+            "{authorization}"
+        );
+        assert!(authorization.contains("/eu-west-1/dynamodb/aws4_request"));
     }
 }

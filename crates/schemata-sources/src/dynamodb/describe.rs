@@ -12,6 +12,8 @@ pub(crate) struct Described {
     pub name: String,
     /// Partition key, then sort key, each with its declared type (`S`, `N`, `B`).
     pub keys: Vec<(String, String)>,
+    /// Key attributes of the secondary indexes, with their declared types.
+    pub index_keys: Vec<(String, String)>,
     pub item_count: Option<i64>,
     indexes: Vec<Index>,
     properties: Map<String, Value>,
@@ -70,6 +72,13 @@ impl Described {
                 });
             }
         }
+        let index_keys: Vec<(String, String)> = indexes
+            .iter()
+            .skip(1)
+            .flat_map(|i| i.columns.iter())
+            .filter(|c| !keys.iter().any(|(k, _)| k == *c))
+            .map(|c| (c.clone(), declared(c)))
+            .collect();
         let mut properties = Map::new();
         if let Some(mode) = table["BillingModeSummary"]["BillingMode"].as_str() {
             properties.insert("billing_mode".into(), json!(mode));
@@ -92,6 +101,7 @@ impl Described {
         Self {
             name: table["TableName"].as_str().unwrap_or_default().to_owned(),
             keys,
+            index_keys,
             item_count: table["ItemCount"].as_i64(),
             indexes,
             properties,

@@ -48,8 +48,9 @@ impl Sample {
     }
 
     /// The table's fields: `keys` (name, declared type) first, in key order,
-    /// then the other attributes by name.
-    pub fn fields(&self, keys: &[(String, String)]) -> Vec<Field> {
+    /// then the other attributes by name, with the secondary indexes' key
+    /// attributes (`declared`) among them even when no sampled item had one.
+    pub fn fields(&self, keys: &[(String, String)], declared: &[(String, String)]) -> Vec<Field> {
         let mut fields = Vec::new();
         for (name, declared) in keys {
             let mut field = Field::new(name, 0, declared, normalized(&[declared.as_str()]));
@@ -72,6 +73,16 @@ impl Sample {
             field.coverage = Some(coverage(seen.items, self.items));
             fields.push(field);
         }
+        for (name, kind) in declared {
+            if fields.iter().any(|f| &f.name == name) {
+                continue;
+            }
+            let mut field = Field::new(name, 0, kind, normalized(&[kind.as_str()]));
+            field.coverage = Some(0.0);
+            fields.push(field);
+        }
+        let first_attribute = keys.len().min(fields.len());
+        fields[first_attribute..].sort_by(|a, b| a.name.cmp(&b.name));
         for (ordinal, field) in fields.iter_mut().enumerate() {
             field.ordinal = i32::try_from(ordinal + 1).unwrap_or(i32::MAX);
         }
@@ -107,13 +118,25 @@ fn normalized(observed: &[&str]) -> FieldType {
     }
 }
 
-/// The share of sampled items that had the attribute, to 2 decimals (finer
-/// would make every new sample a schema change).
+/// The share of sampled items that had the attribute, in tenths: finer, and
+/// every item written between two samples would be a schema change.
 fn coverage(had: usize, of: usize) -> f64 {
     if of == 0 {
         return 0.0;
     }
-    (had as f64 / of as f64 * 100.0).round() / 100.0
+    (had as f64 / of as f64 * 10.0).round() / 10.0
+}
+
+/// A DynamoDB number as a JSON number when that is exact, else its digits as
+/// a string (DynamoDB keeps 38 of them; a double does not).
+fn number(text: &Value) -> Value {
+    match text.as_str() {
+        Some(digits) if crate::records::exact_as_number(digits) => {
+            serde_json::from_str::<serde_json::Number>(digits)
+                .map_or_else(|_| text.clone(), Value::Number)
+        }
+        _ => text.clone(),
+    }
 }
 
 /// An item as plain JSON: `{"id": {"N": "1"}}` → `{"id": 1}`.
@@ -126,10 +149,7 @@ fn plain(value: &Value) -> Value {
         return Value::Null;
     };
     match kind.as_str() {
-        "N" => inner
-            .as_str()
-            .and_then(|n| serde_json::from_str::<serde_json::Number>(n).ok())
-            .map_or_else(|| inner.clone(), Value::Number),
+        "N" => number(inner),
         "NULL" => Value::Null,
         "M" => inner.as_object().map_or(Value::Null, plain_item),
         "L" => Value::Array(
@@ -141,15 +161,7 @@ fn plain(value: &Value) -> Value {
         "NS" => Value::Array(
             inner
                 .as_array()
-                .map(|l| {
-                    l.iter()
-                        .map(|n| {
-                            n.as_str()
-                                .and_then(|n| serde_json::from_str::<serde_json::Number>(n).ok())
-                                .map_or_else(|| n.clone(), Value::Number)
-                        })
-                        .collect()
-                })
+                .map(|l| l.iter().map(number).collect())
                 .unwrap_or_default(),
         ),
         _ => inner.clone(),
@@ -170,7 +182,10 @@ mod tests {
             json!({"pk": {"S": "c"}, "n": {"N": "3"}, "mixed": {"NULL": true}, "doc": {"M": {}}}),
             json!({"pk": {"S": "d"}, "n": {"N": "4"}}),
         ]);
-        let fields = sample.fields(&[("pk".into(), "S".into())]);
+        let fields = sample.fields(
+            &[("pk".into(), "S".into())],
+            &[("status".into(), "S".into())],
+        );
         let by_name = |n: &str| fields.iter().find(|f| f.name == n).unwrap();
         assert_eq!(fields[0].name, "pk");
         assert!(fields[0].is_primary_key && !fields[0].nullable);
@@ -178,7 +193,7 @@ mod tests {
         assert_eq!(mixed.remote_type, "S|N|NULL");
         assert_eq!(mixed.field_type, FieldType::Json);
         assert!(mixed.nullable);
-        assert_eq!(mixed.coverage, Some(0.75));
+        assert_eq!(mixed.coverage, Some(0.8));
         let n = by_name("n");
         assert_eq!(
             (n.field_type, n.nullable, n.coverage),
@@ -186,9 +201,11 @@ mod tests {
         );
         assert_eq!(by_name("tags").field_type, FieldType::Array);
         assert_eq!(by_name("doc").field_type, FieldType::Json);
-        assert_eq!(by_name("doc").coverage, Some(0.25));
+        assert_eq!(by_name("doc").coverage, Some(0.3));
         let ordinals: Vec<i32> = fields.iter().map(|f| f.ordinal).collect();
-        assert_eq!(ordinals, [1, 2, 3, 4, 5]);
+        assert_eq!(ordinals, [1, 2, 3, 4, 5, 6]);
+        let status = by_name("status");
+        assert_eq!((status.nullable, status.coverage), (true, Some(0.0)));
     }
 
     #[test]
@@ -198,6 +215,11 @@ mod tests {
         assert_eq!(
             plain_item(item.as_object().unwrap()),
             json!({"id": 7, "name": "x", "tags": ["a", true], "m": {"k": null}, "ns": [1.5]})
+        );
+        let big = json!({"n": {"N": "12345678901234567890123456789012345678"}});
+        assert_eq!(
+            plain_item(big.as_object().unwrap()),
+            json!({"n": "12345678901234567890123456789012345678"})
         );
     }
 }
