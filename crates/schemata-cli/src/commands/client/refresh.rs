@@ -153,14 +153,13 @@ struct Progress {
 impl Progress {
     fn new(json_out: bool) -> Self {
         let terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+        // A spinner until the run knows how many objects it reads: a bar of
+        // 0/0 would be drawn full.
         let bar = (!json_out && terminal).then(|| {
             let bar = ProgressBar::new(0);
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {msg:<22} [{bar:30}] {pos}/{len} objects  {elapsed}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+                ProgressStyle::with_template("{spinner} {msg:<22} ?/? objects  {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
@@ -184,7 +183,16 @@ impl Progress {
         let total = job["progress"]["objects_total"].as_u64();
         if let Some(bar) = &self.bar {
             bar.set_message(phase);
-            if let Some(total) = total {
+            if let Some(total) = total.filter(|t| *t > 0)
+                && bar.length() != Some(total)
+            {
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} {msg:<22} [{bar:30}] {pos}/{len} objects  {elapsed}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
                 bar.set_length(total);
             }
             bar.set_position(done);
