@@ -46,8 +46,19 @@ impl DynamoServer {
     async fn start() -> Self {
         crate::install_tls();
         let port = crate::free_port();
-        let process = Command::new(moto_binary())
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // A watchdog shell ends moto once this test process is gone: a
+        // server held in a static is never dropped.
+        let process = Command::new("sh")
+            .args([
+                "-c",
+                r#""$1" -H 127.0.0.1 -p "$2" & moto=$!
+                   trap 'kill $moto' EXIT
+                   while kill -0 "$3" 2>/dev/null; do sleep 1; done"#,
+                "moto-watchdog",
+            ])
+            .arg(moto_binary())
+            .arg(port.to_string())
+            .arg(std::process::id().to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
