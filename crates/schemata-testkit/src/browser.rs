@@ -23,6 +23,7 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium session (1400×1000).
     pub async fn start() -> Self {
         ensure_installed();
+        crate::install_tls();
         let port = crate::free_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
@@ -159,6 +160,7 @@ impl Browser {
     /// Ends the session (closing Chromium), then chromedriver.
     pub async fn close(self) {
         let _ = self.client.delete(&self.base).send().await;
+        // Drop finds the session already gone.
     }
 
     /// Saves a PNG of the viewport.
@@ -175,10 +177,34 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// A test that failed never reached `close`: end the session here (a
+    /// plain blocking request, as Drop cannot await), or chromedriver, once
+    /// killed, would leave its Chromium running.
     fn drop(&mut self) {
-        // Ends the session's Chromium too: chromedriver takes its browsers with it.
+        end_session(&self.base);
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// `DELETE <base>` over a blocking socket, waiting at most a few seconds.
+fn end_session(base: &str) {
+    use std::io::{Read, Write};
+    let Some(rest) = base.strip_prefix("http://") else {
+        return;
+    };
+    let Some((authority, path)) = rest.split_once('/') else {
+        return;
+    };
+    let Ok(mut socket) = std::net::TcpStream::connect(authority) else {
+        return;
+    };
+    let _ = socket.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = format!(
+        "DELETE /{path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    if socket.write_all(request.as_bytes()).is_ok() {
+        let _ = socket.read_to_end(&mut Vec::new());
     }
 }
 
