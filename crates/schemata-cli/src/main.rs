@@ -72,9 +72,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     schemata_telemetry::init();
-    // reqwest has TLS without a crypto provider (see schemata-worker's
-    // Cargo.toml): ring, installed once for the API client and the worker.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    schemata_sources::http::install_crypto_provider();
     match Cli::parse().command {
         Command::Dev(args) => commands::dev::run(args).await,
         Command::Api => schemata_api::serve_from_env().await,

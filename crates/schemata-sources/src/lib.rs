@@ -4,6 +4,7 @@
 pub mod dynamodb;
 mod error;
 mod fetch;
+pub mod http;
 mod limits;
 pub mod mysql;
 pub mod policy;

@@ -29,11 +29,9 @@ pub use process::ServiceProcess;
 pub use worker::TestWorker;
 
 /// Logs for a test run only when asked: `TEST_LOG=1 cargo test`.
-/// reqwest is built with TLS but without a crypto provider (see the worker's
-/// Cargo.toml): every process that builds a client installs ring first.
-pub fn install_tls() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+/// Every process that builds a reqwest client installs its crypto provider
+/// first (see `schemata_sources::http`).
+pub use schemata_sources::http::install_crypto_provider as install_tls;
 
 pub fn init_test_logs() {
     if std::env::var_os("TEST_LOG").is_some() {

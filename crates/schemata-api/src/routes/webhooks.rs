@@ -15,7 +15,7 @@ use actix_web::{
     web,
 };
 use schemata_core::WebhookUrl;
-use schemata_sources::SourceError;
+use schemata_sources::{SourceError, http};
 use schemata_store::webhook_deliveries::{self, DeliveryRow};
 use schemata_store::webhooks::{self, EVENTS, MAX_PER_ORGANIZATION, NewWebhook, WebhookRow};
 use serde::Deserialize;
@@ -129,7 +129,7 @@ pub(crate) async fn create(
 async fn check_url(state: &AppState, raw: &str) -> Result<WebhookUrl, ApiError> {
     let url = WebhookUrl::parse(raw)
         .map_err(|why| ApiError::BadRequest(format!("Invalid webhook `url`: {why}")))?;
-    match state.policy.http_addresses(&url.host(), url.port()).await {
+    match http::checked_addresses(&state.policy, url.as_url()).await {
         Ok(_) => Ok(url),
         Err(SourceError::Refused) => Err(ApiError::BadRequest(
             "Webhook `url` refused by this server's access policy.".into(),

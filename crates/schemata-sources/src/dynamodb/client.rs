@@ -3,7 +3,7 @@
 //! request goes to the addresses checked then; each call has a client-side
 //! deadline.
 
-use crate::{AccessPolicy, SourceError, error::bounded};
+use crate::{AccessPolicy, SourceError, error::bounded, http};
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
@@ -38,9 +38,6 @@ impl DynamoClient {
         policy: AccessPolicy,
         timeout: Duration,
     ) -> Result<Self, SourceError> {
-        // reqwest is built without a crypto provider: ring, as sqlx uses
-        // (installing twice keeps the first).
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let url = url::Url::parse(&config.endpoint_url())
             .map_err(|_| SourceError::Configuration("`endpoint` is not a URL".into()))?;
         Ok(Self {
@@ -56,26 +53,13 @@ impl DynamoClient {
     async fn http(&self) -> Result<&reqwest::Client, SourceError> {
         self.http
             .get_or_try_init(|| async {
-                let host = match self.url.host() {
-                    Some(url::Host::Domain(d)) => d.to_owned(),
-                    Some(url::Host::Ipv4(ip)) => ip.to_string(),
-                    Some(url::Host::Ipv6(ip)) => ip.to_string(),
-                    None => return Err(SourceError::Configuration("no host".into())),
-                };
-                let port = self.url.port_or_known_default().unwrap_or(443);
-                let addresses =
-                    tokio::time::timeout(self.timeout, self.policy.http_addresses(&host, port))
-                        .await
-                        .map_err(|_| SourceError::Timeout(self.timeout))??;
-                let mut builder = reqwest::Client::builder()
-                    .no_proxy()
-                    .redirect(reqwest::redirect::Policy::none())
+                tokio::time::timeout(self.timeout, http::pinned_client(&self.policy, &self.url))
+                    .await
+                    .map_err(|_| SourceError::Timeout(self.timeout))??
                     .connect_timeout(self.timeout)
-                    .timeout(self.timeout);
-                if let Some(domain) = self.url.domain() {
-                    builder = builder.resolve_to_addrs(domain, &addresses);
-                }
-                builder.build().map_err(|_| SourceError::Unreachable)
+                    .timeout(self.timeout)
+                    .build()
+                    .map_err(|_| SourceError::Unreachable)
             })
             .await
     }

@@ -6,11 +6,11 @@
 use super::{WebhookSettings, signature};
 use chrono::Utc;
 use schemata_core::WebhookUrl;
-use schemata_sources::{AccessPolicy, SourceError};
+use schemata_sources::{AccessPolicy, SourceError, http};
 use schemata_store::webhook_deliveries::{self, Attempt, LeasedDelivery, Target};
 use schemata_store::{PgPool, SecretBox};
 use sqlx::postgres::PgListener;
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 use tokio::{sync::Semaphore, task::JoinSet};
 
 /// The channel the delivery queue's trigger notifies.
@@ -34,9 +34,6 @@ impl WebhookSender {
         policy: AccessPolicy,
         settings: WebhookSettings,
     ) -> Self {
-        // reqwest is built without a crypto provider; ring is the one sqlx
-        // already links. Installing twice is harmless (the first one stays).
-        let _ = rustls::crypto::ring::default_provider().install_default();
         Self {
             pool,
             secrets,
@@ -141,10 +138,7 @@ impl WebhookSender {
         let sending = async {
             let url = WebhookUrl::parse(&target.url)
                 .map_err(|_| (None, "the URL is no longer valid".to_owned()))?;
-            let addresses = self.destination(&url).await.map_err(|e| (None, e))?;
-            let client = self
-                .client_for(&url, &addresses)
-                .map_err(|_| (None, "could not prepare the request".to_owned()))?;
+            let client = self.client_for(&url).await.map_err(|e| (None, e))?;
             let signature =
                 signature::header(&target.secret, Utc::now().timestamp(), &delivery.body);
             let answer = client
@@ -174,33 +168,20 @@ impl WebhookSender {
         }
     }
 
-    /// Every address the host resolves to, with the URL's port, each allowed
-    /// by the policy; the request then goes to these and no others.
-    async fn destination(&self, url: &WebhookUrl) -> Result<Vec<SocketAddr>, String> {
-        match self.policy.http_addresses(&url.host(), url.port()).await {
-            Ok(addresses) => Ok(addresses),
-            Err(SourceError::Refused) => Err("refused by the access policy".into()),
-            Err(_) => Err("the host does not resolve".into()),
-        }
-    }
-
-    /// A client pinned to the checked addresses: no proxy (it would resolve
-    /// the host itself), no redirects (a destination the policy never saw).
-    fn client_for(
-        &self,
-        url: &WebhookUrl,
-        addresses: &[SocketAddr],
-    ) -> reqwest::Result<reqwest::Client> {
-        let mut builder = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
+    /// A client for `url` that connects only to the addresses the policy
+    /// checked just now (see `schemata_sources::http`).
+    async fn client_for(&self, url: &WebhookUrl) -> Result<reqwest::Client, String> {
+        let builder = match http::pinned_client(&self.policy, url.as_url()).await {
+            Ok(builder) => builder,
+            Err(SourceError::Refused) => return Err("refused by the access policy".into()),
+            Err(_) => return Err("the host does not resolve".into()),
+        };
+        builder
             .connect_timeout(self.settings.timeout)
             .pool_max_idle_per_host(0)
-            .user_agent(concat!("Schemata-Webhooks/", env!("CARGO_PKG_VERSION")));
-        if let Some(domain) = url.domain() {
-            builder = builder.resolve_to_addrs(domain, addresses);
-        }
-        builder.build()
+            .user_agent(concat!("Schemata-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|_| "could not prepare the request".to_owned())
     }
 
     /// When to try again, or None once the retry window is over.
