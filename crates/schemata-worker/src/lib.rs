@@ -2,6 +2,7 @@
 //! Meets the API only in the database.
 
 mod hand_back;
+mod jitter;
 pub mod jobs;
 mod ops;
 mod reaper;

@@ -58,10 +58,7 @@ impl RetryPolicy {
         let exponent = u32::try_from(attempt.saturating_sub(1))
             .unwrap_or(0)
             .min(10);
-        let base = self.base_delay.saturating_mul(3u32.pow(exponent));
-        // 0.8 to 1.2, from a random UUID's bits.
-        let unit = (uuid::Uuid::new_v4().as_u128() % 10_000) as f64 / 10_000.0;
-        base.mul_f64(0.8 + 0.4 * unit)
+        crate::jitter::jittered(self.base_delay.saturating_mul(3u32.pow(exponent)))
     }
 }
 

@@ -44,7 +44,6 @@ impl WebhookSettings {
             .retry_base
             .saturating_mul(2u32.saturating_pow(doublings))
             .min(self.retry_max);
-        let jitter = 0.8 + 0.4 * f64::from(uuid::Uuid::new_v4().as_u128() as u16) / 65535.0;
-        delay.mul_f64(jitter)
+        crate::jitter::jittered(delay)
     }
 }
