@@ -90,6 +90,17 @@ pub async fn digest(pool: &PgPool, connection_id: Uuid) -> Result<String, StoreE
     Ok(digest.unwrap_or_default())
 }
 
+/// The digest when the connection has overrides, NULL when it has none: what
+/// the status (and a webhook's `schema_version`) folds into the version.
+pub(crate) fn digest_if_any_sql(connection: &str) -> String {
+    format!(
+        "CASE WHEN EXISTS (SELECT 1 FROM field_overrides WHERE connection_id = {connection})
+                OR EXISTS (SELECT 1 FROM primary_key_overrides WHERE connection_id = {connection})
+              THEN ({digest}) END",
+        digest = digest_sql(connection)
+    )
+}
+
 /// The digest's query for the connection whose id is the SQL `connection`
 /// (a parameter, or a column of an outer query).
 pub(crate) fn digest_sql(connection: &str) -> String {

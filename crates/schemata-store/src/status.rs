@@ -48,12 +48,10 @@ pub async fn snapshot(
                    FROM refresh_runs WHERE connection_id = c.id AND status IN ('queued', 'running')
                ) a), '[]'::json) AS active,
                (SELECT result FROM refresh_runs WHERE id = c.last_run_id) AS last_result,
-               CASE WHEN EXISTS (SELECT 1 FROM field_overrides WHERE connection_id = c.id)
-                      OR EXISTS (SELECT 1 FROM primary_key_overrides WHERE connection_id = c.id)
-                    THEN ({digest}) END AS overrides_digest
+               {digest} AS overrides_digest
            FROM connections c WHERE c.id = $1 AND c.organization_id = $2"#,
         columns = crate::connections::COLUMNS_OF_C,
-        digest = crate::overrides::digest_sql("c.id"),
+        digest = crate::overrides::digest_if_any_sql("c.id"),
     )))
     .bind(id)
     .bind(organization_id)

@@ -24,17 +24,14 @@ pub async fn queue_for_run(
     #[allow(clippy::type_complexity)]
     let subscribers: Vec<(Uuid, Uuid, Vec<String>, Option<String>, Option<String>)> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT w.id, w.organization_id, w.events, c.schema_version,
-                    CASE WHEN EXISTS (SELECT 1 FROM field_overrides WHERE connection_id = c.id)
-                           OR EXISTS (SELECT 1 FROM primary_key_overrides WHERE connection_id = c.id)
-                         THEN ({digest}) END
+            "SELECT w.id, w.organization_id, w.events, c.schema_version, {digest}
              FROM connections c JOIN webhooks w ON w.organization_id = c.organization_id
              WHERE c.id = $1 AND (w.connection_ids IS NULL OR c.id = ANY (w.connection_ids))",
-            digest = crate::overrides::digest_sql("c.id"),
+            digest = crate::overrides::digest_if_any_sql("c.id"),
         )))
-    .bind(run.connection_id)
-    .fetch_all(&mut **tx)
-    .await?;
+        .bind(run.connection_id)
+        .fetch_all(&mut **tx)
+        .await?;
     if subscribers.is_empty() {
         return Ok(());
     }
