@@ -7,7 +7,7 @@ use crate::{
     error::ApiError,
     health,
     idempotency::{self, Answer},
-    routes::pages::{next_cursor, page_limit},
+    routes::pages::{PageQuery, id_cursor, next_cursor, page_limit},
     state::AppState,
     views,
 };
@@ -19,7 +19,6 @@ use schemata_store::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use utoipa::IntoParams;
 use uuid::Uuid;
 
 /// How long a cache stays fresh when the connection does not say.
@@ -40,16 +39,6 @@ pub(crate) struct CreateConnection {
     #[serde(default)]
     auto_refresh: bool,
     status: Option<String>,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ListQuery {
-    /// Page size, 1 to 200 (default 50).
-    limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
 }
 
 /// Loads a connection of the caller's organization; another's is "not found".
@@ -128,7 +117,7 @@ async fn insert(
 /// Lists the organization's connections.
 #[utoipa::path(
     get, path = "/api/connections", tag = "connections",
-    params(ListQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of connections.", body = schemas::ConnectionPage),
     ),
@@ -137,16 +126,10 @@ async fn insert(
 pub(crate) async fn list(
     caller: Authorized<ConnectionsRead>,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page_limit(query.limit)?;
-    let after = match query.cursor.as_deref() {
-        None | Some("") => None,
-        Some(raw) => Some(
-            Uuid::parse_str(raw)
-                .map_err(|_| ApiError::BadRequest(format!("Invalid cursor `{raw}`.")))?,
-        ),
-    };
+    let after = id_cursor(query.cursor.as_deref())?;
     let mut rows = connections::list(&state.pool, caller.organization_id, after, limit + 1).await?;
     let next_cursor = next_cursor(&mut rows, limit, |row| row.id.to_string());
     Ok(envelope::list(

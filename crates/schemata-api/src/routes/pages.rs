@@ -1,6 +1,9 @@
 //! Cursor pagination shared by every list.
 
 use crate::error::ApiError;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
 
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
@@ -28,5 +31,26 @@ pub(crate) fn next_cursor<T>(
         rows.last().map(cursor_of)
     } else {
         None
+    }
+}
+
+/// `?limit=&cursor=` of a list paged by id.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PageQuery {
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A cursor that is an id: none for the first page.
+pub(crate) fn id_cursor(raw: Option<&str>) -> Result<Option<Uuid>, ApiError> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(raw) => Uuid::parse_str(raw)
+            .map(Some)
+            .map_err(|_| ApiError::BadRequest(format!("Invalid cursor `{raw}`."))),
     }
 }

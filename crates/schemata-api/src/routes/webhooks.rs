@@ -6,7 +6,7 @@ use crate::{
     auth::{Authorized, ConnectionsRead, ConnectionsWrite},
     envelope,
     error::ApiError,
-    routes::pages::{next_cursor, page_limit},
+    routes::pages::{PageQuery, id_cursor, next_cursor, page_limit},
     state::AppState,
 };
 use actix_web::{
@@ -20,7 +20,6 @@ use schemata_store::webhook_deliveries::{self, DeliveryRow};
 use schemata_store::webhooks::{self, EVENTS, MAX_PER_ORGANIZATION, NewWebhook, WebhookRow};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use utoipa::IntoParams;
 use uuid::Uuid;
 
 #[derive(Deserialize)]
@@ -29,25 +28,6 @@ pub(crate) struct CreateWebhook {
     url: String,
     events: Vec<String>,
     connection_ids: Option<Vec<Uuid>>,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PageQuery {
-    /// Page size, 1 to 200 (default 50).
-    limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
-fn cursor(raw: Option<&str>) -> Result<Option<Uuid>, ApiError> {
-    match raw {
-        None | Some("") => Ok(None),
-        Some(raw) => Uuid::parse_str(raw)
-            .map(Some)
-            .map_err(|_| ApiError::BadRequest(format!("Invalid cursor `{raw}`."))),
-    }
 }
 
 fn not_found(id: Uuid) -> ApiError {
@@ -173,7 +153,7 @@ pub(crate) async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page_limit(query.limit)?;
-    let after = cursor(query.cursor.as_deref())?;
+    let after = id_cursor(query.cursor.as_deref())?;
     let mut rows = webhooks::list(&state.pool, caller.organization_id, after, limit + 1).await?;
     let next = next_cursor(&mut rows, limit, |row| row.id.to_string());
     Ok(envelope::list(
@@ -242,7 +222,7 @@ pub(crate) async fn deliveries(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page_limit(query.limit)?;
-    let before = cursor(query.cursor.as_deref())?;
+    let before = id_cursor(query.cursor.as_deref())?;
     webhooks::get(&state.pool, caller.organization_id, *id)
         .await?
         .ok_or_else(|| not_found(*id))?;
