@@ -11,7 +11,9 @@ pub enum CacheStatus {
     /// A refresh is queued or running.
     Refreshing,
     Fresh,
-    /// Older than the connection's `refresh_ttl_seconds`. Never stored: derived on read.
+    /// Older than the connection's `refresh_ttl_seconds`, or read under a
+    /// configuration or scope the connection no longer has. Never stored:
+    /// derived on read.
     Stale,
     /// The last refresh failed; the previous cache is still served.
     Error,
@@ -42,6 +44,17 @@ impl CacheStatus {
                 Self::Stale
             }
             (status, _, _) => status,
+        }
+    }
+}
+
+impl CacheStatus {
+    /// A fresh cache the connection's configuration or scope moved away
+    /// from (`invalidated`) is `stale` whatever its age.
+    pub fn invalidated(self, invalidated: bool) -> Self {
+        match self {
+            Self::Fresh if invalidated => Self::Stale,
+            status => status,
         }
     }
 }

@@ -19,7 +19,7 @@ pub mod webhook_url;
 
 pub use cache_status::CacheStatus;
 pub use diff::{ChangeSet, FieldChange, ObjectChange, PropertyChange};
-pub use filters::{SchemaFilter, TableAllowlist};
+pub use filters::{CacheScope, SchemaFilter, TableAllowlist};
 pub use object::{
     Association, Field, ForeignKey, Index, ObjectKind, Reference, SchemaObject, UniqueConstraint,
     annotate_keys,

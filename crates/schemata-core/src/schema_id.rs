@@ -3,8 +3,11 @@ use std::fmt;
 
 /// Address of a cached object: `schema.name`, e.g. `public.users`.
 ///
-/// The first dot separates schema from name, so object names may contain dots
-/// (`public.v1.users` is object `v1.users` in schema `public`); schema names may not.
+/// A part that contains `.` or `"` is written in double quotes with `"`
+/// doubled, so every pair of parts has one spelling and every spelling one
+/// pair: table `b.c` of schema `a` is `a."b.c"`, table `c` of schema `a.b` is
+/// `"a.b".c`. Any part may be quoted when read (`"public"."users"` is
+/// `public.users`); written, only the parts that need it are.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SchemaId {
     pub schema: String,
@@ -23,20 +26,79 @@ impl SchemaId {
         if raw.contains('\0') {
             return Err("schema ids must not contain NUL characters".into());
         }
-        match raw.split_once('.') {
-            Some((schema, name)) if !schema.is_empty() && !name.is_empty() => {
-                Ok(Self::new(schema, name))
-            }
-            _ => Err(format!(
-                "invalid schema id `{raw}`: expected `schema.name`, e.g. `public.users`"
-            )),
+        let invalid = |why: &str| {
+            format!(
+                "invalid schema id `{raw}`: {why}; expected `schema.name`, e.g. `public.users`, \
+                 with a part that contains `.` or `\"` in double quotes (`public.\"v1.users\"`)"
+            )
+        };
+        let (schema, rest) = part(raw).map_err(|why| invalid(why))?;
+        let rest = rest
+            .strip_prefix('.')
+            .ok_or_else(|| invalid("no `.` between schema and name"))?;
+        let (name, rest) = part(rest).map_err(|why| invalid(why))?;
+        if !rest.is_empty() {
+            return Err(invalid(
+                "more than two parts (a name with a dot must be quoted)",
+            ));
+        }
+        Ok(Self::new(schema, name))
+    }
+
+    /// How a part is written in an id: as is, or quoted when it must be.
+    pub fn quote_part(part: &str) -> String {
+        if needs_quotes(part) {
+            format!("\"{}\"", part.replace('"', "\"\""))
+        } else {
+            part.to_owned()
         }
     }
 }
 
+fn needs_quotes(part: &str) -> bool {
+    part.contains(['.', '"'])
+}
+
+/// One part at the start of `raw`, and what follows it.
+fn part(raw: &str) -> Result<(String, &str), &'static str> {
+    if let Some(quoted) = raw.strip_prefix('"') {
+        let mut value = String::new();
+        let mut chars = quoted.char_indices();
+        while let Some((at, c)) = chars.next() {
+            if c != '"' {
+                value.push(c);
+                continue;
+            }
+            if quoted[at + 1..].starts_with('"') {
+                value.push('"');
+                chars.next();
+                continue;
+            }
+            if value.is_empty() {
+                return Err("an empty part");
+            }
+            return Ok((value, &quoted[at + 1..]));
+        }
+        return Err("an unclosed `\"`");
+    }
+    let end = raw.find(['.', '"']).unwrap_or(raw.len());
+    if raw[end..].starts_with('"') {
+        return Err("a `\"` inside an unquoted part");
+    }
+    if end == 0 {
+        return Err("an empty part");
+    }
+    Ok((raw[..end].to_owned(), &raw[end..]))
+}
+
 impl fmt::Display for SchemaId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.schema, self.name)
+        write!(
+            f,
+            "{}.{}",
+            Self::quote_part(&self.schema),
+            Self::quote_part(&self.name)
+        )
     }
 }
 
@@ -45,23 +107,67 @@ mod tests {
     use super::*;
 
     #[test]
-    fn schema_ids_split_on_the_first_dot() {
+    fn plain_ids_are_schema_dot_name() {
         assert_eq!(
             SchemaId::parse("public.users").unwrap(),
             SchemaId::new("public", "users")
         );
-        assert_eq!(
-            SchemaId::parse("public.v1.users").unwrap(),
-            SchemaId::new("public", "v1.users")
-        );
-        for bad in ["users", ".users", "public.", "", "public.a\0b"] {
+        assert_eq!(SchemaId::new("public", "users").to_string(), "public.users");
+        for bad in [
+            "users",
+            ".users",
+            "public.",
+            "",
+            "public.a\0b",
+            "public.v1.users",
+            "a.b.c",
+            "pub\"lic.users",
+            "\"public.users",
+            "\"\".users",
+            "public.\"\"",
+            "\"a\"b.c",
+        ] {
             assert!(SchemaId::parse(bad).is_err(), "{bad} should be rejected");
         }
     }
 
     #[test]
-    fn schema_ids_round_trip_through_display() {
-        let id = SchemaId::new("sales", "order items");
-        assert_eq!(SchemaId::parse(&id.to_string()).unwrap(), id);
+    fn parts_with_dots_or_quotes_are_quoted_and_two_such_tables_never_share_an_id() {
+        let name_with_dot = SchemaId::new("a", "b.c");
+        let schema_with_dot = SchemaId::new("a.b", "c");
+        assert_eq!(name_with_dot.to_string(), "a.\"b.c\"");
+        assert_eq!(schema_with_dot.to_string(), "\"a.b\".c");
+        assert_ne!(name_with_dot.to_string(), schema_with_dot.to_string());
+        let quoted = SchemaId::new("say \"hi\"", "t");
+        assert_eq!(quoted.to_string(), "\"say \"\"hi\"\"\".t");
+        assert_eq!(
+            SchemaId::parse("\"public\".\"users\"").unwrap(),
+            SchemaId::new("public", "users"),
+            "a part that need not be quoted may be"
+        );
+    }
+
+    #[test]
+    fn every_id_round_trips_through_display() {
+        let parts = [
+            "users",
+            "order items",
+            "v1.users",
+            ".",
+            "..",
+            "\"",
+            "a\"b",
+            "\"quoted\"",
+            "ünï.cödé",
+            "Mixed.Case\"",
+            " ",
+        ];
+        for schema in parts {
+            for name in parts {
+                let id = SchemaId::new(schema, name);
+                let shown = id.to_string();
+                assert_eq!(SchemaId::parse(&shown).unwrap(), id, "{shown}");
+            }
+        }
     }
 }

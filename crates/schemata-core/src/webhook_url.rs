@@ -1,6 +1,6 @@
 //! A webhook receiver's URL: http(s), with a host, of bounded length; and the
-//! form it is shown in once stored (its password and query values may be
-//! tokens, so they are masked).
+//! form it is shown in once stored (all but scheme, host, port and the first
+//! path segment may be a token, so the rest is masked).
 
 use url::Url;
 
@@ -35,21 +35,46 @@ impl WebhookUrl {
         &self.url
     }
 
-    /// The URL with its password and every query value masked.
+    /// The URL as it is shown once stored: scheme, host, port and the first
+    /// path segment; everything else may be a token (Slack's
+    /// `/services/T0/B0/XXXX`, a user name, a query, a `#fragment`, a
+    /// `;jsessionid=`) and is masked.
     pub fn shown(&self) -> String {
-        let mut shown = self.url.clone();
-        if shown.password().is_some() {
-            let _ = shown.set_password(Some(MASK));
+        let url = &self.url;
+        let mut shown = format!("{}://", url.scheme());
+        if !url.username().is_empty() || url.password().is_some() {
+            shown.push_str(MASK);
+            shown.push('@');
         }
-        if shown.query().is_some() {
-            let masked: Vec<(String, String)> = self
-                .url
-                .query_pairs()
-                .map(|(name, _)| (name.into_owned(), MASK.to_owned()))
-                .collect();
-            shown.query_pairs_mut().clear().extend_pairs(masked);
+        shown.push_str(url.host_str().unwrap_or_default());
+        if let Some(port) = url.port() {
+            shown.push_str(&format!(":{port}"));
         }
-        shown.to_string()
+        let mut segments = url.path().trim_start_matches('/').splitn(2, '/');
+        let first = segments.next().unwrap_or_default();
+        let (first, parameters) = match first.split_once(';') {
+            Some((first, _)) => (first, true),
+            None => (first, false),
+        };
+        shown.push('/');
+        shown.push_str(first);
+        if parameters {
+            shown.push(';');
+            shown.push_str(MASK);
+        }
+        if segments.next().is_some_and(|rest| !rest.is_empty()) {
+            shown.push('/');
+            shown.push_str(MASK);
+        }
+        if url.query().is_some() {
+            shown.push('?');
+            shown.push_str(MASK);
+        }
+        if url.fragment().is_some() {
+            shown.push('#');
+            shown.push_str(MASK);
+        }
+        shown
     }
 }
 
@@ -58,13 +83,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_masked_when_shown() {
-        let url =
-            WebhookUrl::parse("https://hook:hunter2@example.com:8443/in?token=SECRET&x=1").unwrap();
-        assert_eq!(
-            url.shown(),
-            "https://hook:********@example.com:8443/in?token=********&x=********"
-        );
+    fn only_scheme_host_port_and_the_first_path_segment_are_shown() {
+        for (url, shown) in [
+            (
+                "https://hook:hunter2@example.com:8443/in?token=SECRET&x=1",
+                "https://********@example.com:8443/in?********",
+            ),
+            (
+                "https://hooks.slack.com/services/T0/B0/XXXXSECRET",
+                "https://hooks.slack.com/services/********",
+            ),
+            (
+                "https://token@example.com/",
+                "https://********@example.com/",
+            ),
+            (
+                "https://example.com/in#SECRET",
+                "https://example.com/in#********",
+            ),
+            (
+                "https://example.com/in;jsessionid=SECRET/more",
+                "https://example.com/in;********/********",
+            ),
+            ("https://example.com", "https://example.com/"),
+            ("http://[::1]:8080/a/", "http://[::1]:8080/a/********"),
+        ] {
+            assert_eq!(WebhookUrl::parse(url).unwrap().shown(), shown, "{url}");
+            assert!(!shown.contains("SECRET") && !shown.contains("hunter2"));
+        }
+    }
+
+    #[test]
+    fn only_http_urls_with_a_host_are_webhooks() {
+        let url = WebhookUrl::parse("https://example.com:8443/in").unwrap();
         assert_eq!(url.as_url().port_or_known_default(), Some(8443));
         assert!(WebhookUrl::parse("http://[::1]/").is_ok());
         assert!(WebhookUrl::parse("ftp://example.com/").is_err());

@@ -84,16 +84,14 @@ impl DynamoDbSource {
     }
 
     fn in_scope(&self, scope: &IntrospectionScope, name: &str) -> bool {
-        let id = format!("{SCHEMA}.{name}");
-        let filter = scope.schema_filter.names();
-        let allowlist = scope.table_allowlist.entries();
+        let id = SchemaId::new(SCHEMA, name);
         let options = &scope.options;
         self.prefix.as_deref().is_none_or(|p| name.starts_with(p))
-            && (filter.is_empty() || filter.iter().any(|s| s == SCHEMA))
-            && (allowlist.is_empty() || allowlist.contains(&id))
+            && scope.schema_filter.admits(SCHEMA)
+            && scope.table_allowlist.admits(&id)
             && (!options.is_partial()
                 || options.schemas.iter().any(|s| s == SCHEMA)
-                || options.tables.iter().any(|t| t.to_string() == id))
+                || options.tables.contains(&id))
     }
 
     async fn describe(&self, name: &str) -> Result<Described, SourceError> {

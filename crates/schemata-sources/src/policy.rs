@@ -4,9 +4,14 @@
 //! - Schemata's own database is never a source: refused when the address, port
 //!   and database match it, and (PostgreSQL) when the session it reaches carries
 //!   the `schemata.instance` marker our migrations set on our database.
+//! - Nor, unless the operator allows it (`SCHEMATA_ALLOW_SOURCES_ON_OWN_SERVER`,
+//!   for single-tenant installs), any other database of that server: one
+//!   tenant's connection must not read another's database there.
 //! - `SCHEMATA_SOURCE_DENY_NETWORKS`: CIDRs checked on the address actually
 //!   connected to (sqlx resolves through our guard, so a DNS answer that changes
-//!   between check and connect cannot slip through).
+//!   between check and connect cannot slip through). Unset, loopback,
+//!   link-local (cloud metadata included) and unspecified addresses are
+//!   denied ([`DEFAULT_DENY_NETWORKS`]); set, exactly what it lists.
 //! - `SCHEMATA_SQLITE_ROOT`: the only directory SQLite files are opened from,
 //!   symlinks resolved.
 
@@ -25,13 +30,24 @@ use std::{
 /// ranges, carrier-grade NAT, unspecified and multicast addresses.
 pub const RECOMMENDED_DENY_NETWORKS: &str = "127.0.0.0/8,::1/128,169.254.0.0/16,fe80::/10,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7,0.0.0.0/8,::/128,224.0.0.0/4,ff00::/8";
 
+/// What is denied when `SCHEMATA_SOURCE_DENY_NETWORKS` is not set: this
+/// machine's loopback, link-local addresses (169.254.169.254, the cloud
+/// metadata service, among them; AWS's IPv6 one too) and unspecified
+/// addresses. A tenant has no business with any of them.
+pub const DEFAULT_DENY_NETWORKS: &str =
+    "127.0.0.0/8,::1/128,169.254.0.0/16,fe80::/10,fd00:ec2::254/128,0.0.0.0/8,::/128";
+
 /// Marker message callers see; details go to the operator's log only.
 const REFUSED: &str = "refused by policy";
 
-/// What the operator configures.
-#[derive(Debug, Clone, Default)]
+/// What the operator configures. The default is safe for a server several
+/// organizations share.
+#[derive(Debug, Clone)]
 pub struct PolicySettings {
     pub deny_networks: Vec<IpNet>,
+    /// Other databases of Schemata's own server may be sources (never
+    /// Schemata's own database): for single-tenant installs and `schemata dev`.
+    pub allow_sources_on_own_server: bool,
     pub sqlite_root: Option<PathBuf>,
     /// The server's own AWS credentials, lent to DynamoDB connections that ask
     /// for `"credentials": "environment"`; None (the default) refuses them.
@@ -52,7 +68,31 @@ impl std::fmt::Debug for AwsCredentials {
     }
 }
 
+impl Default for PolicySettings {
+    fn default() -> Self {
+        Self {
+            deny_networks: Self::parse_networks(DEFAULT_DENY_NETWORKS)
+                .expect("the default denied networks parse"),
+            allow_sources_on_own_server: false,
+            sqlite_root: None,
+            aws_credentials: None,
+        }
+    }
+}
+
 impl PolicySettings {
+    /// A developer's machine, where the sources live beside Schemata: no
+    /// network denied, other databases of Schemata's own server allowed
+    /// (`schemata dev`'s demo source, the test kit's). Schemata's own
+    /// database stays refused.
+    pub fn local_development() -> Self {
+        Self {
+            deny_networks: vec![],
+            allow_sources_on_own_server: true,
+            ..Self::default()
+        }
+    }
+
     /// Parses a comma-separated list of CIDRs or single addresses.
     pub fn parse_networks(list: &str) -> Result<Vec<IpNet>, String> {
         list.split(',')
@@ -88,6 +128,7 @@ pub struct AccessPolicy {
 struct PolicyInner {
     deny_networks: Vec<IpNet>,
     own_databases: Vec<OwnDatabase>,
+    allow_sources_on_own_server: bool,
     sqlite_root: Option<PathBuf>,
     aws_credentials: Option<AwsCredentials>,
 }
@@ -109,6 +150,7 @@ impl AccessPolicy {
             inner: Arc::new(PolicyInner {
                 deny_networks: settings.deny_networks.clone(),
                 own_databases: own.into_iter().collect(),
+                allow_sources_on_own_server: settings.allow_sources_on_own_server,
                 sqlite_root,
                 aws_credentials: settings.aws_credentials.clone(),
             }),
@@ -121,12 +163,19 @@ impl AccessPolicy {
         if let Some(net) = self.inner.deny_networks.iter().find(|n| n.contains(&ip)) {
             return Some(format!("{ip} is in denied network {net}"));
         }
-        let own = self.inner.own_databases.iter().any(|own| {
-            own.port == address.port()
-                && database == Some(own.database.as_str())
-                && (own.addresses.contains(&ip) || is_local(ip))
-        });
-        own.then(|| format!("{address} database {database:?} is Schemata's own database"))
+        let own_server = self.inner.own_databases.iter().find(|own| {
+            own.port == address.port() && (own.addresses.contains(&ip) || is_local(ip))
+        })?;
+        if database == Some(own_server.database.as_str()) {
+            return Some(format!(
+                "{address} database {database:?} is Schemata's own database"
+            ));
+        }
+        (!self.inner.allow_sources_on_own_server).then(|| {
+            format!(
+                "{address} is Schemata's own database server (SCHEMATA_ALLOW_SOURCES_ON_OWN_SERVER is not set)"
+            )
+        })
     }
 
     /// Why an HTTP destination (a webhook receiver) may not be reached: the
@@ -281,7 +330,7 @@ mod tests {
         let settings = PolicySettings {
             deny_networks: PolicySettings::parse_networks(deny).unwrap(),
             sqlite_root: None,
-            ..Default::default()
+            ..PolicySettings::local_development()
         };
         AccessPolicy::build(&settings, "postgres://postgres@127.0.0.1:5432/schemata")
             .await
@@ -310,6 +359,58 @@ mod tests {
                 .refusal("127.0.0.1:5433".parse().unwrap(), Some("schemata"))
                 .is_none()
         );
+    }
+
+    #[tokio::test]
+    async fn by_default_loopback_link_local_and_every_database_of_our_server_are_refused() {
+        let policy = AccessPolicy::build(
+            &PolicySettings::default(),
+            "postgres://postgres@10.0.0.5:5432/schemata",
+        )
+        .await
+        .unwrap();
+        for (address, database) in [
+            ("127.0.0.1:5432", Some("shop")),
+            ("127.0.0.1:3306", Some("shop")),
+            ("[::1]:5432", None),
+            ("169.254.169.254:80", None),
+            ("[fe80::1]:5432", None),
+            ("[fd00:ec2::254]:80", None),
+            ("0.0.0.0:5432", None),
+            ("[::ffff:127.0.0.1]:5432", None),
+            // Another tenant's database on Schemata's own server.
+            ("10.0.0.5:5432", Some("other_tenant")),
+            ("10.0.0.5:5432", Some("schemata")),
+        ] {
+            let address: SocketAddr = address.parse().unwrap();
+            assert!(
+                policy.refusal(address, database).is_some(),
+                "{address} {database:?}"
+            );
+        }
+        assert!(
+            policy
+                .refusal("10.0.0.5:5433".parse().unwrap(), Some("shop"))
+                .is_none(),
+            "another port of that host is another server"
+        );
+        assert!(
+            policy
+                .refusal("10.0.0.9:5432".parse().unwrap(), Some("shop"))
+                .is_none()
+        );
+        let single_tenant = AccessPolicy::build(
+            &PolicySettings {
+                allow_sources_on_own_server: true,
+                ..PolicySettings::default()
+            },
+            "postgres://postgres@10.0.0.5:5432/schemata",
+        )
+        .await
+        .unwrap();
+        let own: SocketAddr = "10.0.0.5:5432".parse().unwrap();
+        assert!(single_tenant.refusal(own, Some("shop")).is_none());
+        assert!(single_tenant.refusal(own, Some("schemata")).is_some());
     }
 
     #[tokio::test]
@@ -378,9 +479,8 @@ mod tests {
         let _ = std::fs::remove_file(root.join("link.db"));
         std::os::unix::fs::symlink(&outside, root.join("link.db")).unwrap();
         let settings = PolicySettings {
-            deny_networks: vec![],
             sqlite_root: Some(root.clone()),
-            ..Default::default()
+            ..PolicySettings::local_development()
         };
         let policy = AccessPolicy::build(&settings, "postgres://p@127.0.0.1/s")
             .await

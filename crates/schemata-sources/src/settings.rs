@@ -42,10 +42,14 @@ impl SourceSettings {
                 )?),
             },
             policy: PolicySettings {
+                // Set, even to nothing, it is what the operator says; unset,
+                // the safe default.
                 deny_networks: PolicySettings::parse_networks(
-                    &env_opt("SCHEMATA_SOURCE_DENY_NETWORKS").unwrap_or_default(),
+                    &std::env::var("SCHEMATA_SOURCE_DENY_NETWORKS")
+                        .unwrap_or_else(|_| crate::policy::DEFAULT_DENY_NETWORKS.into()),
                 )
                 .map_err(|e| format!("SCHEMATA_SOURCE_DENY_NETWORKS: {e}"))?,
+                allow_sources_on_own_server: env_or("SCHEMATA_ALLOW_SOURCES_ON_OWN_SERVER", false)?,
                 sqlite_root: env_opt("SCHEMATA_SQLITE_ROOT").map(PathBuf::from),
                 aws_credentials: aws_credentials()?,
             },

@@ -29,6 +29,10 @@ pub struct Known {
     pub catalog_state: Option<Value>,
     /// The cached objects, each with the objects its foreign keys point at.
     pub cached: CachedGraph,
+    /// The cache holds objects the source's last listing did not have (a
+    /// soft refresh kept them): a hard refresh lists the scope even when the
+    /// catalog state says nothing changed, so that they go.
+    pub cache_keeps_unlisted: bool,
 }
 
 /// The cached objects and what their foreign keys point at, as the refresh

@@ -2,7 +2,7 @@
 
 use crate::{SecretBox, StoreError};
 use chrono::{DateTime, Utc};
-use schemata_core::{SourceConfig, SourceKind};
+use schemata_core::{CacheScope, SourceConfig, SourceKind};
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
@@ -10,14 +10,15 @@ use uuid::Uuid;
 const COLUMNS: &str = "id, organization_id, name, kind, configuration, status, health_status, health_message,
     health_checked_at, schema_filter, table_allowlist, refresh_ttl_seconds, auto_refresh, cache_status,
     schema_version, last_refresh_started, last_refresh_finished, last_refresh_error, last_run_id,
-    created_at, updated_at";
+    created_at, updated_at, stale_reason, scope_generation";
 
 /// [`COLUMNS`] of a query that names the table `c`.
 pub(crate) const COLUMNS_OF_C: &str =
     "c.id, c.organization_id, c.name, c.kind, c.configuration, c.status,
     c.health_status, c.health_message, c.health_checked_at, c.schema_filter, c.table_allowlist,
     c.refresh_ttl_seconds, c.auto_refresh, c.cache_status, c.schema_version, c.last_refresh_started,
-    c.last_refresh_finished, c.last_refresh_error, c.last_run_id, c.created_at, c.updated_at";
+    c.last_refresh_finished, c.last_refresh_error, c.last_run_id, c.created_at, c.updated_at,
+    c.stale_reason, c.scope_generation";
 
 /// A connection as stored, secrets excluded.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -44,12 +45,39 @@ pub struct ConnectionRow {
     pub last_run_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Why the cache no longer answers to the configuration (see
+    /// [`CacheInvalidation`]); cleared by the next successful hard refresh.
+    pub stale_reason: Option<String>,
+    /// Bumped by every change of configuration or scope: a refresh read
+    /// under an older one writes nothing.
+    pub scope_generation: i64,
 }
 
 impl ConnectionRow {
     pub fn source_kind(&self) -> Result<SourceKind, StoreError> {
         self.kind.parse().map_err(StoreError::Corrupt)
     }
+
+    /// The schema filter and allowlist, as stored.
+    pub fn scope(&self) -> Result<CacheScope, StoreError> {
+        CacheScope::parse(self.schema_filter.clone(), self.table_allowlist.clone())
+            .map_err(StoreError::Corrupt)
+    }
+}
+
+/// What a change of a connection does to its cache, decided by the caller
+/// from the connection before and after.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheInvalidation {
+    /// The configuration changed: what was learned of the source's catalog
+    /// and health no longer holds.
+    pub configuration_changed: bool,
+    /// The filters or the allowlist changed: cached objects outside the new
+    /// scope are removed in the same transaction.
+    pub scope: Option<CacheScope>,
+    /// Set when the cache cannot be trusted to match the connection any
+    /// more (another source, a wider scope): the cache turns `stale`.
+    pub stale_reason: Option<String>,
 }
 
 /// Everything a client can set on a connection.
@@ -140,24 +168,32 @@ pub async fn insert_many(
     Ok(inserted.rows_affected())
 }
 
+/// Writes a client's change of a connection and what it does to the cache,
+/// in one transaction: from its commit, what fell out of the scope is
+/// neither listed, read nor sampled, and a cache that no longer answers to
+/// the configuration is `stale`.
 pub async fn update(
     pool: &PgPool,
     secrets: &SecretBox,
     row: &ConnectionRow,
     fields: &ConnectionFields,
-    configuration_changed: bool,
+    invalidation: &CacheInvalidation,
 ) -> Result<ConnectionRow, StoreError> {
+    let mut tx = pool.begin().await?;
     // A new configuration makes the last health check meaningless, and what
     // the last refresh learned of the source's catalog (the source may be
     // another database now; the catalog state also names its database).
-    let updated = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let updated: ConnectionRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE connections SET name = $3, configuration = $4, secret = $5, status = $6, schema_filter = $7,
              table_allowlist = $8, refresh_ttl_seconds = $9, auto_refresh = $10, updated_at = now(),
              source_server = $12,
-             catalog_state = CASE WHEN $11 THEN NULL ELSE catalog_state END,
+             catalog_state = CASE WHEN $11 OR $14 THEN NULL ELSE catalog_state END,
              health_status = CASE WHEN $11 THEN 'unknown' ELSE health_status END,
              health_message = CASE WHEN $11 THEN NULL ELSE health_message END,
-             health_checked_at = CASE WHEN $11 THEN NULL ELSE health_checked_at END
+             health_checked_at = CASE WHEN $11 THEN NULL ELSE health_checked_at END,
+             stale_reason = CASE WHEN $13::text IS NOT NULL AND cache_status <> 'none' THEN $13
+                                 ELSE stale_reason END,
+             scope_generation = scope_generation + CASE WHEN $11 OR $14 THEN 1 ELSE 0 END
          WHERE id = $1 AND organization_id = $2
          RETURNING {COLUMNS}"
     )))
@@ -171,11 +207,18 @@ pub async fn update(
     .bind(&fields.table_allowlist)
     .bind(fields.refresh_ttl_seconds)
     .bind(fields.auto_refresh)
-    .bind(configuration_changed)
+    .bind(invalidation.configuration_changed)
     .bind(fields.config.server())
-    .fetch_optional(pool)
+    .bind(invalidation.stale_reason.as_deref())
+    .bind(invalidation.scope.is_some())
+    .fetch_optional(&mut *tx)
     .await?
     .ok_or(StoreError::ConnectionGone(row.id))?;
+    let updated = match &invalidation.scope {
+        Some(scope) => crate::snapshots::narrow_to(&mut tx, updated, scope).await?,
+        None => updated,
+    };
+    tx.commit().await?;
     Ok(updated)
 }
 
@@ -289,6 +332,21 @@ pub async fn lock(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<bool, 
             .fetch_optional(&mut **tx)
             .await?;
     Ok(found.is_some())
+}
+
+/// Locks the connection row for the rest of `tx` and reads its scope
+/// generation (none when the connection is gone).
+pub async fn locked_generation(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+) -> Result<Option<i64>, StoreError> {
+    let generation = sqlx::query_scalar(
+        "SELECT scope_generation FROM connections WHERE id = $1 FOR NO KEY UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(generation)
 }
 
 /// An organization's connection with this name, if any.

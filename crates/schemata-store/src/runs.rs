@@ -148,12 +148,19 @@ pub async fn finish(
     };
     // With a follow-up queued the cache is still refreshing, and
     // `last_refresh_finished` must not pass the follow-up's `last_refresh_started`.
+    // A hard refresh of the whole scope that wrote its read makes the cache
+    // answer to the connection as it is now (see `Writer::finish`'s check).
+    let reconciled = status != RunStatus::Failed
+        && run.hard_refresh
+        && run.only_schemas.is_empty()
+        && run.only_tables.is_empty();
     sqlx::query(
         "UPDATE connections SET
              cache_status = CASE WHEN $5 THEN 'refreshing' ELSE $2 END,
              last_refresh_error = $3,
              last_refresh_finished = CASE WHEN $5 THEN last_refresh_finished ELSE now() END,
-             last_run_id = $4, updated_at = now()
+             last_run_id = $4, updated_at = now(),
+             stale_reason = CASE WHEN $6 THEN NULL ELSE stale_reason END
          WHERE id = $1",
     )
     .bind(run.connection_id)
@@ -161,6 +168,7 @@ pub async fn finish(
     .bind(error)
     .bind(run.id)
     .bind(follow_up.is_some())
+    .bind(reconciled)
     .execute(&mut **tx)
     .await?;
     if let Some(task_id) = follow_up {

@@ -3,7 +3,7 @@
 //! the transaction that closes their run.
 
 use crate::StoreError;
-use schemata_core::{ObjectKind, SchemaId, SchemaObject, StoredForm};
+use schemata_core::{CacheScope, ObjectKind, SchemaId, SchemaObject, StoredForm, schema_version};
 use serde_json::Value;
 use sqlx::{PgConnection, Postgres, Transaction};
 use std::collections::HashMap;
@@ -222,6 +222,51 @@ async fn insert_batch(
     Ok(())
 }
 
+/// Removes the cached objects `scope` does not admit, in the transaction that
+/// narrows the connection to it, and gives the cache the version of what is
+/// left. Returns the connection as it is then.
+pub async fn narrow_to(
+    tx: &mut Transaction<'_, Postgres>,
+    mut connection: crate::connections::ConnectionRow,
+    scope: &CacheScope,
+) -> Result<crate::connections::ConnectionRow, StoreError> {
+    let (schemas, names) = split(scope.table_allowlist.ids());
+    let removed = sqlx::query(
+        "DELETE FROM schema_objects
+         WHERE connection_id = $1
+           AND NOT ((cardinality($2::text[]) = 0 OR schema_name = ANY($2))
+                    AND (cardinality($3::text[]) = 0
+                         OR (schema_name, name) IN (SELECT * FROM UNNEST($3::text[], $4::text[]))))",
+    )
+    .bind(connection.id)
+    .bind(scope.schema_filter.names())
+    .bind(&schemas)
+    .bind(&names)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if removed == 0 || connection.schema_version.is_none() {
+        return Ok(connection);
+    }
+    let kept: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT schema_name, name, content_hash FROM schema_objects WHERE connection_id = $1",
+    )
+    .bind(connection.id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let version = schema_version(
+        kept.into_iter()
+            .map(|(schema, name, hash)| (SchemaId::new(schema, name), hash)),
+    );
+    sqlx::query("UPDATE connections SET schema_version = $2 WHERE id = $1")
+        .bind(connection.id)
+        .bind(&version)
+        .execute(&mut **tx)
+        .await?;
+    connection.schema_version = Some(version);
+    Ok(connection)
+}
+
 /// Records the cache's new version and what the source's catalog looked like.
 pub async fn set_version(
     tx: &mut Transaction<'_, Postgres>,
@@ -255,17 +300,36 @@ pub async fn set_catalog_state(
     Ok(())
 }
 
-/// The catalog state the last refresh stored, if any.
+/// The catalog state the last refresh stored, if any, and whether the cache
+/// keeps objects the last listing did not have.
 pub async fn catalog_state(
     conn: &mut PgConnection,
     connection_id: Uuid,
-) -> Result<Option<Value>, StoreError> {
-    let state: Option<Option<Value>> =
-        sqlx::query_scalar("SELECT catalog_state FROM connections WHERE id = $1")
+) -> Result<(Option<Value>, bool), StoreError> {
+    let state: Option<(Option<Value>, bool)> =
+        sqlx::query_as("SELECT catalog_state, cache_keeps_unlisted FROM connections WHERE id = $1")
             .bind(connection_id)
             .fetch_optional(&mut *conn)
             .await?;
-    Ok(state.flatten())
+    Ok(state.unwrap_or_default())
+}
+
+/// Records whether the cache keeps objects the source's listing no longer
+/// has (a soft refresh kept them); a row already saying so is not written.
+pub async fn set_keeps_unlisted(
+    tx: &mut Transaction<'_, Postgres>,
+    connection_id: Uuid,
+    keeps_unlisted: bool,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE connections SET cache_keeps_unlisted = $2
+         WHERE id = $1 AND cache_keeps_unlisted <> $2",
+    )
+    .bind(connection_id)
+    .bind(keeps_unlisted)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StoreError> {

@@ -67,7 +67,8 @@ pub async fn queue_for_run(
             if let Some(error) = error {
                 data["error"] = json!(error);
             }
-            let body = json!({"id": id, "event": event, "created_at": now, "data": data});
+            let body = json!({"id": id, "event": event,
+                "created_at": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), "data": data});
             sqlx::query(
                 "INSERT INTO webhook_deliveries (id, webhook_id, organization_id, event, connection_id, run_id, body, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

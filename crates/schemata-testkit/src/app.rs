@@ -78,7 +78,7 @@ impl TestApp {
         let sources = SourceSettings {
             policy: schemata_sources::PolicySettings {
                 sqlite_root: Some(sqlite_root.clone()),
-                ..Default::default()
+                ..schemata_sources::PolicySettings::local_development()
             },
             ..Default::default()
         };
@@ -166,7 +166,7 @@ impl TestApp {
             sources: SourceSettings {
                 policy: schemata_sources::PolicySettings {
                     sqlite_root: Some(self.sqlite_root.clone()),
-                    ..Default::default()
+                    ..schemata_sources::PolicySettings::local_development()
                 },
                 ..Default::default()
             },
@@ -297,9 +297,12 @@ impl TestApp {
             pool: self.pool.clone(),
             secrets: self.store.secret_box().expect("the test key is valid"),
             limits: schemata_sources::SourceLimits::default(),
-            policy: AccessPolicy::build(&Default::default(), &self.store.database_url)
-                .await
-                .expect("the default policy builds"),
+            policy: AccessPolicy::build(
+                &schemata_sources::PolicySettings::local_development(),
+                &self.store.database_url,
+            )
+            .await
+            .expect("the default policy builds"),
             job_timeout: Duration::from_secs(30),
             // Called directly, a refresh's failure is final.
             retry: schemata_worker::jobs::refresh::RetryPolicy {
@@ -430,9 +433,12 @@ impl TestApp {
             &json!({ "url": url }),
         )
         .expect("a valid source URL");
-        let policy = AccessPolicy::build(&Default::default(), &self.store.database_url)
-            .await
-            .expect("the default policy builds");
+        let policy = AccessPolicy::build(
+            &schemata_sources::PolicySettings::local_development(),
+            &self.store.database_url,
+        )
+        .await
+        .expect("the default policy builds");
         let source = schemata_sources::connect(
             schemata_core::SourceKind::Postgresql,
             &config,

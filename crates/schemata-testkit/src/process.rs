@@ -16,6 +16,9 @@ pub struct ServiceProcess {
 
 impl ServiceProcess {
     /// Starts `binary role` with exactly `env` (and PATH), logging to `log`.
+    /// The sources of tests and benchmarks live on this machine, beside
+    /// Schemata's own database: the process allows loopback and the other
+    /// databases of its server as sources, unless `env` says otherwise.
     pub fn spawn(binary: &Path, role: &str, env: &[(String, String)], log: PathBuf) -> Self {
         crate::install_tls();
         let file = std::fs::File::create(&log).expect("create the log file");
@@ -23,6 +26,8 @@ impl ServiceProcess {
             .arg(role)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SCHEMATA_SOURCE_DENY_NETWORKS", "")
+            .env("SCHEMATA_ALLOW_SOURCES_ON_OWN_SERVER", "true")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(file.try_clone().expect("clone the log file"))
             .stderr(file)

@@ -314,7 +314,7 @@ async fn the_endpoint_passes_the_access_policy_and_secrets_stay_sealed() {
         s.sources.policy = schemata_sources::PolicySettings {
             deny_networks: schemata_sources::PolicySettings::parse_networks("127.0.0.0/8").unwrap(),
             sqlite_root: None,
-            ..Default::default()
+            ..schemata_sources::PolicySettings::local_development()
         }
     })
     .await;

@@ -172,7 +172,7 @@ async fn a_refresh_sends_signed_events_with_its_change_set() {
         .json()
         .await
         .unwrap();
-    assert_eq!(shown["data"]["url"], receiver.url("/hooks?token=********"));
+    assert_eq!(shown["data"]["url"], receiver.url("/hooks?********"));
     let listed = deliveries(&app, &webhook).await;
     assert_eq!(listed.len(), 6);
     for delivery in &listed {
@@ -225,7 +225,7 @@ async fn a_receiver_that_is_down_gets_the_delivery_once_it_is_up() {
 
     let failing = wait_for_delivery(&app, &webhook, |d| d["attempts"].as_i64() >= Some(2)).await;
     assert_eq!(failing["status"], "pending", "{failing}");
-    assert_eq!(failing["last_error"], "could not connect to the receiver");
+    assert_eq!(failing["last_error"], "receiver unreachable");
     assert_eq!(failing["last_status_code"], Value::Null);
     assert!(failing["next_attempt_at"].is_string(), "{failing}");
 
@@ -234,6 +234,54 @@ async fn a_receiver_that_is_down_gets_the_delivery_once_it_is_up() {
     assert_signed(&received[0], &secret);
     let delivered = wait_for_delivery(&app, &webhook, |d| d["status"] == "delivered").await;
     assert!(delivered["attempts"].as_i64().unwrap() >= 3, "{delivered}");
+    worker.stop().await;
+}
+
+/// Webhooks are no port scanner: a closed port, a server that does not speak
+/// HTTP and one that never answers leave the same error on their deliveries.
+#[tokio::test]
+async fn a_closed_port_a_non_http_server_and_a_silent_one_read_the_same() {
+    let app = TestApp::spawn().await;
+    let source = source_database("CREATE TABLE t (id int PRIMARY KEY);").await;
+    let id = app.create_connection("src", &source).await;
+    let closed = free_port();
+    let greeting = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let greeting_port = greeting.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = greeting.accept().await {
+            // What a MariaDB server says first.
+            let _ = tokio::io::AsyncWriteExt::write_all(
+                &mut socket,
+                b"\x4a\x00\x00\x00\x0a5.5.5-10.11.6-MariaDB\x00",
+            )
+            .await;
+        }
+    });
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let mut webhooks = Vec::new();
+    for port in [closed, greeting_port, silent_port] {
+        let url = format!("http://127.0.0.1:{port}/hook");
+        webhooks.push(subscribe(&app, &url, &["refresh.finished"]).await.0);
+    }
+    let mut settings = app.worker_settings();
+    settings.webhooks.timeout = Duration::from_millis(500);
+    let worker = app.spawn_worker_with(settings);
+    assert_eq!(app.request_refresh(&id).await.status(), 202);
+    app.wait_for_refresh(&id).await;
+    let mut errors = Vec::new();
+    for webhook in &webhooks {
+        let delivery = wait_for_delivery(&app, webhook, |d| !d["last_error"].is_null()).await;
+        assert_eq!(delivery["last_status_code"], Value::Null, "{delivery}");
+        errors.push(delivery["last_error"].clone());
+    }
+    assert_eq!(errors, vec![json!("receiver unreachable"); 3]);
     worker.stop().await;
 }
 
@@ -268,7 +316,7 @@ async fn webhook_urls_pass_the_access_policy_at_creation_and_at_delivery() {
     let denying = |networks: &str| PolicySettings {
         deny_networks: PolicySettings::parse_networks(networks).unwrap(),
         sqlite_root: None,
-        ..Default::default()
+        ..PolicySettings::local_development()
     };
     let strict = TestApp::spawn_with(|s| s.sources.policy = denying("127.0.0.0/8,::1/128")).await;
     let receiver = WebhookReceiver::start().await;

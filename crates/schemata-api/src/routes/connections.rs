@@ -12,10 +12,10 @@ use crate::{
     views,
 };
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
-use schemata_core::{SchemaFilter, SourceConfig, SourceKind, TableAllowlist};
+use schemata_core::{CacheScope, SourceConfig, SourceKind};
 use schemata_store::{
     StoreError,
-    connections::{self, ConnectionFields, ConnectionRow},
+    connections::{self, CacheInvalidation, ConnectionFields, ConnectionRow},
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -224,17 +224,36 @@ pub(crate) async fn update(
         apply_patch(&mut fields, &key, value)?;
     }
     let fields = validate(fields)?;
-    let configuration_changed = previous.as_ref() != Some(&fields.config);
-    let updated = connections::update(
-        &state.pool,
-        &state.secrets,
-        &row,
-        &fields,
-        configuration_changed,
-    )
-    .await
-    .map_err(|e| duplicate_name(e, &fields.name))?;
+    let invalidation = invalidation(&row, previous.as_ref(), &fields)?;
+    let updated = connections::update(&state.pool, &state.secrets, &row, &fields, &invalidation)
+        .await
+        .map_err(|e| duplicate_name(e, &fields.name))?;
     Ok(envelope::ok(views::connection(&updated)))
+}
+
+/// What a change takes from the cache: objects outside a new scope go at
+/// once; another source or a wider scope leaves the cache `stale`.
+fn invalidation(
+    row: &ConnectionRow,
+    previous: Option<&SourceConfig>,
+    fields: &ConnectionFields,
+) -> Result<CacheInvalidation, ApiError> {
+    let configuration_changed = previous != Some(&fields.config);
+    let before = row.scope()?;
+    let after = CacheScope::parse(fields.schema_filter.clone(), fields.table_allowlist.clone())
+        .map_err(ApiError::BadRequest)?;
+    let stale_reason = if configuration_changed {
+        Some("The connection's configuration changed; the cache shows what was read before.")
+    } else if !after.is_within(&before) {
+        Some("The connection's filters were widened; what they now admit is not cached yet.")
+    } else {
+        None
+    };
+    Ok(CacheInvalidation {
+        configuration_changed,
+        scope: (after != before).then_some(after),
+        stale_reason: stale_reason.map(str::to_owned),
+    })
 }
 
 fn apply_patch(fields: &mut ConnectionFields, key: &str, value: Value) -> Result<(), ApiError> {
@@ -348,16 +367,16 @@ fn validate(fields: ConnectionFields) -> Result<ConnectionFields, ApiError> {
             "`refresh_ttl_seconds` must be a positive number of seconds.".into(),
         ));
     }
+    let scope = CacheScope::parse(fields.schema_filter, fields.table_allowlist)
+        .map_err(ApiError::BadRequest)?;
+    fields
+        .config
+        .check_scope(&scope)
+        .map_err(bad_configuration)?;
     Ok(ConnectionFields {
         name,
-        schema_filter: SchemaFilter::parse(fields.schema_filter)
-            .map_err(ApiError::BadRequest)?
-            .names()
-            .to_vec(),
-        table_allowlist: TableAllowlist::parse(fields.table_allowlist)
-            .map_err(ApiError::BadRequest)?
-            .entries()
-            .to_vec(),
+        schema_filter: scope.schema_filter.names().to_vec(),
+        table_allowlist: scope.table_allowlist.entries(),
         ..fields
     })
 }

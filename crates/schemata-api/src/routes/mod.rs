@@ -14,7 +14,7 @@ pub(crate) mod webhooks;
 
 use crate::error::ApiError;
 use actix_web::{
-    FromRequest, Handler, HttpResponse, Resource, Responder, Route, error::JsonPayloadError,
+    FromRequest, Handler, HttpResponse, Resource, Responder, Route, error::JsonPayloadError, guard,
     http::Method, web,
 };
 
@@ -35,10 +35,19 @@ where
     Args: FromRequest + 'static,
     F::Output: Responder + 'static,
 {
+    // A GET route answers HEAD too, as GET without a body (load balancers
+    // probe with HEAD; actix sends a HEAD answer's headers only).
+    let route = if method == Method::GET {
+        web::route()
+            .guard(guard::Any(guard::Get()).or(guard::Head()))
+            .to(handler)
+    } else {
+        web::method(method.clone()).to(handler)
+    };
     Endpoint {
         path,
-        method: method.clone(),
-        route: web::method(method).to(handler),
+        method,
+        route,
     }
 }
 

@@ -105,6 +105,7 @@ async fn answer(
     }
     if let (Some(max_age), Some(finished)) = (max_age, row.last_refresh_finished)
         && row.cache_status == "fresh"
+        && row.stale_reason.is_none()
         && (Utc::now() - finished).num_seconds() < max_age
     {
         return Ok(Answer::ok(

@@ -69,11 +69,13 @@ fn view(snapshot: &StatusRow) -> Result<Value, ApiError> {
         .cache_status
         .parse()
         .map_err(|e: String| ApiError::Internal(anyhow::anyhow!(e)))?;
-    let cache_status = stored.as_seen_at(
-        Utc::now(),
-        row.last_refresh_finished,
-        row.refresh_ttl_seconds,
-    );
+    let cache_status = stored
+        .as_seen_at(
+            Utc::now(),
+            row.last_refresh_finished,
+            row.refresh_ttl_seconds,
+        )
+        .invalidated(row.stale_reason.is_some());
     // Running first: the job in progress, then a follow-up queued behind it.
     let mut active = snapshot.active.0.iter();
     let current_job = active.next().map(job);

@@ -8,6 +8,7 @@ use crate::{
     error::ApiError,
     routes::pages::{PageQuery, id_cursor, next_cursor, page_limit},
     state::AppState,
+    views,
 };
 use actix_web::{
     HttpResponse,
@@ -240,7 +241,7 @@ fn webhook_view(row: &WebhookRow) -> Value {
         "url": row.url_shown,
         "events": row.events,
         "connection_ids": row.connection_ids,
-        "created_at": row.created_at,
+        "created_at": views::timestamp(Some(row.created_at)),
     })
 }
 
@@ -252,11 +253,11 @@ fn delivery_view(row: &DeliveryRow) -> Value {
         "job_id": row.run_id,
         "status": row.status,
         "attempts": row.attempts,
-        "created_at": row.created_at,
-        "last_attempt_at": row.last_attempt_at,
+        "created_at": views::timestamp(Some(row.created_at)),
+        "last_attempt_at": views::timestamp(row.last_attempt_at),
         "last_status_code": row.last_status_code,
         "last_error": row.last_error,
-        "next_attempt_at": (row.status == "pending").then_some(row.next_attempt_at),
-        "delivered_at": row.delivered_at,
+        "next_attempt_at": views::timestamp((row.status == "pending").then_some(row.next_attempt_at)),
+        "delivered_at": views::timestamp(row.delivered_at),
     })
 }

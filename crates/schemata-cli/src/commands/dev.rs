@@ -95,8 +95,14 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     let mut worker_settings = WorkerSettings::from_env_with(store).map_err(anyhow::Error::msg)?;
     worker_settings.ops_port = args.worker_ops_port;
     let sqlite_root = sqlite_root(&args, &api_settings).await?;
-    api_settings.sources.policy.sqlite_root = Some(sqlite_root.clone());
-    worker_settings.sources.policy.sqlite_root = Some(sqlite_root.clone());
+    for policy in [
+        &mut api_settings.sources.policy,
+        &mut worker_settings.sources.policy,
+    ] {
+        policy.sqlite_root = Some(sqlite_root.clone());
+        developer_machine(policy);
+    }
+    eprintln!("{}", policy_notice(&api_settings.sources.policy));
     let api = Application::build_with_pool(api_settings, pool.clone()).await?;
     let worker = Worker::build_with_pool(worker_settings, pool.clone())?;
     let base = format!("http://127.0.0.1:{}", api.port());
@@ -199,7 +205,7 @@ async fn demo_connection(
     if let Some(existing) =
         connections::find_by_name(pool, organization_id, DEMO_CONNECTION).await?
     {
-        connections::update(pool, secrets, &existing, &fields, false).await?;
+        connections::update(pool, secrets, &existing, &fields, &Default::default()).await?;
         return Ok(existing.id.to_string());
     }
     Ok(connections::insert(pool, secrets, organization_id, &fields)
@@ -255,6 +261,45 @@ fn write_env_file(
         "export SCHEMATA_URL={base}\nexport SCHEMATA_API_KEY={api_key}\nexport DEMO_CONNECTION_ID={connection_id}"
     );
     write_private(&args.state_dir.join("env"), &contents)
+}
+
+/// The demo source lives on this machine, beside Schemata's own database: on
+/// a developer's machine loopback and the other databases of that server are
+/// sources, unless the environment says otherwise. Schemata's own database
+/// stays refused.
+fn developer_machine(policy: &mut schemata_sources::PolicySettings) {
+    let development = schemata_sources::PolicySettings::local_development();
+    if std::env::var_os("SCHEMATA_SOURCE_DENY_NETWORKS").is_none() {
+        policy.deny_networks = development.deny_networks;
+    }
+    if std::env::var_os("SCHEMATA_ALLOW_SOURCES_ON_OWN_SERVER").is_none() {
+        policy.allow_sources_on_own_server = development.allow_sources_on_own_server;
+    }
+}
+
+fn policy_notice(policy: &schemata_sources::PolicySettings) -> String {
+    let networks = if policy.deny_networks.is_empty() {
+        "no network is denied (loopback included)".to_owned()
+    } else {
+        format!(
+            "denied networks {}",
+            policy
+                .deny_networks
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    };
+    let own_server = if policy.allow_sources_on_own_server {
+        "other databases of this PostgreSQL server are allowed as sources"
+    } else {
+        "this PostgreSQL server is refused as a source"
+    };
+    format!(
+        "Access policy (development): {networks}; {own_server}. `schemata api` and `schemata worker` \
+         refuse loopback, link-local and every database of their own server unless configured to allow them."
+    )
 }
 
 fn print_banner(

@@ -119,6 +119,45 @@ impl SourceConfig {
         }
     }
 
+    /// The one schema a connection may cache, when its configuration pins
+    /// one: a MySQL URL's database (MySQL's schemas are its databases).
+    pub fn pinned_schema(&self) -> Option<&str> {
+        match self {
+            Self::Network(endpoint) if endpoint.kind == SourceKind::Mysql => {
+                endpoint.database.as_deref()
+            }
+            _ => None,
+        }
+    }
+
+    /// Refuses a scope that reaches past the schema the configuration pins.
+    pub fn check_scope(&self, scope: &crate::CacheScope) -> Result<(), SourceConfigError> {
+        let Some(database) = self.pinned_schema() else {
+            return Ok(());
+        };
+        let outside = scope
+            .schema_filter
+            .names()
+            .iter()
+            .find(|s| *s != database)
+            .map(|s| format!("schema_filter names `{s}`"))
+            .or_else(|| {
+                scope
+                    .table_allowlist
+                    .ids()
+                    .iter()
+                    .find(|id| id.schema != database)
+                    .map(|id| format!("table_allowlist names `{id}`"))
+            });
+        match outside {
+            Some(what) => Err(invalid(format!(
+                "{what}, but the URL's database `{database}` scopes this connection; \
+                 remove the database from the URL to read several"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Refuses the placeholder where there is nothing stored to keep (on create).
     pub fn reject_placeholder(&self) -> Result<(), SourceConfigError> {
         match self {

@@ -115,13 +115,24 @@ impl DynamoClient {
         })?;
         let status = answer.status();
         let bytes = read_bounded(answer).await?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
-            SourceError::Query(format!("an answer Schemata could not read (HTTP {status})"))
-        })?;
+        // Anything but DynamoDB's JSON, or an error without DynamoDB's
+        // `__type`, is some other server: "unreachable", as a closed port
+        // is, and nothing of what it said goes back (the endpoint is the
+        // tenant's to choose, the server may be anyone's).
+        let not_dynamodb = || {
+            tracing::info!(
+                status = status.as_u16(),
+                "the endpoint answered, but not as DynamoDB does"
+            );
+            SourceError::Unreachable
+        };
+        let value: Value = serde_json::from_slice(&bytes).map_err(|_| not_dynamodb())?;
         if status.is_success() {
             Ok(value)
-        } else {
+        } else if value["__type"].is_string() {
             Err(error_of(&value, status.as_u16()))
+        } else {
+            Err(not_dynamodb())
         }
     }
 

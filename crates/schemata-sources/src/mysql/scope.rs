@@ -1,6 +1,6 @@
 //! Turning a refresh's scope into `information_schema` filters: a list of
 //! schemas for `TABLE_SCHEMA IN (…)` and, when tables are named, a list for
-//! `CONCAT(schema, '.', table) IN (…)`, always as bound parameters.
+//! the schema ids `IN (…)` (see `quoted_part`), always as bound parameters.
 
 use crate::IntrospectionScope;
 
@@ -22,12 +22,18 @@ pub(super) struct Filter {
 impl Filter {
     /// `available` are the server's user schemas; `database` the connection's own.
     pub fn new(scope: &IntrospectionScope, available: &[String], database: Option<&str>) -> Self {
-        let wanted: Vec<String> = if !scope.schema_filter.names().is_empty() {
-            scope.schema_filter.names().to_vec()
-        } else if let Some(database) = database {
-            vec![database.to_owned()]
-        } else {
-            available.to_vec()
+        // A database in the URL scopes the connection: the filter can narrow
+        // it to nothing, never reach another (the API refuses such a filter;
+        // this holds whatever is stored).
+        let wanted: Vec<String> = match database {
+            Some(database) => scope
+                .schema_filter
+                .admits(database)
+                .then(|| database.to_owned())
+                .into_iter()
+                .collect(),
+            None if !scope.schema_filter.names().is_empty() => scope.schema_filter.names().to_vec(),
+            None => available.to_vec(),
         };
         let schemas = wanted
             .into_iter()
@@ -35,7 +41,7 @@ impl Filter {
             .collect();
         Self {
             schemas,
-            allowlist: scope.table_allowlist.entries().to_vec(),
+            allowlist: scope.table_allowlist.entries(),
             only_schemas: scope.options.schemas.clone(),
             only_tables: scope
                 .options
@@ -50,7 +56,11 @@ impl Filter {
     pub fn clause(&self, schema: &str, table: &str) -> (String, Vec<String>) {
         let mut binds: Vec<String> = self.schemas.clone();
         let mut clause = format!("{schema} IN ({})", placeholders(self.schemas.len()));
-        let qualified = format!("CONCAT({schema}, '.', {table})");
+        let qualified = format!(
+            "CONCAT({}, '.', {})",
+            quoted_part(schema),
+            quoted_part(table)
+        );
         if !self.allowlist.is_empty() {
             clause.push_str(&format!(
                 " AND {qualified} IN ({})",
@@ -81,6 +91,15 @@ impl Filter {
     }
 }
 
+/// A part of a schema id as `schemata_core::SchemaId` writes it: in double
+/// quotes, `"` doubled, when it holds `.` or `"`.
+fn quoted_part(column: &str) -> String {
+    format!(
+        "IF(LOCATE('.', {column}) > 0 OR LOCATE('\"', {column}) > 0, \
+         CONCAT('\"', REPLACE({column}, '\"', '\"\"'), '\"'), {column})"
+    )
+}
+
 fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
@@ -104,16 +123,30 @@ mod tests {
     }
 
     #[test]
-    fn the_schemas_are_the_filter_else_the_database_else_every_user_schema() {
+    fn the_schemas_are_the_database_else_the_filter_else_every_user_schema() {
         let available = vec!["shop".to_string(), "crm".into(), "mysql".into()];
         let all = RefreshOptions::default();
-        assert_eq!(
+        assert!(
             Filter::new(
                 &scope(&["crm", "gone"], &[], all.clone()),
                 &available,
                 Some("shop")
             )
+            .schemas
+            .is_empty(),
+            "a filter never reaches past the URL's database"
+        );
+        assert_eq!(
+            Filter::new(
+                &scope(&["shop"], &[], all.clone()),
+                &available,
+                Some("shop")
+            )
             .schemas,
+            ["shop"]
+        );
+        assert_eq!(
+            Filter::new(&scope(&["crm", "gone"], &[], all.clone()), &available, None).schemas,
             ["crm"]
         );
         assert_eq!(

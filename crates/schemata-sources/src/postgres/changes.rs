@@ -53,7 +53,7 @@ impl Scope {
     pub fn of(filter: &SchemaFilter, allowlist: &TableAllowlist) -> Self {
         Self {
             schemas: filter.names().to_vec(),
-            tables: allowlist.entries().to_vec(),
+            tables: allowlist.entries(),
         }
     }
 }

@@ -19,14 +19,48 @@
 /// refresh's own ($3 schemas, $4 tables). Partitions stand behind their parent.
 macro_rules! in_scope {
     () => {
-        "c.relkind IN ('r', 'v', 'm', 'p', 'f')
+        concat!(
+            "c.relkind IN ('r', 'v', 'm', 'p', 'f')
   AND NOT c.relispartition
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
   AND (cardinality($1::text[]) = 0 OR n.nspname = ANY($1))
-  AND (cardinality($2::text[]) = 0 OR n.nspname || '.' || c.relname = ANY($2))
+  AND (cardinality($2::text[]) = 0 OR ",
+            schema_id!(),
+            " = ANY($2))
   AND ((cardinality($3::text[]) = 0 AND cardinality($4::text[]) = 0)
-       OR n.nspname = ANY($3) OR n.nspname || '.' || c.relname = ANY($4))"
+       OR n.nspname = ANY($3) OR ",
+            schema_id!(),
+            " = ANY($4))"
+        )
+    };
+}
+
+/// The relation's schema id as `schemata_core::SchemaId` writes it: a part
+/// with `.` or `"` in double quotes, `"` doubled.
+macro_rules! schema_id {
+    () => {
+        concat!(
+            quoted_part!("n.nspname"),
+            " || '.' || ",
+            quoted_part!("c.relname")
+        )
+    };
+}
+
+macro_rules! quoted_part {
+    ($part:literal) => {
+        concat!(
+            "(CASE WHEN strpos(",
+            $part,
+            ", '.') > 0 OR strpos(",
+            $part,
+            ", '\"') > 0 THEN '\"' || replace(",
+            $part,
+            ", '\"', '\"\"') || '\"' ELSE ",
+            $part,
+            "::text END)"
+        )
     };
 }
 

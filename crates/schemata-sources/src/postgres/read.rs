@@ -119,7 +119,9 @@ impl Reader<'_> {
         let changed = match &stored {
             Some(state) => {
                 let check = self.changes(state).await?;
-                if state.unchanged(&check) {
+                let must_list =
+                    self.scope.options.hard_refresh && self.scope.known.cache_keeps_unlisted;
+                if state.unchanged(&check) && !must_list {
                     return Ok(Introspection::Unchanged);
                 }
                 (!check.memberships_changed).then_some(check.changed)

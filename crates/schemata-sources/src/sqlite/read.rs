@@ -117,7 +117,7 @@ impl Reader<'_> {
         let mut binds: Vec<String> = Vec::new();
         let mut names_in = |sql: &mut String, names: Vec<String>| {
             sql.push_str(&format!(
-                " AND ('main.' || name) IN ({})",
+                " AND name IN ({})",
                 vec!["?"; names.len().max(1)].join(", ")
             ));
             if names.is_empty() {
@@ -125,16 +125,20 @@ impl Reader<'_> {
             }
             binds.extend(names);
         };
-        let allowlist = scope.table_allowlist.entries();
+        // Ids of another schema than `main` name nothing here.
+        let names = |ids: &[SchemaId]| -> Vec<String> {
+            ids.iter()
+                .filter(|id| id.schema == SCHEMA)
+                .map(|id| id.name.clone())
+                .collect()
+        };
+        let allowlist = scope.table_allowlist.ids();
         if !allowlist.is_empty() {
-            names_in(&mut sql, allowlist.to_vec());
+            names_in(&mut sql, names(allowlist));
         }
         let options = &scope.options;
         if options.is_partial() && !options.schemas.iter().any(|s| s == SCHEMA) {
-            names_in(
-                &mut sql,
-                options.tables.iter().map(ToString::to_string).collect(),
-            );
+            names_in(&mut sql, names(&options.tables));
         }
         sql.push_str(" ORDER BY name");
         let max = self.budget.max_objects();

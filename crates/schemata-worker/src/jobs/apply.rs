@@ -14,6 +14,7 @@ use schemata_core::{
 };
 use schemata_sources::Introspection;
 use schemata_store::{
+    connections,
     runs::{self, RunRow},
     snapshots,
 };
@@ -32,6 +33,8 @@ pub(crate) struct Writer<'a> {
     index: CachedIndex,
     cached: Option<Index>,
     tx: Transaction<'static, Postgres>,
+    /// The connection's scope generation the source was read under.
+    generation: i64,
     /// The objects read in full: kind and field count, for the summary.
     read: HashMap<SchemaId, (ObjectKind, usize)>,
     /// New content hashes of the objects written.
@@ -44,6 +47,7 @@ impl<'a> Writer<'a> {
         ctx: &RefreshContext,
         run: &'a RunRow,
         index: CachedIndex,
+        generation: i64,
     ) -> anyhow::Result<Self> {
         let tx = ctx
             .pool
@@ -55,6 +59,7 @@ impl<'a> Writer<'a> {
             index,
             cached: None,
             tx,
+            generation,
             read: HashMap::new(),
             written: HashMap::new(),
             changes: ChangeSet::default(),
@@ -147,7 +152,18 @@ impl<'a> Writer<'a> {
     ) -> anyhow::Result<Finish> {
         let run = self.run;
         let options = run.options()?;
+        // Locked first (as every writer of runs does): a change of the
+        // connection's configuration or scope commits before or after this
+        // transaction, never inside it.
+        if connections::locked_generation(&mut self.tx, run.connection_id).await?
+            != Some(self.generation)
+        {
+            self.tx.rollback().await.context("Failed to roll back")?;
+            return Ok(Finish::Superseded);
+        }
         let cached = self.cached().await?;
+        // Unchanged is no listing: what the cache keeps is as it was.
+        let listed = !options.is_partial() && matches!(introspection, Introspection::Read(_));
         let (present, failures, catalog_state) = match introspection {
             Introspection::Unchanged => (cached.keys().cloned().collect(), vec![], None),
             Introspection::Read(listing) => {
@@ -182,6 +198,16 @@ impl<'a> Writer<'a> {
             .context("Failed to remove objects gone from the source")?;
         for id in &removed {
             self.changes.removed(id.to_string());
+        }
+        if listed {
+            // A soft refresh that kept what the listing no longer has leaves
+            // the next hard refresh something to remove, whatever the
+            // catalog state will say.
+            let keeps_unlisted =
+                !options.hard_refresh && cached.keys().any(|id| !present.contains(id));
+            snapshots::set_keeps_unlisted(&mut self.tx, run.connection_id, keeps_unlisted)
+                .await
+                .context("Failed to record what the cache keeps")?;
         }
         if self.written.is_empty() && removed.is_empty() {
             // The cache is as it was, and so is its version: only what the
@@ -276,6 +302,9 @@ pub(crate) enum Finish {
     Done(RefreshOutcome),
     /// Nothing was written; the run is to be closed as failed with this message.
     Failed(String),
+    /// Nothing was written: the connection's configuration or scope changed
+    /// since the source was read.
+    Superseded,
 }
 
 /// Encodes each batch the source sends into its stored form, on a task the

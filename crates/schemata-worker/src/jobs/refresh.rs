@@ -165,7 +165,7 @@ async fn run_claimed(
         return record_failure(ctx, run, error, started).await;
     }
     let cached = CachedIndex::load(ctx.pool.clone(), run.connection_id);
-    let (source, scope) = match prepare(ctx, run, &cached).await {
+    let (source, scope, generation) = match prepare(ctx, run, &cached).await {
         Ok(prepared) => prepared,
         Err(error) => return record_failure(ctx, run, error, started).await,
     };
@@ -173,7 +173,7 @@ async fn run_claimed(
     // core) while the writer hashes and writes what it sends on another. The
     // set aborts the read if this refresh is dropped.
     let (sink, batches) = tokio::sync::mpsc::channel(2);
-    let writer = Writer::begin(ctx, run, cached).await?;
+    let writer = Writer::begin(ctx, run, cached, generation).await?;
     let job_timeout = ctx.job_timeout;
     let mut reading = tokio::task::JoinSet::new();
     reading.spawn(
@@ -209,6 +209,15 @@ async fn run_claimed(
         (Ok(Ok(introspection)), Ok(writer)) => match writer.finish(introspection, started).await {
             Ok(Finish::Done(outcome)) => return Ok(outcome),
             Ok(Finish::Failed(message)) => (message, false),
+            Ok(Finish::Superseded) => {
+                // Read again at once, under what the connection says now.
+                let message = "The connection's configuration or filters changed during the refresh; reading it again.";
+                if runs::retry_later(&ctx.pool, run, Duration::ZERO, message).await? {
+                    tracing::info!(job.id = %run.id, "connection changed mid-refresh; reading again");
+                    return Ok(RefreshOutcome::RetryScheduled(Duration::ZERO));
+                }
+                (message.to_owned(), false)
+            }
             Err(error) => (write_failure(run, &error), false),
         },
         (_, Err(error)) => (write_failure(run, &error), false),
@@ -252,13 +261,14 @@ fn write_failure(run: &RunRow, error: &anyhow::Error) -> String {
     "Failed to write the new schema cache; the previous cache is kept.".into()
 }
 
-/// The source and what to read of it, as the run asks; the error is a message
-/// for the run's owner.
+/// The source and what to read of it, as the run asks, and the connection's
+/// scope generation it was read under; the error is a message for the run's
+/// owner.
 async fn prepare(
     ctx: &RefreshContext,
     run: &RunRow,
     cached: &CachedIndex,
-) -> Result<(AnySource, IntrospectionScope), String> {
+) -> Result<(AnySource, IntrospectionScope, i64), String> {
     let connection = connections::get_by_id(&ctx.pool, run.connection_id)
         .await
         .map_err(|e| format!("Failed to load the connection: {e}"))?
@@ -272,7 +282,7 @@ async fn prepare(
     {
         tracing::warn!(error = ?error, "could not record the connection's source server");
     }
-    let catalog_state = {
+    let (catalog_state, cache_keeps_unlisted) = {
         let mut conn = ctx.pool.acquire().await.map_err(|e| e.to_string())?;
         snapshots::catalog_state(&mut conn, connection.id)
             .await
@@ -286,10 +296,11 @@ async fn prepare(
         known: Known {
             catalog_state,
             cached: cached.graph(),
+            cache_keeps_unlisted,
         },
     };
     let source = connect(kind, &config, ctx.limits, &ctx.policy).map_err(|e| e.to_string())?;
-    Ok((source, scope))
+    Ok((source, scope, connection.scope_generation))
 }
 
 /// Closes the run as failed; the cache is not touched.

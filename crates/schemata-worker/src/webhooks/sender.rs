@@ -161,10 +161,7 @@ impl WebhookSender {
         match tokio::time::timeout(self.settings.timeout, sending).await {
             Ok(Ok(status_code)) => Attempt::Delivered { status_code },
             Ok(Err((code, error))) => fail(code, error),
-            Err(_) => fail(
-                None,
-                format!("no answer within {} ms", self.settings.timeout.as_millis()),
-            ),
+            Err(_) => fail(None, UNREACHABLE.into()),
         }
     }
 
@@ -194,13 +191,18 @@ impl WebhookSender {
     }
 }
 
-/// What went wrong, for the deliveries list: never the URL (it may hold a token).
+/// What the deliveries list says of any attempt that got no HTTP answer: a
+/// closed port, a silent one and a server that does not speak HTTP read the
+/// same, so that webhooks cannot map what listens where.
+const UNREACHABLE: &str = "receiver unreachable";
+
+/// What went wrong, for the deliveries list: never the URL (it may hold a
+/// token), never what a server that is not an HTTP receiver sent.
 fn describe(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        "no answer in time".into()
-    } else if error.is_connect() {
-        "could not connect to the receiver".into()
-    } else {
-        "the request failed before an answer came".into()
-    }
+    tracing::info!(
+        timeout = error.is_timeout(),
+        connect = error.is_connect(),
+        "webhook receiver unreachable"
+    );
+    UNREACHABLE.into()
 }

@@ -80,10 +80,12 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
     let kind = schemata_core::SourceKind::Postgresql;
     let config =
         schemata_core::SourceConfig::parse(kind, &serde_json::json!({ "url": source_url.url() }))?;
-    let policy =
-        schemata_sources::AccessPolicy::build(&Default::default(), &app.store.database_url)
-            .await
-            .map_err(anyhow::Error::msg)?;
+    let policy = schemata_sources::AccessPolicy::build(
+        &schemata_sources::PolicySettings::local_development(),
+        &app.store.database_url,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
     let source = connect(kind, &config, SourceLimits::default(), &policy)?;
     let scope = IntrospectionScope {
         options: RefreshOptions::default(),
