@@ -18,6 +18,14 @@ ui-test:
     cargo test -p schemata-testkit --test operator_page -- --nocapture
     @ls target/ui/
 
+# The cache oracle: a seeded random walk of DDL, refreshes (hard, soft,
+# partial, cancelled, killed) and scope changes on PostgreSQL, MariaDB and
+# SQLite; after every hard refresh the cache must equal a fresh full read.
+# `just fuzz-refresh 5000` walks further; `just fuzz-refresh 150 SEED` replays
+# a seed a failure printed.
+fuzz-refresh steps="2000" seed="":
+    SCHEMATA_ORACLE_STEPS={{steps}} SCHEMATA_ORACLE_SEED={{seed}} cargo test -p schemata-testkit --test cache_oracle -- --nocapture --test-threads 1
+
 # Formatting and lints, as CI runs them.
 lint:
     cargo fmt --all --check

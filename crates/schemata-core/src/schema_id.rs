@@ -32,11 +32,11 @@ impl SchemaId {
                  with a part that contains `.` or `\"` in double quotes (`public.\"v1.users\"`)"
             )
         };
-        let (schema, rest) = part(raw).map_err(|why| invalid(why))?;
+        let (schema, rest) = part(raw).map_err(&invalid)?;
         let rest = rest
             .strip_prefix('.')
             .ok_or_else(|| invalid("no `.` between schema and name"))?;
-        let (name, rest) = part(rest).map_err(|why| invalid(why))?;
+        let (name, rest) = part(rest).map_err(&invalid)?;
         if !rest.is_empty() {
             return Err(invalid(
                 "more than two parts (a name with a dot must be quoted)",

@@ -106,7 +106,8 @@ mod tests {
                 "https://example.com/in;********/********",
             ),
             ("https://example.com", "https://example.com/"),
-            ("http://[::1]:8080/a/", "http://[::1]:8080/a/********"),
+            ("http://[::1]:8080/a/", "http://[::1]:8080/a"),
+            ("http://[::1]:8080/a/b", "http://[::1]:8080/a/********"),
         ] {
             assert_eq!(WebhookUrl::parse(url).unwrap().shown(), shown, "{url}");
             assert!(!shown.contains("SECRET") && !shown.contains("hunter2"));

@@ -298,7 +298,10 @@ impl TestApp {
             secrets: self.store.secret_box().expect("the test key is valid"),
             limits: schemata_sources::SourceLimits::default(),
             policy: AccessPolicy::build(
-                &schemata_sources::PolicySettings::local_development(),
+                &schemata_sources::PolicySettings {
+                    sqlite_root: Some(self.sqlite_root.clone()),
+                    ..schemata_sources::PolicySettings::local_development()
+                },
                 &self.store.database_url,
             )
             .await

@@ -13,6 +13,7 @@ pub mod fake_postgres;
 mod holders;
 mod mariadb_server;
 mod mysql;
+pub mod oracle;
 mod process;
 pub mod tcp_proxy;
 pub mod webhook_receiver;

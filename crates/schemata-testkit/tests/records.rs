@@ -39,7 +39,8 @@ async fn postgres_rows_with_awkward_names_come_back_as_json() {
     .await;
     let id = app.create_connection("awkward", &source).await;
     refreshed(&app, &id).await;
-    let schema_id = "sch ema.we\"ird.ta ble`ü";
+    // The name holds a dot and a quote: quoted, the quote doubled.
+    let schema_id = "sch ema.\"we\"\"ird.ta ble`ü\"";
     let response = records(&app, &id, schema_id, 10).await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     let rows: Value = response.json::<Value>().await.unwrap()["data"].clone();
@@ -108,7 +109,7 @@ async fn mariadb_rows_with_awkward_names_come_back_as_json() {
         .create_source("awkward", "mysql", json!({"url": source.url()}))
         .await;
     refreshed(&app, &id).await;
-    let schema_id = format!("{}.we\"ird.ta ble`ü", source.name());
+    let schema_id = format!("{}.\"we\"\"ird.ta ble`ü\"", source.name());
     let response = records(&app, &id, &schema_id, 5).await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     let rows: Value = response.json::<Value>().await.unwrap()["data"].clone();
@@ -157,7 +158,7 @@ async fn sqlite_rows_come_back_as_json() {
         .create_source("rows", "sqlite", json!({"path": file}))
         .await;
     refreshed(&app, &id).await;
-    let response = records(&app, &id, "main.we\"ird", 5).await;
+    let response = records(&app, &id, "main.\"we\"\"ird\"", 5).await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     let rows: Value = response.json::<Value>().await.unwrap()["data"].clone();
     assert_eq!(
@@ -172,7 +173,7 @@ async fn sqlite_rows_come_back_as_json() {
         )
         .await;
     assert_eq!(patched.status(), 200);
-    let refused = records(&app, &id, "main.we\"ird", 5).await;
+    let refused = records(&app, &id, "main.\"we\"\"ird\"", 5).await;
     assert_eq!(refused.status(), 409);
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "conflict");

@@ -31,6 +31,19 @@ fn assert_signed(received: &Received, secret: &str) {
     assert!((0..300).contains(&age), "timestamp {t} is {age} s old");
 }
 
+/// RFC 3339 UTC with milliseconds, as the contract says of every timestamp.
+fn assert_milliseconds(at: &Value) {
+    let text = at
+        .as_str()
+        .unwrap_or_else(|| panic!("a timestamp, not {at}"));
+    let parsed = chrono::DateTime::parse_from_rfc3339(text).expect("RFC 3339");
+    assert!(
+        text.ends_with('Z') && text.len() == "2026-03-11T10:00:00.000Z".len(),
+        "{text}"
+    );
+    assert_eq!(parsed.timestamp_subsec_nanos() % 1_000_000, 0, "{text}");
+}
+
 async fn subscribe(app: &TestApp, url: &str, events: &[&str]) -> (String, String) {
     let response = app
         .post("/api/webhooks", &json!({"url": url, "events": events}))
@@ -113,6 +126,7 @@ async fn a_refresh_sends_signed_events_with_its_change_set() {
             "sent to the URL as given"
         );
         assert_eq!(body["data"]["connection_id"], json!(id));
+        assert_milliseconds(&body["created_at"]);
         assert_eq!(body["data"]["job_id"], status["last_result"]["job_id"]);
         assert_eq!(body["data"]["status"], "succeeded");
         assert_eq!(body["data"]["schema_version"], status["schema_version"]);
@@ -173,10 +187,14 @@ async fn a_refresh_sends_signed_events_with_its_change_set() {
         .await
         .unwrap();
     assert_eq!(shown["data"]["url"], receiver.url("/hooks?********"));
+    assert_milliseconds(&shown["data"]["created_at"]);
     let listed = deliveries(&app, &webhook).await;
     assert_eq!(listed.len(), 6);
     for delivery in &listed {
         assert_eq!(delivery["status"], "delivered", "{delivery}");
+        for at in ["created_at", "last_attempt_at", "delivered_at"] {
+            assert_milliseconds(&delivery[at]);
+        }
         assert_eq!(delivery["attempts"], 1);
         assert_eq!(delivery["last_status_code"], 200);
         assert_eq!(delivery["next_attempt_at"], Value::Null);

@@ -153,7 +153,8 @@ pub(crate) struct Connection {
     health_checked_at: Option<DateTime<Utc>>,
     /// Only these schemas are introspected (empty: all).
     schema_filter: Vec<String>,
-    /// Only these `schema.table` entries are introspected (empty: all).
+    /// Only these objects are cached, by schema id (`schema.table`, a part
+    /// holding `.` or `"` double-quoted); empty: all.
     table_allowlist: Vec<String>,
     /// How long a cache stays `fresh`; null: it never goes stale.
     refresh_ttl_seconds: Option<i32>,

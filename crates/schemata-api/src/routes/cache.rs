@@ -89,7 +89,7 @@ pub(crate) async fn list(
 /// One cached object with its fields, keys and indexes, overrides applied.
 #[utoipa::path(
     get, path = "/api/connections/{id}/schemas/{schema_id}", tag = "schemas",
-    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's `schema.name` (percent-encode dots or slashes inside names)."), ("If-None-Match" = Option<String>, Header, description = "The `ETag` you hold: 304 when the schema version is unchanged.")),
+    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's schema id, `schema.name`: a part holding `.` or `\"` is double-quoted with `\"` doubled (`a.\"b.c\"`, `\"a.b\".c`); percent-encode it."), ("If-None-Match" = Option<String>, Header, description = "The `ETag` you hold: 304 when the schema version is unchanged.")),
     responses(
         (status = 200, description = "The object.", body = schemas::ObjectEnvelope,
             headers(("ETag" = String, description = "The schema version."))),
@@ -128,7 +128,7 @@ pub(crate) async fn get(
 
 fn summary(object: &ObjectSummary) -> Value {
     json!({
-        "id": format!("{}.{}", object.schema_name, object.name),
+        "id": SchemaId::new(&object.schema_name, &object.name).to_string(),
         "schema": object.schema_name,
         "name": object.name,
         "kind": object.kind,

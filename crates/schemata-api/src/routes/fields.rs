@@ -57,7 +57,7 @@ pub(crate) struct UserFieldInput {
 /// `POST …/schemas/{schema_id}/fields`: creates or replaces user fields, matched by id.
 #[utoipa::path(
     post, path = "/api/connections/{id}/schemas/{schema_id}/fields", tag = "schemas",
-    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's `schema.name` (percent-encode dots or slashes inside names).")),
+    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's schema id, `schema.name`: a part holding `.` or `\"` is double-quoted with `\"` doubled (`a.\"b.c\"`, `\"a.b\".c`); percent-encode it.")),
     request_body = schemas::UpsertFields,
     responses(
         (status = 200, description = "The object, with the fields.", body = schemas::ObjectEnvelope),
@@ -196,7 +196,7 @@ fn user_field(
 /// kept; `null` or `""` clears it.
 #[utoipa::path(
     patch, path = "/api/connections/{id}/schemas/{schema_id}/fields/{field_id}", tag = "schemas",
-    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's `schema.name` (percent-encode dots or slashes inside names)."), ("field_id" = String, Path, description = "The field's id (its name for a detected field).")),
+    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's schema id, `schema.name`: a part holding `.` or `\"` is double-quoted with `\"` doubled (`a.\"b.c\"`, `\"a.b\".c`); percent-encode it."), ("field_id" = String, Path, description = "The field's id (its name for a detected field).")),
     request_body = schemas::PatchField,
     responses(
         (status = 200, description = "The field as clients now see it.", body = schemas::FieldEnvelope),
@@ -293,7 +293,7 @@ pub(crate) async fn patch(
 /// an override (the detected field shows its detected values again).
 #[utoipa::path(
     delete, path = "/api/connections/{id}/schemas/{schema_id}/fields/{field_id}", tag = "schemas",
-    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's `schema.name` (percent-encode dots or slashes inside names)."), ("field_id" = String, Path, description = "The field's id (its name for a detected field).")),
+    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's schema id, `schema.name`: a part holding `.` or `\"` is double-quoted with `\"` doubled (`a.\"b.c\"`, `\"a.b\".c`); percent-encode it."), ("field_id" = String, Path, description = "The field's id (its name for a detected field).")),
     responses(
         (status = 204, description = "Removed."),
         (status = 404, description = "No such connection, object or field.", body = schemas::ErrorEnvelope),
@@ -346,7 +346,7 @@ fn yes() -> bool {
 /// these fields, in this order. An empty list resets to the detected key.
 #[utoipa::path(
     put, path = "/api/connections/{id}/schemas/{schema_id}/primary_keys", tag = "schemas",
-    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's `schema.name` (percent-encode dots or slashes inside names).")),
+    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's schema id, `schema.name`: a part holding `.` or `\"` is double-quoted with `\"` doubled (`a.\"b.c\"`, `\"a.b\".c`); percent-encode it.")),
     request_body = schemas::PrimaryKeys,
     responses(
         (status = 200, description = "The object with its key.", body = schemas::ObjectEnvelope),
@@ -414,7 +414,7 @@ pub(crate) async fn set_primary_keys(
 /// `DELETE …/schemas/{schema_id}/primary_keys`: back to the detected key.
 #[utoipa::path(
     delete, path = "/api/connections/{id}/schemas/{schema_id}/primary_keys", tag = "schemas",
-    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's `schema.name` (percent-encode dots or slashes inside names).")),
+    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's schema id, `schema.name`: a part holding `.` or `\"` is double-quoted with `\"` doubled (`a.\"b.c\"`, `\"a.b\".c`); percent-encode it.")),
     responses(
         (status = 200, description = "The object with its detected key.", body = schemas::ObjectEnvelope),
         (status = 404, description = "No such connection or object.", body = schemas::ErrorEnvelope),

@@ -32,7 +32,7 @@ pub(crate) struct RecordsQuery {
 /// access policy, in the cache's types.
 #[utoipa::path(
     get, path = "/api/connections/{id}/schemas/{schema_id}/records", tag = "schemas",
-    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's `schema.name` (percent-encode dots or slashes inside names)."), RecordsQuery),
+    params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's schema id, `schema.name`: a part holding `.` or `\"` is double-quoted with `\"` doubled (`a.\"b.c\"`, `\"a.b\".c`); percent-encode it."), RecordsQuery),
     responses(
         (status = 200, description = "Sample rows.", body = schemas::RecordsEnvelope),
         (status = 404, description = "No such connection or cached object.", body = schemas::ErrorEnvelope),

@@ -29,12 +29,12 @@ const ADMIT_ROUNDS: usize = 3;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RefreshQuery {
-    /// `true` (default): re-read everything; `false`: only what changed.
+    /// `true` (default): also remove cached objects gone from the source; `false`: soft, additive only.
     #[param(value_type = Option<bool>)]
     hard_refresh: Option<String>,
     /// Comma-separated schemas to refresh (soft refresh only).
     schemas: Option<String>,
-    /// Comma-separated `schema.table` entries to refresh (soft refresh only).
+    /// Comma-separated schema ids to refresh (soft refresh only): `schema.table`, a part holding `.` or `"` double-quoted.
     tables: Option<String>,
     /// Seconds: a `fresh` cache younger than this answers 200 with the status, no run.
     #[param(value_type = Option<u32>)]

@@ -1,8 +1,8 @@
 //! Catalog rows, joined in memory by relation oid and column number into objects.
 
 use schemata_core::{
-    Field, FieldType, ForeignKey, Index, ObjectKind, Reference, SchemaObject, UniqueConstraint,
-    annotate_keys,
+    Field, FieldType, ForeignKey, Index, ObjectKind, Reference, SchemaId, SchemaObject,
+    UniqueConstraint, annotate_keys,
 };
 use sqlx::{
     Row,
@@ -260,7 +260,7 @@ pub(super) fn assemble(relations: &[ListingRow], details: Details) -> Vec<Schema
                     name: row.name,
                     columns,
                     references: Reference {
-                        schema_id: format!("{schema}.{name}"),
+                        schema_id: SchemaId::new(schema, name).to_string(),
                         fields: column_names(
                             row.target_oid,
                             row.target_columns.as_deref().unwrap_or_default(),

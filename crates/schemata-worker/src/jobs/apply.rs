@@ -209,7 +209,9 @@ impl<'a> Writer<'a> {
                 .await
                 .context("Failed to record what the cache keeps")?;
         }
-        if self.written.is_empty() && removed.is_empty() {
+        // A first refresh that found nothing still gives the cache a version
+        // (of the empty schema), as any refreshed cache has.
+        if self.written.is_empty() && removed.is_empty() && !cached.is_empty() {
             // The cache is as it was, and so is its version: only what the
             // source learned about its catalog, if anything, is new.
             if let Some(state) = &catalog_state {

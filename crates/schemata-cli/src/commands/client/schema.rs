@@ -15,7 +15,10 @@ pub async fn objects(
 ) -> Result<i32, ApiFailure> {
     let id = api.resolve(connection).await?;
     if let Some(object) = object {
-        let encoded: String = url::form_urlencoded::byte_serialize(object.as_bytes()).collect();
+        // A path segment, not a form value: a space is %20, never `+`; the
+        // quotes of an id like `a."b.c"` travel encoded.
+        let encoded =
+            percent_encoding::utf8_percent_encode(object, percent_encoding::NON_ALPHANUMERIC);
         let found = api
             .get(&format!("/api/connections/{id}/schemas/{encoded}"))
             .await?;
