@@ -371,4 +371,16 @@ async fn head_answers_as_get_and_the_docs_page_is_locked_down() {
         .await
         .unwrap();
     assert_eq!(not_allowed.status(), 405, "other methods still are not");
+    let worker = app.spawn_worker();
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let head = app
+            .client
+            .head(format!("http://127.0.0.1:{}{path}", worker.ops_port))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.status(), 200, "worker {path}");
+        assert!(head.bytes().await.unwrap().is_empty());
+    }
+    worker.stop().await;
 }

@@ -1,6 +1,6 @@
 //! `/healthz` and `/readyz` on the worker's own port, for orchestrators.
 
-use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
+use actix_web::{App, HttpResponse, HttpServer, Route, dev::Server, guard, web};
 use schemata_store::PgPool;
 use serde_json::json;
 use std::net::TcpListener;
@@ -12,18 +12,23 @@ pub(crate) fn serve(listener: TcpListener, pool: PgPool) -> std::io::Result<Serv
             .app_data(pool.clone())
             .route(
                 "/healthz",
-                web::get().to(|| async {
+                get_or_head().to(|| async {
                     HttpResponse::Ok().json(json!({"success": true, "data": {"status": "ok"}}))
                 }),
             )
-            .route("/readyz", web::get().to(readyz))
-            .route("/metrics", web::get().to(metrics))
+            .route("/readyz", get_or_head().to(readyz))
+            .route("/metrics", get_or_head().to(metrics))
             .default_service(web::to(not_found))
     })
     .workers(1)
     .disable_signals()
     .listen(listener)?
     .run())
+}
+
+/// GET, and HEAD as GET without a body: load balancers probe with HEAD.
+fn get_or_head() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 /// Anything but the two probes: the API's error envelope, with a request id.
