@@ -10,14 +10,15 @@ ALTER TABLE connections ADD COLUMN stale_reason text;
 -- meanwhile (the run is read again under the new one).
 ALTER TABLE connections ADD COLUMN scope_generation bigint NOT NULL DEFAULT 0;
 
--- A stale cache is due for an automatic refresh at once.
+-- A stale cache is due for an automatic refresh at once, TTL or none.
 CREATE OR REPLACE FUNCTION connections_refresh_due_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     NEW.refresh_due_at := CASE
-        WHEN NEW.refresh_ttl_seconds IS NULL THEN NULL
         -- Never refreshed: due at once.
-        WHEN NEW.last_refresh_finished IS NULL THEN NEW.created_at
-        WHEN NEW.stale_reason IS NOT NULL THEN least(now(), NEW.last_refresh_finished + make_interval(secs => NEW.refresh_ttl_seconds))
+        WHEN NEW.last_refresh_finished IS NULL AND NEW.refresh_ttl_seconds IS NOT NULL THEN NEW.created_at
+        WHEN NEW.stale_reason IS NOT NULL THEN
+            least(now(), NEW.last_refresh_finished + make_interval(secs => NEW.refresh_ttl_seconds))
+        WHEN NEW.refresh_ttl_seconds IS NULL THEN NULL
         ELSE NEW.last_refresh_finished + make_interval(secs => NEW.refresh_ttl_seconds)
     END;
     RETURN NEW;

@@ -39,19 +39,9 @@ impl RefreshOptions {
         schemas: Option<&str>,
         tables: Option<&str>,
     ) -> Result<Self, String> {
-        let split = |raw: Option<&str>| -> Vec<String> {
-            raw.unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
-        let schemas = split(schemas);
-        let tables = split(tables)
-            .iter()
-            .map(|t| SchemaId::parse(t))
-            .collect::<Result<Vec<_>, _>>()?;
+        // Commas inside double quotes belong to their name (`b."t,2"`).
+        let schemas = SchemaId::parse_schema_list(schemas.unwrap_or_default())?;
+        let tables = SchemaId::parse_list(tables.unwrap_or_default())?;
         let hard_refresh = hard_refresh.unwrap_or(true);
         if hard_refresh && (!schemas.is_empty() || !tables.is_empty()) {
             return Err("`schemas` and `tables` are allowed only with hard_refresh=false: a hard refresh of part of a source would remove everything else".into());

@@ -45,6 +45,28 @@ impl SchemaId {
         Ok(Self::new(schema, name))
     }
 
+    /// A comma-separated list of ids (`tables=a.t1,b."t,2"`): a comma inside
+    /// double quotes belongs to its part, spaces around an entry go.
+    pub fn parse_list(raw: &str) -> Result<Vec<Self>, String> {
+        split_list(raw).iter().map(|id| Self::parse(id)).collect()
+    }
+
+    /// A comma-separated list of schema names (`schemas=a,"b,c"`), each as
+    /// written or double-quoted as an id's part is.
+    pub fn parse_schema_list(raw: &str) -> Result<Vec<String>, String> {
+        split_list(raw)
+            .iter()
+            .map(|name| match part(name) {
+                Ok((schema, "")) => Ok(schema),
+                _ if !name.starts_with('"') => Ok(name.clone()),
+                Err(why) => Err(format!("invalid schema name `{name}`: {why}")),
+                Ok(_) => Err(format!(
+                    "invalid schema name `{name}`: text after its closing `\"`"
+                )),
+            })
+            .collect()
+    }
+
     /// How a part is written in an id: as is, or quoted when it must be.
     pub fn quote_part(part: &str) -> String {
         if needs_quotes(part) {
@@ -53,6 +75,29 @@ impl SchemaId {
             part.to_owned()
         }
     }
+}
+
+/// Splits at commas outside double quotes; trims each entry, drops empty ones.
+fn split_list(raw: &str) -> Vec<String> {
+    let mut entries = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for c in raw.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            ',' if !quoted => entries.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    entries.push(current);
+    entries
+        .into_iter()
+        .map(|entry| entry.trim().to_owned())
+        .filter(|entry| !entry.is_empty())
+        .collect()
 }
 
 fn needs_quotes(part: &str) -> bool {
@@ -144,6 +189,28 @@ mod tests {
             SchemaId::parse("\"public\".\"users\"").unwrap(),
             SchemaId::new("public", "users"),
             "a part that need not be quoted may be"
+        );
+    }
+
+    #[test]
+    fn lists_split_at_commas_outside_quotes() {
+        assert_eq!(
+            SchemaId::parse_list(r#" public.a , "q""s"."t,1",b.c "#).unwrap(),
+            [
+                SchemaId::new("public", "a"),
+                SchemaId::new("q\"s", "t,1"),
+                SchemaId::new("b", "c")
+            ]
+        );
+        assert_eq!(
+            SchemaId::parse_schema_list(r#"public, "a,b" ,, "c""d""#).unwrap(),
+            ["public", "a,b", "c\"d"]
+        );
+        assert!(SchemaId::parse_list("a.b,c").is_err(), "`c` is no id");
+        assert_eq!(
+            SchemaId::parse_list(r#""s, t"."u,v"," x"."y ""#).unwrap(),
+            [SchemaId::new("s, t", "u,v"), SchemaId::new(" x", "y ")],
+            "in a list, a part with a comma or edge spaces is quoted"
         );
     }
 

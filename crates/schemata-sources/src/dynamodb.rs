@@ -61,11 +61,14 @@ impl DynamoDbSource {
                 body["ExclusiveStartTableName"] = json!(start);
             }
             let page = self.client.call("ListTables", &body).await?;
+            // Any other JSON is some other server's, as for a non-JSON answer.
+            let Some(listed) = page["TableNames"].as_array() else {
+                tracing::info!("the endpoint answered ListTables without TableNames");
+                return Err(SourceError::Unreachable);
+            };
             names.extend(
-                page["TableNames"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
+                listed
+                    .iter()
                     .filter_map(Value::as_str)
                     .filter(|n| n.starts_with(prefix))
                     .map(str::to_owned),

@@ -45,6 +45,11 @@ const REFUSED: &str = "refused by policy";
 #[derive(Debug, Clone)]
 pub struct PolicySettings {
     pub deny_networks: Vec<IpNet>,
+    /// Deny this host's own interface addresses too (each of them, as found
+    /// at start): a service bound to every interface is loopback by another
+    /// name. On with the default denied networks, off when the operator lists
+    /// them.
+    pub deny_host_addresses: bool,
     /// Other databases of Schemata's own server may be sources (never
     /// Schemata's own database): for single-tenant installs and `schemata dev`.
     pub allow_sources_on_own_server: bool,
@@ -73,6 +78,7 @@ impl Default for PolicySettings {
         Self {
             deny_networks: Self::parse_networks(DEFAULT_DENY_NETWORKS)
                 .expect("the default denied networks parse"),
+            deny_host_addresses: true,
             allow_sources_on_own_server: false,
             sqlite_root: None,
             aws_credentials: None,
@@ -88,6 +94,7 @@ impl PolicySettings {
     pub fn local_development() -> Self {
         Self {
             deny_networks: vec![],
+            deny_host_addresses: false,
             allow_sources_on_own_server: true,
             ..Self::default()
         }
@@ -146,9 +153,13 @@ impl AccessPolicy {
             })?),
         };
         let own = own_database(own_database_url).await?;
+        let mut deny_networks = settings.deny_networks.clone();
+        if settings.deny_host_addresses {
+            deny_networks.extend(host_addresses().into_iter().map(IpNet::from));
+        }
         Ok(Self {
             inner: Arc::new(PolicyInner {
-                deny_networks: settings.deny_networks.clone(),
+                deny_networks,
                 own_databases: own.into_iter().collect(),
                 allow_sources_on_own_server: settings.allow_sources_on_own_server,
                 sqlite_root,
@@ -278,6 +289,11 @@ impl AccessPolicy {
         Ok(real)
     }
 
+    /// Whether other databases of Schemata's own server may be sources.
+    pub fn allows_sources_on_own_server(&self) -> bool {
+        self.inner.allow_sources_on_own_server
+    }
+
     /// The server's own AWS credentials, when the operator lends them to
     /// DynamoDB connections (single-tenant deployments only).
     pub fn aws_credentials(&self) -> Option<&AwsCredentials> {
@@ -287,6 +303,20 @@ impl AccessPolicy {
     /// Whether an I/O error is this policy's refusal (as opposed to a network failure).
     pub fn is_refusal(error: &io::Error) -> bool {
         error.kind() == io::ErrorKind::PermissionDenied && error.to_string() == REFUSED
+    }
+}
+
+/// This host's interface addresses (none when they cannot be listed).
+fn host_addresses() -> Vec<IpAddr> {
+    match if_addrs::get_if_addrs() {
+        Ok(interfaces) => interfaces
+            .into_iter()
+            .map(|interface| interface.ip().to_canonical())
+            .collect(),
+        Err(error) => {
+            tracing::warn!(error = %error, "could not list this host's addresses to deny them");
+            vec![]
+        }
     }
 }
 

@@ -101,9 +101,20 @@ impl PostgresSource {
     }
 }
 
-/// Refuses a session that landed in Schemata's own database.
-pub(crate) fn refuse_own_database(marker: Option<String>) -> Result<(), SourceError> {
-    match marker {
+/// Refuses a session that landed in Schemata's own database, or (unless the
+/// policy allows sources there) on the server that holds it.
+pub(crate) fn refuse_own_database(
+    marker: Option<String>,
+    policy: &AccessPolicy,
+) -> Result<(), SourceError> {
+    match marker.as_deref() {
+        Some(MARKED_SERVER) if policy.allows_sources_on_own_server() => Ok(()),
+        Some(MARKED_SERVER) => {
+            tracing::warn!(
+                "source session landed on the server of a Schemata database; refused by policy"
+            );
+            Err(SourceError::Refused)
+        }
         Some(instance) if !instance.is_empty() => {
             tracing::warn!("source session landed in a Schemata database; refused by policy");
             Err(SourceError::Refused)
@@ -111,6 +122,10 @@ pub(crate) fn refuse_own_database(marker: Option<String>) -> Result<(), SourceEr
         _ => Ok(()),
     }
 }
+
+/// What the marker query says of a session on a server one of whose other
+/// databases is Schemata's (see `queries::own_database_marker`).
+const MARKED_SERVER: &str = "server";
 
 fn ssl_mode(tls: Option<TlsMode>) -> PgSslMode {
     match tls {
@@ -136,7 +151,7 @@ impl Source for PostgresSource {
                     .map_err(SourceError::from_query)
             })
             .await?;
-            refuse_own_database(marker)
+            refuse_own_database(marker, &self.policy)
         })
         .await
     }
@@ -146,8 +161,10 @@ impl Source for PostgresSource {
         scope: &IntrospectionScope,
         sink: ObjectSink,
     ) -> Result<Introspection, SourceError> {
-        self.with_session(async |conn| read::read(conn, scope, &self.limits, sink).await)
-            .await
+        self.with_session(async |conn| {
+            read::read(conn, scope, &self.limits, &self.policy, sink).await
+        })
+        .await
     }
 
     async fn sample(
@@ -155,8 +172,10 @@ impl Source for PostgresSource {
         object: &SchemaObject,
         limit: u32,
     ) -> Result<Vec<serde_json::Value>, SourceError> {
-        self.with_session(async |conn| sample(conn, object, limit, &self.limits).await)
-            .await
+        self.with_session(async |conn| {
+            sample(conn, object, limit, &self.limits, &self.policy).await
+        })
+        .await
     }
 }
 
@@ -169,6 +188,7 @@ async fn sample(
     object: &SchemaObject,
     limit: u32,
     limits: &SourceLimits,
+    policy: &AccessPolicy,
 ) -> Result<Vec<serde_json::Value>, SourceError> {
     let deadline = limits.round_trip();
     let opened = within(deadline, async {
@@ -178,7 +198,7 @@ async fn sample(
             .map_err(SourceError::from_query)
     })
     .await?;
-    refuse_own_database(opened.try_get(0).map_err(SourceError::from_query)?)?;
+    refuse_own_database(opened.try_get(0).map_err(SourceError::from_query)?, policy)?;
     // `alias.*` is the whole row even when a column has the alias's name.
     let sql = format!(
         "SELECT CASE WHEN octet_length(j) <= $2 THEN j END, octet_length(j)::int8

@@ -43,12 +43,13 @@ impl SourceSettings {
             },
             policy: PolicySettings {
                 // Set, even to nothing, it is what the operator says; unset,
-                // the safe default.
+                // the safe default (and this host's own addresses).
                 deny_networks: PolicySettings::parse_networks(
                     &std::env::var("SCHEMATA_SOURCE_DENY_NETWORKS")
                         .unwrap_or_else(|_| crate::policy::DEFAULT_DENY_NETWORKS.into()),
                 )
                 .map_err(|e| format!("SCHEMATA_SOURCE_DENY_NETWORKS: {e}"))?,
+                deny_host_addresses: std::env::var_os("SCHEMATA_SOURCE_DENY_NETWORKS").is_none(),
                 allow_sources_on_own_server: env_or("SCHEMATA_ALLOW_SOURCES_ON_OWN_SERVER", false)?,
                 sqlite_root: env_opt("SCHEMATA_SQLITE_ROOT").map(PathBuf::from),
                 aws_credentials: aws_credentials()?,

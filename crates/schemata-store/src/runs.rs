@@ -331,14 +331,17 @@ pub async fn wake_queued(pool: &PgPool, connection_id: Uuid) -> Result<(), Store
 
 /// Puts a running run whose source failed transiently back on the queue, due
 /// after `delay` (the wait is on the queue, not in a worker slot), keeping
-/// `error` as its last error. False when that is not possible (it is no longer
-/// this delivery's, or another run is already queued behind it, which will
-/// do the refresh): the caller then closes it as failed.
+/// `error` as its last error; `counts_attempt` false gives the attempt back
+/// (a read superseded by a change of the connection was not the source's
+/// failure). False when that is not possible (it is no longer this
+/// delivery's, or another run is already queued behind it, which will do the
+/// refresh): the caller then closes it as failed.
 pub async fn retry_later(
     pool: &PgPool,
     run: &RunRow,
     delay: std::time::Duration,
     error: &str,
+    counts_attempt: bool,
 ) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
     crate::connections::lock(&mut tx, run.connection_id).await?;
@@ -358,7 +361,8 @@ pub async fn retry_later(
     let task_id = crate::queue::enqueue_after(&mut tx, &job, delay).await?;
     let updated = sqlx::query(
         "UPDATE refresh_runs SET status = 'queued', task_id = $3, error = $4,
-             next_attempt_at = now() + make_interval(secs => $5)
+             next_attempt_at = now() + make_interval(secs => $5),
+             attempt = CASE WHEN $6 THEN attempt ELSE greatest(attempt - 1, 0) END
          WHERE id = $1 AND status = 'running' AND task_id IS NOT DISTINCT FROM $2",
     )
     .bind(run.id)
@@ -366,6 +370,7 @@ pub async fn retry_later(
     .bind(&task_id)
     .bind(error)
     .bind(delay.as_secs_f64())
+    .bind(counts_attempt)
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() == 0 {

@@ -214,7 +214,9 @@ pub enum Attempt {
     },
 }
 
-/// Records an attempt: delivered, due again after `retry_in`, or given up.
+/// Records an attempt: delivered, due again `retry_in` after the attempt
+/// started (not after it ended: how long a receiver took to fail must not
+/// show in the schedule), or given up.
 pub async fn record(pool: &PgPool, id: Uuid, attempt: &Attempt) -> Result<(), StoreError> {
     let query = match attempt {
         Attempt::Delivered { status_code } => sqlx::query(
@@ -231,7 +233,8 @@ pub async fn record(pool: &PgPool, id: Uuid, attempt: &Attempt) -> Result<(), St
             "UPDATE webhook_deliveries SET last_status_code = $2, last_error = $3, leased_until = NULL,
                  status = CASE WHEN $4::float8 IS NULL THEN 'failed' ELSE 'pending' END,
                  next_attempt_at = CASE WHEN $4::float8 IS NULL THEN next_attempt_at
-                                        ELSE now() + make_interval(secs => $4) END
+                                        ELSE greatest(now(), coalesce(last_attempt_at, now())
+                                                                 + make_interval(secs => $4)) END
              WHERE id = $1",
         )
         .bind(id)

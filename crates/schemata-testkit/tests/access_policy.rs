@@ -284,6 +284,45 @@ async fn out_of_the_box_a_tenant_reaches_neither_loopback_nor_our_own_server() {
     assert_eq!(app.runs_and_jobs().await, (0, 0), "nothing was queued");
 }
 
+/// Reached by an address the policy does not know as ours (here: a policy
+/// told our database lives elsewhere), our server is still recognised: its
+/// Schemata database's marker is in a catalog every database of the server
+/// shares. Organization B cannot reach A's database there by another address.
+#[tokio::test]
+async fn our_own_server_is_recognised_by_its_marker_whatever_the_address() {
+    let _app = TestApp::spawn().await;
+    let other = source_database("CREATE TABLE t (id int);").await;
+    let config = SourceConfig::parse(SourceKind::Postgresql, &json!({"url": other.url()})).unwrap();
+    for (allowed, refused) in [(false, true), (true, false)] {
+        let settings = PolicySettings {
+            deny_networks: vec![],
+            deny_host_addresses: false,
+            allow_sources_on_own_server: allowed,
+            ..PolicySettings::default()
+        };
+        let policy = AccessPolicy::build(&settings, "postgres://postgres@10.9.9.9:6543/elsewhere")
+            .await
+            .unwrap();
+        let source = connect(
+            SourceKind::Postgresql,
+            &config,
+            SourceLimits::default(),
+            &policy,
+        )
+        .unwrap();
+        let health = source.health().await;
+        let scope = schemata_sources::IntrospectionScope::default();
+        let read = schemata_sources::introspect_all(&source, &scope).await;
+        if refused {
+            assert!(matches!(health, Err(SourceError::Refused)), "{health:?}");
+            assert!(matches!(read, Err(SourceError::Refused)));
+        } else {
+            health.expect("allowed by the operator");
+            read.expect("allowed by the operator");
+        }
+    }
+}
+
 /// Schemata's own server is refused as a whole unless the operator allows
 /// it, whatever the denied networks say; its own database always is.
 #[tokio::test]
@@ -300,6 +339,7 @@ async fn our_own_server_is_a_source_only_where_the_operator_allows_it() {
     for (allowed, expected) in [(false, "refused"), (true, "healthy")] {
         let settings = PolicySettings {
             deny_networks: vec![],
+            deny_host_addresses: false,
             allow_sources_on_own_server: allowed,
             ..PolicySettings::default()
         };
@@ -366,12 +406,17 @@ async fn a_dynamodb_endpoint_that_is_not_dynamodb_reads_as_unreachable() {
         b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 27\r\n\r\n<h1>intranet wiki home</h1>",
     )
     .await;
+    let other_json = answering(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"secret\": \"t0k3n\"}",
+    )
+    .await;
     let not_http = answering(b"\x4a\x00\x00\x00\x0a5.5.5-10.11.6-MariaDB\x00").await;
     let mut messages = Vec::new();
     for (name, port) in [
         ("closed", closed),
         ("json", json_error),
         ("html", html),
+        ("other-json", other_json),
         ("not-http", not_http),
     ] {
         let id = app
@@ -384,5 +429,5 @@ async fn a_dynamodb_endpoint_that_is_not_dynamodb_reads_as_unreachable() {
             .await;
         messages.push(app.check_health(&id).await["message"].clone());
     }
-    assert_eq!(messages, vec![json!("unreachable"); 4], "{messages:?}");
+    assert_eq!(messages, vec![json!("unreachable"); 5], "{messages:?}");
 }

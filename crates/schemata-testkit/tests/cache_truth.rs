@@ -316,6 +316,32 @@ async fn a_mysql_urls_database_scopes_the_connection() {
         .await;
     assert_eq!(sample.status(), 404);
 
+    // A partial refresh of another database is refused like such a filter.
+    let refused = app
+        .post_empty(&format!(
+            "/api/connections/{id}/schemas/refresh?hard_refresh=false&schemas={}",
+            other.name()
+        ))
+        .await;
+    assert_eq!(refused.status(), 400);
+    // Names are matched byte for byte, not by the catalog's collation.
+    let patched = app
+        .patch(
+            &format!("/api/connections/{id}"),
+            &json!({"table_allowlist": [format!("{}.ORDERS", shop.name())]}),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    refreshed(&app, &id, "").await;
+    assert!(ids(&app, &id).await.is_empty(), "`ORDERS` is not `orders`");
+    let patched = app
+        .patch(
+            &format!("/api/connections/{id}"),
+            &json!({"table_allowlist": []}),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+
     // Without a database in the URL, the filter chooses, as before.
     let server = app
         .create_connection_with(&json!({"name": "server", "type": "mysql",
@@ -326,6 +352,35 @@ async fn a_mysql_urls_database_scopes_the_connection() {
         ids(&app, &server).await,
         [format!("{}.secrets", other.name())]
     );
+    // Pointed at one database by its URL, the connection holds nothing else
+    // from the moment the PATCH commits.
+    let unpinned = app
+        .create_connection_with(&json!({"name": "unpinned", "type": "mysql",
+            "configuration": {"url": shop.server_url()}}))
+        .await;
+    refreshed(&app, &unpinned, "").await;
+    assert!(
+        ids(&app, &unpinned).await.len() >= 2,
+        "every database it sees"
+    );
+    let pinned = app
+        .patch(
+            &format!("/api/connections/{unpinned}"),
+            &json!({"configuration": {"url": shop.url()}}),
+        )
+        .await;
+    assert_eq!(pinned.status(), 200);
+    assert_eq!(
+        ids(&app, &unpinned).await,
+        [format!("{}.orders", shop.name())]
+    );
+    let sample = app
+        .get(&format!(
+            "/api/connections/{unpinned}/schemas/{}.secrets/records",
+            other.name()
+        ))
+        .await;
+    assert_eq!(sample.status(), 404);
     worker.stop().await;
 }
 
@@ -382,5 +437,54 @@ async fn head_answers_as_get_and_the_docs_page_is_locked_down() {
         assert_eq!(head.status(), 200, "worker {path}");
         assert!(head.bytes().await.unwrap().is_empty());
     }
+    worker.stop().await;
+}
+
+/// A change of the connection that commits while a refresh is writing: the
+/// refresh writes nothing, reads again under the new settings, and that
+/// second read does not use up one of its attempts.
+#[tokio::test]
+async fn a_refresh_superseded_by_a_patch_reads_again_without_using_an_attempt() {
+    let (app, _source, id, worker) = setup("CREATE TABLE t (id int);").await;
+    // The first object the refresh writes brings, in its transaction, the
+    // change of generation a PATCH makes (once: a sequence is not rolled back).
+    sqlx::raw_sql(
+        "CREATE SEQUENCE superseded_once;
+         CREATE FUNCTION supersede_once() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF nextval('superseded_once') = 1 THEN
+                 UPDATE connections SET scope_generation = scope_generation + 1
+                 WHERE id = NEW.connection_id;
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER supersede_once AFTER INSERT ON schema_objects
+             FOR EACH ROW EXECUTE FUNCTION supersede_once();",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let status = refreshed(&app, &id, "").await;
+    assert_eq!(ids(&app, &id).await, ["public.t"]);
+    let job = status["last_result"]["job_id"].as_str().unwrap().to_owned();
+    let run: Value = app
+        .get(&format!("/api/connections/{id}/schemas/refreshes/{job}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["data"]["status"], "succeeded", "{run}");
+    assert_eq!(
+        run["data"]["attempt"], 1,
+        "the superseded read was given back"
+    );
+    let calls: i64 = sqlx::query_scalar("SELECT last_value FROM superseded_once")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        calls, 2,
+        "written twice: the superseded write, then the real one"
+    );
     worker.stop().await;
 }

@@ -239,9 +239,14 @@ fn invalidation(
     fields: &ConnectionFields,
 ) -> Result<CacheInvalidation, ApiError> {
     let configuration_changed = previous != Some(&fields.config);
-    let before = row.scope()?;
-    let after = CacheScope::parse(fields.schema_filter.clone(), fields.table_allowlist.clone())
-        .map_err(ApiError::BadRequest)?;
+    // What each configuration lets the scope hold (a MySQL URL's database
+    // narrows it): a new URL can narrow the cache as a new filter does.
+    let stored = row.scope()?;
+    let before = previous.map_or_else(|| stored.clone(), |config| config.effective_scope(&stored));
+    let after = fields.config.effective_scope(
+        &CacheScope::parse(fields.schema_filter.clone(), fields.table_allowlist.clone())
+            .map_err(ApiError::BadRequest)?,
+    );
     let stale_reason = if configuration_changed {
         Some("The connection's configuration changed; the cache shows what was read before.")
     } else if !after.is_within(&before) {

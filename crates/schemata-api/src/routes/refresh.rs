@@ -94,6 +94,7 @@ async fn answer(
     max_age: Option<i64>,
 ) -> Result<Answer, ApiError> {
     let row = connections::load(state, caller, id).await?;
+    refuse_outside_pinned_schema(&row, &options)?;
     if row.status == "disabled" {
         return Ok(Answer::ok(
             StatusCode::OK,
@@ -215,6 +216,39 @@ fn parse_options(query: &RefreshQuery) -> Result<RefreshOptions, ApiError> {
         query.tables.as_deref(),
     )
     .map_err(ApiError::BadRequest)
+}
+
+/// A partial refresh of schemas the connection cannot hold (another database
+/// than its MySQL URL's) would do nothing: a 400, as such a filter is.
+fn refuse_outside_pinned_schema(
+    row: &schemata_store::connections::ConnectionRow,
+    options: &RefreshOptions,
+) -> Result<(), ApiError> {
+    let kind = row.source_kind()?;
+    let Ok(config) = schemata_core::SourceConfig::parse(kind, &row.configuration) else {
+        return Ok(());
+    };
+    let Some(database) = config.pinned_schema() else {
+        return Ok(());
+    };
+    let outside = options
+        .schemas
+        .iter()
+        .find(|s| *s != database)
+        .cloned()
+        .or_else(|| {
+            options
+                .tables
+                .iter()
+                .find(|t| t.schema != database)
+                .map(ToString::to_string)
+        });
+    match outside {
+        Some(name) => Err(ApiError::BadRequest(format!(
+            "`{name}` is outside this connection: the URL's database `{database}` scopes it."
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn parse_max_age(raw: Option<&str>) -> Result<Option<i64>, ApiError> {

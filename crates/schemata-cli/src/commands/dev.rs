@@ -271,6 +271,7 @@ fn developer_machine(policy: &mut schemata_sources::PolicySettings) {
     let development = schemata_sources::PolicySettings::local_development();
     if std::env::var_os("SCHEMATA_SOURCE_DENY_NETWORKS").is_none() {
         policy.deny_networks = development.deny_networks;
+        policy.deny_host_addresses = development.deny_host_addresses;
     }
     if std::env::var_os("SCHEMATA_ALLOW_SOURCES_ON_OWN_SERVER").is_none() {
         policy.allow_sources_on_own_server = development.allow_sources_on_own_server;
@@ -278,7 +279,7 @@ fn developer_machine(policy: &mut schemata_sources::PolicySettings) {
 }
 
 fn policy_notice(policy: &schemata_sources::PolicySettings) -> String {
-    let networks = if policy.deny_networks.is_empty() {
+    let networks = if policy.deny_networks.is_empty() && !policy.deny_host_addresses {
         "no network is denied (loopback included)".to_owned()
     } else {
         format!(

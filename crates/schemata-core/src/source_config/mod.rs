@@ -130,6 +130,19 @@ impl SourceConfig {
         }
     }
 
+    /// What a connection with this configuration and `scope` may cache: the
+    /// schema the configuration pins narrows the filter to it.
+    pub fn effective_scope(&self, scope: &crate::CacheScope) -> crate::CacheScope {
+        match self.pinned_schema() {
+            Some(database) => crate::CacheScope {
+                schema_filter: crate::SchemaFilter::parse(vec![database.to_owned()])
+                    .unwrap_or_default(),
+                table_allowlist: scope.table_allowlist.clone(),
+            },
+            None => scope.clone(),
+        }
+    }
+
     /// Refuses a scope that reaches past the schema the configuration pins.
     pub fn check_scope(&self, scope: &crate::CacheScope) -> Result<(), SourceConfigError> {
         let Some(database) = self.pinned_schema() else {

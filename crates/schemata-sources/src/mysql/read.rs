@@ -300,6 +300,5 @@ impl Reader<'_> {
 
 /// `column IN (…)` over the filter's schemas, for tables without a table name.
 fn schema_clause(filter: &Filter, column: &str) -> (String, Vec<String>) {
-    let marks = vec!["?"; filter.schemas.len()].join(", ");
-    (format!("{column} IN ({marks})"), filter.schemas.clone())
+    super::scope::schema_in(column, &filter.schemas)
 }

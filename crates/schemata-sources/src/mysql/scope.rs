@@ -54,10 +54,13 @@ impl Filter {
 
     /// `WHERE …` over the given columns, and the values to bind in order.
     pub fn clause(&self, schema: &str, table: &str) -> (String, Vec<String>) {
-        let mut binds: Vec<String> = self.schemas.clone();
-        let mut clause = format!("{schema} IN ({})", placeholders(self.schemas.len()));
+        // Byte for byte: information_schema's collation would let `ORDERS`
+        // name `orders` (or `Shop` name `shop`), and names match exactly. The
+        // plain comparison stays first: it is what lets the server open only
+        // the named databases' directories.
+        let (mut clause, mut binds) = schema_in(schema, &self.schemas);
         let qualified = format!(
-            "CONCAT({}, '.', {})",
+            "BINARY CONCAT({}, '.', {})",
             quoted_part(schema),
             quoted_part(table)
         );
@@ -71,7 +74,7 @@ impl Filter {
         if !self.only_schemas.is_empty() || !self.only_tables.is_empty() {
             // `IN ()` is not SQL: an empty list gets a value no name can be.
             clause.push_str(&format!(
-                " AND ({schema} IN ({}) OR {qualified} IN ({}))",
+                " AND (BINARY {schema} IN ({}) OR {qualified} IN ({}))",
                 placeholders(self.only_schemas.len().max(1)),
                 placeholders(self.only_tables.len().max(1))
             ));
@@ -97,6 +100,15 @@ fn quoted_part(column: &str) -> String {
     format!(
         "IF(LOCATE('.', {column}) > 0 OR LOCATE('\"', {column}) > 0, \
          CONCAT('\"', REPLACE({column}, '\"', '\"\"'), '\"'), {column})"
+    )
+}
+
+/// `column IN (…)` over `schemas`, exactly (see `Filter::clause`), and its binds.
+pub(super) fn schema_in(column: &str, schemas: &[String]) -> (String, Vec<String>) {
+    let marks = placeholders(schemas.len());
+    (
+        format!("{column} IN ({marks}) AND BINARY {column} IN ({marks})"),
+        [schemas, schemas].concat(),
     )
 }
 
@@ -170,6 +182,9 @@ mod tests {
         let (clause, binds) = filter.clause("TABLE_SCHEMA", "TABLE_NAME");
         assert_eq!(clause.matches('?').count(), binds.len());
         assert!(!clause.contains("shop"), "{clause}");
-        assert_eq!(binds, ["shop", "shop.orders", "\u{1}", "shop.orders"]);
+        assert_eq!(
+            binds,
+            ["shop", "shop", "shop.orders", "\u{1}", "shop.orders"]
+        );
     }
 }

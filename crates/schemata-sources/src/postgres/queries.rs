@@ -210,7 +210,10 @@ macro_rules! removable_total {
 /// Whether the session landed in a Schemata database: the `schemata.instance`
 /// setting our migrations put on the database itself, looked up where a role
 /// cannot override it (`ALTER ROLE … SET schemata.instance = ''` would hide it
-/// from `current_setting`), or a non-empty setting however it was made.
+/// from `current_setting`), or a non-empty setting however it was made; else
+/// `'server'` when another database of this server carries it (the server is
+/// Schemata's own, by whatever address it was reached: `pg_db_role_setting`
+/// is one catalog for the whole server, readable by every role).
 macro_rules! own_database_marker {
     () => {
         "coalesce(
@@ -219,7 +222,11 @@ macro_rules! own_database_marker {
         WHERE d.datname = current_database() AND s.setrole = 0
           AND EXISTS (SELECT 1 FROM unnest(s.setconfig) c WHERE c LIKE 'schemata.instance=%'))
     THEN 'database setting' END,
-    nullif(current_setting('schemata.instance', true), ''))"
+    nullif(current_setting('schemata.instance', true), ''),
+    CASE WHEN EXISTS (
+        SELECT 1 FROM pg_db_role_setting s
+        WHERE s.setrole = 0 AND EXISTS (SELECT 1 FROM unnest(s.setconfig) c WHERE c LIKE 'schemata.instance=%'))
+    THEN 'server' END)"
     };
 }
 

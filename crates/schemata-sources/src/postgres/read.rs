@@ -31,6 +31,7 @@ pub(super) async fn read(
     conn: &mut PgConnection,
     scope: &IntrospectionScope,
     limits: &SourceLimits,
+    policy: &crate::AccessPolicy,
     sink: ObjectSink,
 ) -> Result<Introspection, SourceError> {
     let deadline = limits.round_trip();
@@ -42,7 +43,7 @@ pub(super) async fn read(
     })
     .await?;
     let marker: Option<String> = opened.try_get("marker").map_err(SourceError::from_query)?;
-    refuse_own_database(marker)?;
+    refuse_own_database(marker, policy)?;
     let snapshot = Snapshot {
         xmin: opened
             .try_get("snapshot_xmin")

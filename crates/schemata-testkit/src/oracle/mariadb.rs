@@ -134,6 +134,17 @@ impl Dialect for MariaDbSource {
         json!({"url": self.database.url()})
     }
 
+    fn other_configuration(&self) -> Value {
+        let mut fields = super::discrete_fields(self.database.url());
+        fields["port"] = json!(
+            url::Url::parse(self.database.url())
+                .ok()
+                .and_then(|u| u.port())
+                .unwrap_or(3306)
+        );
+        fields
+    }
+
     /// The URL's database scopes the connection: a filter names it or nothing.
     fn filterable_schemas(&self, _catalog: &Catalog) -> Vec<String> {
         vec![self.database.name().to_owned()]

@@ -57,6 +57,10 @@ pub trait Dialect {
     /// The connection `type` and its `configuration`.
     fn kind(&self) -> &'static str;
     fn configuration(&self) -> Value;
+    /// The same source in another form of configuration (discrete fields
+    /// for a URL, a URL for a path): a change of configuration that keeps
+    /// the source, which must still leave the cache stale until read again.
+    fn other_configuration(&self) -> Value;
     /// The schemas a `schema_filter` may name for this source.
     fn filterable_schemas(&self, catalog: &Catalog) -> Vec<String> {
         catalog.schemas.clone()
@@ -83,6 +87,21 @@ pub fn budget(steps: usize) -> (usize, u64) {
                 .map_or(1, |d| d.as_nanos() as u64)
         });
     (steps, seed)
+}
+
+/// A database URL as discrete fields (`host`, `port`, `user`, `database`).
+pub(crate) fn discrete_fields(url: &str) -> Value {
+    let url = url::Url::parse(url).expect("a test database URL");
+    let mut fields = serde_json::json!({
+        "host": url.host_str().unwrap_or("127.0.0.1"),
+        "port": url.port().unwrap_or(5432),
+        "user": url.username(),
+        "database": url.path().trim_start_matches('/'),
+    });
+    if let Some(password) = url.password() {
+        fields["password"] = serde_json::json!(password);
+    }
+    fields
 }
 
 /// `name` as a double-quoted SQL identifier (PostgreSQL, SQLite).

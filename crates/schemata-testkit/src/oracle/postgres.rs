@@ -133,6 +133,10 @@ impl Dialect for PostgresSource {
         json!({"url": self.database.url()})
     }
 
+    fn other_configuration(&self) -> Value {
+        super::discrete_fields(self.database.url())
+    }
+
     async fn catalog(&mut self) -> Catalog {
         let schemas: Vec<String> = sqlx::query_scalar(
             "SELECT nspname::text FROM pg_namespace

@@ -50,6 +50,8 @@ pub struct Oracle<'a, D: Dialect> {
     log: Vec<String>,
     step: usize,
     report: Report,
+    /// Configuration changes so far: odd, the other form is in use.
+    configuration_flips: usize,
 }
 
 /// How long a refresh may take to end before the walk calls it stuck.
@@ -72,6 +74,7 @@ impl<'a, D: Dialect> Oracle<'a, D> {
             table_allowlist: vec![],
             log: vec![],
             step: 0,
+            configuration_flips: 0,
             report: Report {
                 seed,
                 ..Report::default()
@@ -100,8 +103,10 @@ impl<'a, D: Dialect> Oracle<'a, D> {
                         .await;
                 }
                 72..=75 => self.partial_refresh().await,
-                76..=80 => self.cancelled_refresh().await,
-                81..=85 => self.killed_refresh().await,
+                76..=79 => self.cancelled_refresh().await,
+                80..=83 => self.killed_refresh().await,
+                84..=86 => self.change_configuration().await,
+                87..=90 => self.change_scope_during_a_refresh().await,
                 _ => self.change_scope().await,
             }
         }
@@ -358,6 +363,78 @@ impl<'a, D: Dialect> Oracle<'a, D> {
         self.drive(run_id).await;
         let status = self.app.status(&id).await;
         self.note("killed", summary(Some(&status)));
+    }
+
+    /// Another form of the same source's configuration: the cache must turn
+    /// stale (it no longer answers to the configuration as given), and the
+    /// next hard refresh compares as any other.
+    async fn change_configuration(&mut self) {
+        self.configuration_flips += 1;
+        let configuration = if self.configuration_flips % 2 == 1 {
+            self.dialect.other_configuration()
+        } else {
+            self.dialect.configuration()
+        };
+        let before = self.app.status(&self.connection_id).await;
+        let patched = self
+            .app
+            .patch(
+                &format!("/api/connections/{}", self.connection_id),
+                &json!({ "configuration": configuration }),
+            )
+            .await;
+        if patched.status() != 200 {
+            let code = patched.status();
+            let body = patched.text().await.unwrap_or_default();
+            self.fail(&format!(
+                "PATCH of the configuration was answered {code}: {body}"
+            ));
+        }
+        let after = self.app.status(&self.connection_id).await;
+        if before["cache_status"] == "fresh" && after["cache_status"] != "stale" {
+            self.fail(&format!(
+                "a new configuration left the cache {} (it was fresh)",
+                after["cache_status"]
+            ));
+        }
+        self.note(
+            "configuration",
+            format!("{configuration} → {}", after["cache_status"]),
+        );
+    }
+
+    /// A scope change that lands while a refresh reads: whichever commits
+    /// first, what is cached afterwards answers to the new scope.
+    async fn change_scope_during_a_refresh(&mut self) {
+        let id = self.connection_id.clone();
+        let Some(run_id) = self.request(&id, &[]).await else {
+            return;
+        };
+        let (_, task_id, connection_id) = self.run_row(run_id).await;
+        let ctx = self.ctx.clone();
+        let running = tokio::spawn(async move {
+            let job = RefreshJob {
+                run_id,
+                connection_id,
+            };
+            refresh(&ctx, job, &task_id).await
+        });
+        tokio::time::sleep(Duration::from_millis(self.rng.below(30) as u64)).await;
+        self.change_scope().await;
+        let _ = running.await;
+        self.drive(run_id).await;
+        let scope = CacheScope::parse(self.schema_filter.clone(), self.table_allowlist.clone())
+            .expect("a scope the API accepted");
+        for object in self.app.cached_objects(&self.connection_id).await {
+            if !scope.admits(&object.id()) {
+                self.fail(&format!(
+                    "{} was cached by a refresh that raced the scope change",
+                    object.id()
+                ));
+            }
+        }
+        let status = self.app.status(&id).await;
+        self.note("raced", summary(Some(&status)));
     }
 
     /// New filters and allowlist, checked the moment the PATCH answers: no

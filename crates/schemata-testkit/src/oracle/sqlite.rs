@@ -149,6 +149,10 @@ impl Dialect for SqliteSource {
         json!({"path": self.path})
     }
 
+    fn other_configuration(&self) -> Value {
+        json!({"url": format!("sqlite://{}", self.path)})
+    }
+
     async fn catalog(&mut self) -> Catalog {
         let objects: Vec<(String, String)> = sqlx::query_as(
             "SELECT name, type FROM sqlite_schema WHERE type IN ('table', 'view')

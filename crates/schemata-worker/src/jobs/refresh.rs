@@ -212,7 +212,7 @@ async fn run_claimed(
             Ok(Finish::Superseded) => {
                 // Read again at once, under what the connection says now.
                 let message = "The connection's configuration or filters changed during the refresh; reading it again.";
-                if runs::retry_later(&ctx.pool, run, Duration::ZERO, message).await? {
+                if runs::retry_later(&ctx.pool, run, Duration::ZERO, message, false).await? {
                     tracing::info!(job.id = %run.id, "connection changed mid-refresh; reading again");
                     return Ok(RefreshOutcome::RetryScheduled(Duration::ZERO));
                 }
@@ -229,7 +229,7 @@ async fn run_claimed(
     };
     if transient && run.attempt < ctx.retry.attempts.min(run.max_attempts) {
         let delay = ctx.retry.delay_after(run.attempt);
-        if runs::retry_later(&ctx.pool, run, delay, &error).await? {
+        if runs::retry_later(&ctx.pool, run, delay, &error, true).await? {
             tracing::warn!(
                 job.id = %run.id, connection.id = %run.connection_id, attempt = run.attempt,
                 retry.in_ms = delay.as_millis() as u64, error = %error,
