@@ -1,10 +1,12 @@
 //! One error type for the HTTP boundary, rendered as the envelope of shared/API.md.
 
-use crate::request_id;
+use crate::{
+    dto::{ErrorBody, ErrorCode, ErrorEnvelope},
+    request_context,
+};
 use actix_web::{HttpResponse, ResponseError, http::StatusCode, http::header};
 use schemata_core::Scope;
 use schemata_store::StoreError;
-use serde_json::json;
 
 /// Marks a response whose body is already our error envelope.
 #[derive(Clone, Copy)]
@@ -56,24 +58,24 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> ErrorCode {
         match self {
-            Self::BadRequest(_) => "bad_request",
-            Self::Unauthorized => "unauthorized",
-            Self::Forbidden(_) => "forbidden",
-            Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::Conflict(_) => "conflict",
-            Self::ConnectionUnhealthy(_) => "connection_unhealthy",
-            Self::IdempotencyKeyReused(_) => "idempotency_key_reused",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::PayloadTooLarge(_) => "payload_too_large",
-            Self::UnsupportedMediaType(_) => "unsupported_media_type",
-            Self::CredentialsUnreadable => "credentials_unreadable",
-            Self::NotReady => "not_ready",
-            Self::Unavailable(_) => "unavailable",
-            Self::SourceError(_) => "source_error",
-            Self::Internal(_) => "internal",
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::ConnectionUnhealthy(_) => ErrorCode::ConnectionUnhealthy,
+            Self::IdempotencyKeyReused(_) => ErrorCode::IdempotencyKeyReused,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            Self::CredentialsUnreadable => ErrorCode::CredentialsUnreadable,
+            Self::NotReady => ErrorCode::NotReady,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::SourceError(_) => ErrorCode::SourceError,
+            Self::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -150,9 +152,10 @@ impl ResponseError for ApiError {
             // The whole cause chain goes to the log, never to the client.
             tracing::error!(error = ?error, "request failed");
         }
-        let body = json!({
-            "success": false,
-            "error": { "message": self.to_string(), "code": self.code(), "requestId": request_id::current() },
+        let body = ErrorEnvelope::new(ErrorBody {
+            code: self.code(),
+            message: self.to_string(),
+            request_id: Some(request_context::current()),
         });
         let mut response = HttpResponse::build(self.status_code());
         match self {
@@ -169,7 +172,7 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        let mut response = response.json(body);
+        let mut response = response.json(&body);
         response.extensions_mut().insert(Enveloped);
         response
     }

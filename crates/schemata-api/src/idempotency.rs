@@ -20,11 +20,11 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
-    /// A success envelope around `data`.
-    pub fn ok(status: StatusCode, data: Value) -> Self {
+    /// `body` (a whole envelope), answered with `status`.
+    pub fn of(status: StatusCode, body: &impl serde::Serialize) -> Self {
         Self {
             status,
-            body: serde_json::json!({ "success": true, "data": data }),
+            body: serde_json::to_value(body).expect("a response body always serializes"),
             location: None,
         }
     }

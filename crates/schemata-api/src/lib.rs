@@ -1,22 +1,22 @@
 //! The Schemata HTTP API: connections, refreshes and the cached schema, as in shared/API.md.
 
 mod auth;
-mod clean_input;
-mod envelope;
+mod dto;
 mod error;
 mod health;
+mod health_slots;
 mod http_metrics;
 mod idempotency;
 mod key_cache;
-mod object_view;
+mod middleware;
 mod openapi;
-mod request_id;
+mod own_connection;
+mod request_context;
 mod routes;
 pub mod settings;
 mod startup;
 mod state;
 mod status_cache;
-mod views;
 
 pub use error::ApiError;
 

@@ -1,7 +1,7 @@
 //! Builds the HTTP server on a bound listener, so tests can use port 0.
 
 use crate::{
-    ApiSettings, auth, clean_input, error::ApiError, health::HealthSlots, request_id, routes,
+    ApiSettings, error::ApiError, health_slots::HealthSlots, middleware, openapi, routes,
     state::AppState,
 };
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
@@ -52,14 +52,15 @@ impl Application {
             ),
             refresh_requests_per_minute: settings.refresh_requests_per_minute,
             key_cache: crate::key_cache::KeyCache::new(settings.api_key_cache_ttl),
+            openapi_json: openapi::document_json().into(),
         });
         let server = HttpServer::new(move || {
             App::new()
                 // The last wrap is the outermost: request id, then the key, then input hygiene.
-                .wrap(from_fn(crate::status_cache::forget_after_writes))
-                .wrap(from_fn(clean_input::reject_nul))
-                .wrap(from_fn(auth::authenticate))
-                .wrap(from_fn(request_id::middleware))
+                .wrap(from_fn(middleware::status_cache::forget_after_writes))
+                .wrap(from_fn(middleware::clean_input::reject_nul))
+                .wrap(from_fn(middleware::authenticate::authenticate))
+                .wrap(from_fn(middleware::request_id::middleware))
                 .app_data(state.clone())
                 .app_data(routes::json_config())
                 .app_data(routes::path_config())

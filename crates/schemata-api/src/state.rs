@@ -1,4 +1,4 @@
-use crate::health::HealthSlots;
+use crate::health_slots::HealthSlots;
 use schemata_sources::{AccessPolicy, SourceLimits};
 use schemata_store::{PgPool, SecretBox};
 use std::time::Duration;
@@ -21,4 +21,6 @@ pub(crate) struct AppState {
     pub key_cache: crate::key_cache::KeyCache,
     /// Status documents, kept until they change.
     pub status_cache: std::sync::Arc<crate::status_cache::StatusCache>,
+    /// The OpenAPI document as `/api/openapi.json` serves it, built once.
+    pub openapi_json: actix_web::web::Bytes,
 }

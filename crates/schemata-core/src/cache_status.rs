@@ -1,9 +1,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::str::FromStr;
 
 /// The state of a connection's schema cache, as clients see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum CacheStatus {
     /// Never refreshed.
@@ -59,22 +59,25 @@ impl CacheStatus {
     }
 }
 
-impl FromStr for CacheStatus {
-    type Err = String;
+impl crate::Named for CacheStatus {
+    const WHAT: &'static str = "cache status";
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
+    fn all() -> &'static [Self] {
+        &[
             Self::None,
             Self::Refreshing,
             Self::Fresh,
             Self::Stale,
             Self::Error,
         ]
-        .into_iter()
-        .find(|status| status.as_str() == s)
-        .ok_or_else(|| format!("unknown cache status `{s}`"))
+    }
+
+    fn as_str(self) -> &'static str {
+        self.as_str()
     }
 }
+
+crate::named_enum!(CacheStatus);
 
 #[cfg(test)]
 mod tests {

@@ -2,9 +2,11 @@
 //! and a diff between two snapshots are. Pure data and rules; no IO.
 
 pub mod cache_status;
+pub mod connection_state;
 pub mod diff;
 pub mod env;
 pub mod filters;
+pub mod named;
 pub mod object;
 pub mod overrides;
 pub mod refresh;
@@ -15,11 +17,14 @@ pub mod source_config;
 pub mod source_kind;
 pub mod stored_form;
 pub mod types;
+pub mod webhook_event;
 pub mod webhook_url;
 
 pub use cache_status::CacheStatus;
+pub use connection_state::{ConnectionStatus, HealthStatus};
 pub use diff::{ChangeSet, FieldChange, ObjectChange, PropertyChange};
 pub use filters::{CacheScope, SchemaFilter, TableAllowlist};
+pub use named::{Named, UnknownName};
 pub use object::{
     Association, Field, ForeignKey, Index, ObjectKind, Reference, SchemaObject, UniqueConstraint,
     annotate_keys,
@@ -38,4 +43,5 @@ pub use source_config::{
 pub use source_kind::SourceKind;
 pub use stored_form::StoredForm;
 pub use types::FieldType;
+pub use webhook_event::{DeliveryStatus, WebhookEvent};
 pub use webhook_url::WebhookUrl;

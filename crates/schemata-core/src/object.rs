@@ -3,7 +3,6 @@
 use crate::{FieldType, SchemaId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::str::FromStr;
 
 /// The longest comment, default, generation expression or index definition the
 /// cache keeps, in characters; longer ones are cut to end in `…`.
@@ -210,6 +209,7 @@ pub struct UniqueConstraint {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectKind {
     Table,
@@ -244,16 +244,19 @@ impl ObjectKind {
     }
 }
 
-impl FromStr for ObjectKind {
-    type Err = String;
+impl crate::Named for ObjectKind {
+    const WHAT: &'static str = "object kind";
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown object kind `{s}`"))
+    fn all() -> &'static [Self] {
+        &Self::ALL
+    }
+
+    fn as_str(self) -> &'static str {
+        self.as_str()
     }
 }
+
+crate::named_enum!(ObjectKind);
 
 /// Links each field to the first foreign key it belongs to (by constraint name)
 /// and marks primary-key fields: the per-field view of the object's keys.

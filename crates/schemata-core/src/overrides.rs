@@ -35,6 +35,7 @@ pub struct ObjectOverrides {
 
 /// Why an override no longer matches the source under it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = FieldConflict))]
 #[serde(rename_all = "snake_case")]
 pub enum Conflict {
     SourceFieldRemoved,

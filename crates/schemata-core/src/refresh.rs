@@ -1,6 +1,5 @@
 use crate::SchemaId;
 use serde::{Deserialize, Serialize};
-use std::str::FromStr;
 use uuid::Uuid;
 
 /// The payload of a refresh job on the queue. Everything else lives on the run row,
@@ -105,6 +104,7 @@ impl RefreshOptions {
 
 /// Who asked for a run: a client, or the worker's scheduler (auto-refresh).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Trigger {
     Api,
@@ -122,6 +122,7 @@ impl Trigger {
 
 /// Lifecycle of one refresh run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     Queued,
@@ -159,16 +160,33 @@ impl RunStatus {
     }
 }
 
-impl FromStr for RunStatus {
-    type Err = String;
+impl crate::Named for RunStatus {
+    const WHAT: &'static str = "run status";
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown run status `{s}`"))
+    fn all() -> &'static [Self] {
+        &Self::ALL
+    }
+
+    fn as_str(self) -> &'static str {
+        self.as_str()
     }
 }
+
+crate::named_enum!(RunStatus);
+
+impl crate::Named for Trigger {
+    const WHAT: &'static str = "trigger";
+
+    fn all() -> &'static [Self] {
+        &[Self::Api, Self::Schedule]
+    }
+
+    fn as_str(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+crate::named_enum!(Trigger);
 
 /// The `last_result` of a refresh, as shown by the status endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,5 +1,4 @@
 use serde::{Deserialize, Serialize};
-use std::{fmt, str::FromStr};
 
 /// A permission carried by an API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -38,7 +37,9 @@ impl Scope {
         }
         let mut scopes = Vec::new();
         for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let scope = part.parse()?;
+            let scope = part
+                .parse()
+                .map_err(|e: crate::UnknownName| e.to_string())?;
             if !scopes.contains(&scope) {
                 scopes.push(scope);
             }
@@ -61,24 +62,19 @@ impl Scope {
     }
 }
 
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+impl crate::Named for Scope {
+    const WHAT: &'static str = "scope";
+
+    fn all() -> &'static [Self] {
+        &Self::ALL
+    }
+
+    fn as_str(self) -> &'static str {
+        self.as_str()
     }
 }
 
-impl FromStr for Scope {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|scope| scope.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown scope `{s}`; expected connections:read, connections:write, schemas:read or schemas:write")
-            })
-    }
-}
+crate::named_enum!(Scope);
 
 #[cfg(test)]
 mod tests {

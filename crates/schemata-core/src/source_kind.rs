@@ -1,8 +1,8 @@
 use serde::{Deserialize, Serialize};
-use std::{fmt, str::FromStr};
 
 /// The kind of database a connection points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SourceType))]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     Postgresql,
@@ -47,23 +47,16 @@ impl SourceKind {
     }
 }
 
-impl fmt::Display for SourceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+impl crate::Named for SourceKind {
+    const WHAT: &'static str = "source type";
+
+    fn all() -> &'static [Self] {
+        &Self::ALL
+    }
+
+    fn as_str(self) -> &'static str {
+        self.as_str()
     }
 }
 
-impl FromStr for SourceKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown source type `{s}`; expected one of postgresql, mysql, sqlite, dynamodb"
-                )
-            })
-    }
-}
+crate::named_enum!(SourceKind);

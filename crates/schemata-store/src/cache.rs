@@ -4,7 +4,7 @@ use crate::{
     StoreError,
     snapshots::{OBJECT_COLUMNS, ObjectRow},
 };
-use schemata_core::{SchemaId, SchemaObject};
+use schemata_core::{ObjectKind, SchemaId, SchemaObject};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -13,7 +13,8 @@ use uuid::Uuid;
 pub struct ObjectSummary {
     pub schema_name: String,
     pub name: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: ObjectKind,
     pub field_count: i32,
     pub row_estimate: Option<i64>,
     pub partition_count: Option<i32>,

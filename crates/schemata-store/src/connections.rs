@@ -2,7 +2,9 @@
 
 use crate::{SecretBox, StoreError};
 use chrono::{DateTime, Utc};
-use schemata_core::{CacheScope, SourceConfig, SourceKind};
+use schemata_core::{
+    CacheScope, CacheStatus, ConnectionStatus, HealthStatus, Named, SourceConfig, SourceKind,
+};
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
@@ -26,18 +28,23 @@ pub struct ConnectionRow {
     pub id: Uuid,
     pub organization_id: Uuid,
     pub name: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: SourceKind,
     /// Redacted: safe to show.
     pub configuration: Value,
-    pub status: String,
-    pub health_status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ConnectionStatus,
+    #[sqlx(try_from = "String")]
+    pub health_status: HealthStatus,
     pub health_message: Option<String>,
     pub health_checked_at: Option<DateTime<Utc>>,
     pub schema_filter: Vec<String>,
     pub table_allowlist: Vec<String>,
     pub refresh_ttl_seconds: Option<i32>,
     pub auto_refresh: bool,
-    pub cache_status: String,
+    /// As stored: `stale` is derived on read (see `CacheStatus::as_seen_at`).
+    #[sqlx(try_from = "String")]
+    pub cache_status: CacheStatus,
     pub schema_version: Option<String>,
     pub last_refresh_started: Option<DateTime<Utc>>,
     pub last_refresh_finished: Option<DateTime<Utc>>,
@@ -54,10 +61,6 @@ pub struct ConnectionRow {
 }
 
 impl ConnectionRow {
-    pub fn source_kind(&self) -> Result<SourceKind, StoreError> {
-        self.kind.parse().map_err(StoreError::Corrupt)
-    }
-
     /// The schema filter and allowlist, as stored.
     pub fn scope(&self) -> Result<CacheScope, StoreError> {
         CacheScope::parse(self.schema_filter.clone(), self.table_allowlist.clone())
@@ -86,7 +89,7 @@ pub struct ConnectionFields {
     pub name: String,
     pub kind: SourceKind,
     pub config: SourceConfig,
-    pub status: String,
+    pub status: ConnectionStatus,
     pub schema_filter: Vec<String>,
     pub table_allowlist: Vec<String>,
     pub refresh_ttl_seconds: Option<i32>,
@@ -120,7 +123,7 @@ pub async fn insert(
     .bind(fields.kind.as_str())
     .bind(fields.config.redacted())
     .bind(seal(secrets, id, &fields.config))
-    .bind(&fields.status)
+    .bind(fields.status.as_str())
     .bind(&fields.schema_filter)
     .bind(&fields.table_allowlist)
     .bind(fields.refresh_ttl_seconds)
@@ -156,7 +159,7 @@ pub async fn insert_many(
     .bind(organization_id)
     .bind(fields.kind.as_str())
     .bind(fields.config.redacted())
-    .bind(&fields.status)
+    .bind(fields.status.as_str())
     .bind(&fields.schema_filter)
     .bind(&fields.table_allowlist)
     .bind(fields.refresh_ttl_seconds)
@@ -202,7 +205,7 @@ pub async fn update(
     .bind(&fields.name)
     .bind(fields.config.redacted())
     .bind(seal(secrets, row.id, &fields.config))
-    .bind(&fields.status)
+    .bind(fields.status.as_str())
     .bind(&fields.schema_filter)
     .bind(&fields.table_allowlist)
     .bind(fields.refresh_ttl_seconds)
@@ -281,7 +284,7 @@ pub async fn source_config(
             .fetch_optional(pool)
             .await?
             .ok_or(StoreError::ConnectionGone(id))?;
-    let kind: SourceKind = kind.parse().map_err(StoreError::Corrupt)?;
+    let kind: SourceKind = kind.parse()?;
     let plaintext = secrets.open(&sealed, id.as_bytes())?;
     let raw: Value = serde_json::from_slice(&plaintext)
         .map_err(|e| StoreError::Corrupt(format!("sealed configuration: {e}")))?;
@@ -303,7 +306,7 @@ pub async fn set_health(
          WHERE id = $1 AND updated_at = $4",
     )
     .bind(id)
-    .bind(if healthy { "healthy" } else { "unhealthy" })
+    .bind(HealthStatus::of(healthy).as_str())
     .bind(message)
     .bind(checked_version)
     .execute(pool)
@@ -380,13 +383,13 @@ pub async fn note_source_server(pool: &PgPool, id: Uuid, server: &str) -> Result
 
 /// Forgets a healthy verdict after a refresh of the connection failed: the
 /// next refresh request checks its source live again.
-pub async fn forget_health(pool: &PgPool, id: Uuid) -> Result<(), StoreError> {
+pub async fn forget_health(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE connections SET health_status = 'unknown', health_checked_at = NULL
          WHERE id = $1 AND health_status = 'healthy'",
     )
     .bind(id)
-    .execute(pool)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }

@@ -7,6 +7,7 @@ pub enum StoreError {
     Queue(#[from] apalis_postgres::Error),
     #[error("stored credentials could not be decrypted: wrong SCHEMATA_ENCRYPTION_KEY?")]
     Decrypt,
+    /// A stored value today's code cannot read (a name outside its set…).
     #[error("{0}")]
     Corrupt(String),
     /// The connection was deleted while the operation was under way.
@@ -17,6 +18,12 @@ pub enum StoreError {
     StaleConfiguration(String),
     #[error("the database is not migrated: {0}. Run `schemata migrate` first")]
     NotMigrated(String),
+}
+
+impl From<schemata_core::UnknownName> for StoreError {
+    fn from(error: schemata_core::UnknownName) -> Self {
+        Self::Corrupt(error.to_string())
+    }
 }
 
 impl StoreError {

@@ -5,6 +5,7 @@ use crate::{
     StoreError,
     runs::{COLUMNS, RunRow},
 };
+use schemata_core::RunStatus;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -15,7 +16,7 @@ pub struct HistoryQuery {
     /// One connection's runs, or the organization's.
     pub connection_id: Option<Uuid>,
     /// Only runs in these statuses (all when empty).
-    pub statuses: Vec<String>,
+    pub statuses: Vec<RunStatus>,
     /// Runs older than this one (the cursor).
     pub before: Option<Uuid>,
     pub limit: i64,
@@ -34,7 +35,13 @@ pub async fn list(pool: &PgPool, query: &HistoryQuery) -> Result<Vec<RunRow>, St
     )))
     .bind(query.organization_id)
     .bind(query.connection_id)
-    .bind(&query.statuses)
+    .bind(
+        query
+            .statuses
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind(query.before)
     .bind(query.limit)
     .fetch_all(pool)

@@ -1,9 +1,7 @@
 //! Postgres persistence of Schemata. The only crate that knows the SQL of our tables.
 
-pub mod admission;
 pub mod api_keys;
 pub mod cache;
-pub mod claims;
 pub mod connections;
 pub mod crypto;
 mod error;

@@ -4,7 +4,7 @@
 
 use crate::{
     StoreError,
-    admission::{self, AdmitOutcome},
+    runs::{self, AdmitOutcome},
 };
 use schemata_core::{RefreshOptions, Trigger};
 use sqlx::PgPool;
@@ -30,7 +30,7 @@ pub async fn enqueue_due(pool: &PgPool, batch: i64) -> Result<usize, StoreError>
     let due: Vec<(Uuid, Uuid)> = sqlx::query_as(DUE).bind(batch).fetch_all(&mut *tx).await?;
     let mut queued = 0;
     for (connection_id, organization_id) in &due {
-        let outcome = admission::admit(
+        let outcome = runs::admit(
             &mut tx,
             *organization_id,
             *connection_id,

@@ -46,7 +46,7 @@ pub async fn index(
     .await?;
     rows.into_iter()
         .map(|row| {
-            let kind = row.kind.parse().map_err(StoreError::Corrupt)?;
+            let kind = row.kind.parse()?;
             let references = row
                 .references
                 .iter()
@@ -88,11 +88,7 @@ pub(crate) const OBJECT_COLUMNS: &str =
 
 impl ObjectRow {
     pub(crate) fn into_object(self) -> Result<SchemaObject, StoreError> {
-        let mut object = SchemaObject::new(
-            self.schema_name,
-            self.name,
-            self.kind.parse().map_err(StoreError::Corrupt)?,
-        );
+        let mut object = SchemaObject::new(self.schema_name, self.name, self.kind.parse()?);
         object.comment = self.comment;
         object.row_estimate = self.row_estimate;
         object.partition_count = self.partition_count;

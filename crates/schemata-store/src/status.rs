@@ -3,8 +3,8 @@
 
 use crate::{StoreError, connections::ConnectionRow};
 use chrono::{DateTime, Utc};
+use schemata_core::{RefreshResult, RunStatus};
 use serde::Deserialize;
-use serde_json::Value;
 use sqlx::{PgPool, types::Json};
 use uuid::Uuid;
 
@@ -12,7 +12,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Deserialize)]
 pub struct ActiveRun {
     pub id: Uuid,
-    pub status: String,
+    pub status: RunStatus,
     pub attempt: i32,
     pub objects_done: Option<i32>,
     pub objects_total: Option<i32>,
@@ -28,7 +28,7 @@ pub struct StatusRow {
     pub connection: ConnectionRow,
     /// Running first, then queued.
     pub active: Json<Vec<ActiveRun>>,
-    pub last_result: Option<Value>,
+    pub last_result: Option<Json<RefreshResult>>,
     /// See `overrides::digest`; empty when there are none.
     pub overrides_digest: Option<String>,
 }

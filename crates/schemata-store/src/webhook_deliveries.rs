@@ -3,7 +3,7 @@
 
 use crate::{SecretBox, StoreError, runs::RunRow, webhooks};
 use chrono::{DateTime, Utc};
-use schemata_core::RunStatus;
+use schemata_core::{ChangeSet, DeliveryStatus, Named, RunStatus, WebhookEvent};
 use serde_json::{Value, json};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::time::Duration;
@@ -17,7 +17,7 @@ pub async fn queue_for_run(
     run: &RunRow,
     status: RunStatus,
     error: Option<&str>,
-    change_set: Option<&Value>,
+    change_set: Option<&ChangeSet>,
 ) -> Result<(), StoreError> {
     // The version as the status endpoint shows it: the detected one, with the
     // overrides' digest when there are any.
@@ -35,25 +35,21 @@ pub async fn queue_for_run(
     if subscribers.is_empty() {
         return Ok(());
     }
-    let changed = change_set.is_some_and(|c| {
-        ["objects_added", "objects_removed", "objects_changed"]
-            .iter()
-            .any(|k| c[k].as_array().is_some_and(|a| !a.is_empty()))
-    });
-    let breaking = change_set.is_some_and(|c| c["breaking"] == json!(true));
-    let happened = |event: &str| match event {
-        "refresh.finished" => true,
-        "schema.changed" => changed,
-        "schema.breaking_change" => breaking,
-        _ => false,
+    let changed = change_set.is_some_and(|c| !c.is_empty());
+    let breaking = change_set.is_some_and(|c| c.breaking);
+    let happened = |event: &WebhookEvent| match event {
+        WebhookEvent::RefreshFinished => true,
+        WebhookEvent::SchemaChanged => changed,
+        WebhookEvent::SchemaBreakingChange => breaking,
     };
-    let changes = change_set.map(bounded);
+    let changes = change_set.map(|c| bounded(&serde_json::to_value(c).unwrap_or_default()));
     let now = Utc::now();
     for (webhook_id, organization_id, events, detected, overrides) in subscribers {
         let schema_version = detected
             .as_deref()
             .map(|detected| schemata_core::effective_version(detected, overrides.as_deref()));
-        for event in events.iter().filter(|e| happened(e)) {
+        let events = events.iter().filter_map(|e| e.parse::<WebhookEvent>().ok());
+        for event in events.filter(|e| happened(e)) {
             let id = Uuid::now_v7();
             let mut data = json!({
                 "connection_id": run.connection_id,
@@ -67,7 +63,7 @@ pub async fn queue_for_run(
             if let Some(error) = error {
                 data["error"] = json!(error);
             }
-            let body = json!({"id": id, "event": event,
+            let body = json!({"id": id, "event": event.as_str(),
                 "created_at": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), "data": data});
             sqlx::query(
                 "INSERT INTO webhook_deliveries (id, webhook_id, organization_id, event, connection_id, run_id, body, created_at)
@@ -76,7 +72,7 @@ pub async fn queue_for_run(
             .bind(id)
             .bind(webhook_id)
             .bind(organization_id)
-            .bind(event)
+            .bind(event.as_str())
             .bind(run.connection_id)
             .bind(run.id)
             .bind(body.to_string())
@@ -249,10 +245,12 @@ pub async fn record(pool: &PgPool, id: Uuid, attempt: &Attempt) -> Result<(), St
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeliveryRow {
     pub id: Uuid,
-    pub event: String,
+    #[sqlx(try_from = "String")]
+    pub event: WebhookEvent,
     pub connection_id: Uuid,
     pub run_id: Uuid,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub created_at: DateTime<Utc>,
     pub next_attempt_at: DateTime<Utc>,

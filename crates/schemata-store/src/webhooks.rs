@@ -4,26 +4,36 @@
 
 use crate::{SecretBox, StoreError};
 use chrono::{DateTime, Utc};
-use schemata_core::WebhookUrl;
+use schemata_core::{Named, WebhookEvent, WebhookUrl};
 use sqlx::PgPool;
 use uuid::Uuid;
-
-/// The events a webhook can subscribe to.
-pub const EVENTS: [&str; 3] = [
-    "refresh.finished",
-    "schema.changed",
-    "schema.breaking_change",
-];
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WebhookRow {
     pub id: Uuid,
     pub organization_id: Uuid,
-    /// The URL with its password and query values masked.
+    /// The URL as shown: scheme, host, port and first path segment.
     pub url_shown: String,
-    pub events: Vec<String>,
+    #[sqlx(try_from = "Vec<String>")]
+    pub events: Events,
     pub connection_ids: Option<Vec<Uuid>>,
     pub created_at: DateTime<Utc>,
+}
+
+/// The events a webhook hears, as stored (`text[]` of their names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Events(pub Vec<WebhookEvent>);
+
+impl TryFrom<Vec<String>> for Events {
+    type Error = schemata_core::UnknownName;
+
+    fn try_from(names: Vec<String>) -> Result<Self, Self::Error> {
+        names
+            .iter()
+            .map(|n| n.parse())
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
 }
 
 const COLUMNS: &str = "id, organization_id, url_shown, events, connection_ids, created_at";
@@ -36,7 +46,7 @@ pub const MAX_PER_ORGANIZATION: i64 = 25;
 #[derive(Debug, Clone)]
 pub struct NewWebhook {
     pub url: WebhookUrl,
-    pub events: Vec<String>,
+    pub events: Vec<WebhookEvent>,
     pub connection_ids: Option<Vec<Uuid>>,
 }
 
@@ -67,7 +77,7 @@ pub async fn insert(
     .bind(organization_id)
     .bind(sealed_url)
     .bind(webhook.url.shown())
-    .bind(&webhook.events)
+    .bind(webhook.events.iter().map(|e| e.as_str()).collect::<Vec<_>>())
     .bind(&webhook.connection_ids)
     .bind(sealed_secret)
     .bind(MAX_PER_ORGANIZATION)

@@ -308,13 +308,13 @@ impl TestApp {
             .expect("the default policy builds"),
             job_timeout: Duration::from_secs(30),
             // Called directly, a refresh's failure is final.
-            retry: schemata_worker::jobs::refresh::RetryPolicy {
+            retry: schemata_worker::jobs::context::RetryPolicy {
                 attempts: 1,
                 base_delay: Duration::from_millis(500),
             },
-            slots: schemata_store::claims::Slots::default(),
+            slots: schemata_store::runs::Slots::default(),
             hand_back: schemata_worker::HandBack::never(),
-            claim_pool: schemata_store::claims::ClaimPool::new(&self.pool, 4),
+            claim_pool: schemata_store::runs::ClaimPool::new(&self.pool, 4),
         }
     }
 

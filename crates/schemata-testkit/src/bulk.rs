@@ -32,7 +32,7 @@ pub async fn register_connections(
             SourceKind::Postgresql,
             &serde_json::json!({ "url": source_url }),
         )?,
-        status: "active".into(),
+        status: schemata_core::ConnectionStatus::Active,
         schema_filter: vec![],
         table_allowlist: vec![],
         refresh_ttl_seconds: Some(refresh_ttl_seconds),

@@ -13,7 +13,7 @@ mod startup;
 pub mod webhooks;
 
 pub use hand_back::HandBack;
-pub use jobs::refresh::{RefreshContext, RefreshOutcome, refresh};
+pub use jobs::{context::RefreshContext, outcome::RefreshOutcome, refresh::refresh};
 pub use settings::WorkerSettings;
 pub use shutdown::shutdown_signal;
 pub use startup::{Worker, run_from_env};

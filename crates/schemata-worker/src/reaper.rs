@@ -1,9 +1,9 @@
 //! Crash recovery in seconds: every worker looks, every few seconds, for runs
-//! whose worker died (see `schemata_store::claims::requeue_orphans`) and puts
+//! whose worker died (see `schemata_store::runs::requeue_orphans`) and puts
 //! them back on the queue at once, instead of after the queue's heartbeat
 //! timeout (about a minute).
 
-use schemata_store::{PgPool, claims};
+use schemata_store::{PgPool, runs};
 use std::time::Duration;
 
 /// Checks every `interval` (never when zero).
@@ -15,7 +15,7 @@ pub async fn run(pool: PgPool, interval: Duration) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if let Err(error) = claims::requeue_orphans(&pool).await {
+        if let Err(error) = runs::requeue_orphans(&pool).await {
             tracing::warn!(error = ?error, "looking for runs of lost workers failed; will retry");
         }
     }

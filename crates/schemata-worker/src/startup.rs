@@ -8,7 +8,7 @@ use apalis_core::backend::ext::poll_strategy::{PollWith, Strategy};
 use apalis_postgres::{Config, PostgresStorage, Pubsub};
 use schemata_core::RefreshJob;
 use schemata_sources::AccessPolicy;
-use schemata_store::claims::Slots;
+use schemata_store::runs::Slots;
 use schemata_store::{PgPool, QUEUE_NAME};
 use std::{net::TcpListener, sync::Arc};
 
@@ -79,7 +79,7 @@ impl Worker {
         let context = Arc::new(RefreshContext {
             hand_back,
             // One per refresh slot, and one spare for a claim being closed.
-            claim_pool: schemata_store::claims::ClaimPool::new(
+            claim_pool: schemata_store::runs::ClaimPool::new(
                 &self.pool,
                 u32::try_from(self.settings.concurrency).unwrap_or(u32::MAX) + 1,
             ),
@@ -88,7 +88,7 @@ impl Worker {
             limits: self.settings.sources.limits,
             policy,
             job_timeout: self.settings.job_timeout,
-            retry: crate::jobs::refresh::RetryPolicy {
+            retry: crate::jobs::context::RetryPolicy {
                 attempts: self.settings.retry_attempts,
                 base_delay: self.settings.retry_base_delay,
             },

@@ -1,26 +1,17 @@
 //! Reading the cached schema: the object list (with ETag) and one object in full.
 
-use crate::openapi::schemas;
 use crate::{
     auth::{Authorized, SchemasRead},
-    envelope,
+    dto::{self, Body},
     error::ApiError,
-    object_view,
-    routes::{
-        connections,
-        pages::{next_cursor, page_limit},
-    },
+    own_connection::OwnConnection,
+    routes::pages::{next_cursor, page_limit},
     state::AppState,
 };
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use schemata_core::{ObjectOverrides, SchemaId, SchemaObject};
-use schemata_store::{
-    cache::{self, ObjectSummary},
-    connections::ConnectionRow,
-    overrides,
-};
+use schemata_store::{cache, connections::ConnectionRow, overrides};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -41,21 +32,21 @@ pub(crate) struct ListQuery {
     get, path = "/api/connections/{id}/schemas", tag = "schemas",
     params(("id" = Uuid, Path, description = "The connection's id."), ListQuery, ("If-None-Match" = Option<String>, Header, description = "The `ETag` you hold: 304 when the schema version is unchanged.")),
     responses(
-        (status = 200, description = "A page of objects.", body = schemas::ObjectPage,
+        (status = 200, description = "A page of objects.", body = dto::ObjectPage,
             headers(("ETag" = String, description = "The schema version."))),
         (status = 304, description = "Unchanged since the `ETag` sent."),
-        (status = 404, description = "No such connection in your organization.", body = schemas::ErrorEnvelope),
+        (status = 404, description = "No such connection in your organization.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn list(
-    caller: Authorized<SchemasRead>,
+    _caller: Authorized<SchemasRead>,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
     query: web::Query<ListQuery>,
     request: HttpRequest,
+    connection: OwnConnection,
 ) -> Result<HttpResponse, ApiError> {
-    let row = connections::load(&state, &caller, *id).await?;
+    let row = connection.row;
     let etag = effective_version(&state, &row)
         .await?
         .map(|v| format!("\"{v}\""));
@@ -82,7 +73,8 @@ pub(crate) async fn list(
     )
     .await?;
     let next_cursor = next_cursor(&mut rows, limit, |o| encode_cursor(&o.schema_name, &o.name));
-    let response = envelope::list(rows.iter().map(summary).collect::<Vec<_>>(), next_cursor);
+    let page = rows.iter().map(dto::ObjectSummary::from).collect();
+    let response = dto::ObjectPage::new(page, next_cursor).ok();
     Ok(with_etag(response, etag.as_deref()))
 }
 
@@ -91,22 +83,23 @@ pub(crate) async fn list(
     get, path = "/api/connections/{id}/schemas/{schema_id}", tag = "schemas",
     params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's schema id, `schema.name`: a part holding `.` or `\"` is double-quoted with `\"` doubled (`a.\"b.c\"`, `\"a.b\".c`); percent-encode it."), ("If-None-Match" = Option<String>, Header, description = "The `ETag` you hold: 304 when the schema version is unchanged.")),
     responses(
-        (status = 200, description = "The object.", body = schemas::ObjectEnvelope,
+        (status = 200, description = "The object.", body = dto::ObjectEnvelope,
             headers(("ETag" = String, description = "The schema version."))),
         (status = 304, description = "Unchanged since the `ETag` sent."),
-        (status = 400, description = "Invalid `schema_id`.", body = schemas::ErrorEnvelope),
-        (status = 404, description = "No such connection or object.", body = schemas::ErrorEnvelope),
+        (status = 400, description = "Invalid `schema_id`.", body = dto::ErrorEnvelope),
+        (status = 404, description = "No such connection or object.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn get(
-    caller: Authorized<SchemasRead>,
+    _caller: Authorized<SchemasRead>,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, String)>,
     request: HttpRequest,
+    connection: OwnConnection,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, raw_schema_id) = path.into_inner();
-    let row = connections::load(&state, &caller, id).await?;
+    let (_, raw_schema_id) = path.into_inner();
+    let row = connection.row;
     // Loaded first: a 304 is only for an object that exists.
     let (object, overrides) = load_object(&state, &row, &raw_schema_id).await?;
     let etag = effective_version(&state, &row)
@@ -120,23 +113,8 @@ pub(crate) async fn get(
             .finish());
     }
     let view = schemata_core::effective(&object, &overrides);
-    Ok(with_etag(
-        envelope::ok(object_view::detail(&object, &view)),
-        etag.as_deref(),
-    ))
-}
-
-fn summary(object: &ObjectSummary) -> Value {
-    json!({
-        "id": SchemaId::new(&object.schema_name, &object.name).to_string(),
-        "schema": object.schema_name,
-        "name": object.name,
-        "kind": object.kind,
-        "field_count": object.field_count,
-        "row_estimate": object.row_estimate,
-        "partition_count": object.partition_count,
-        "comment": object.comment,
-    })
+    let detail = dto::ObjectEnvelope::new(dto::ObjectDetail::of(&object, &view));
+    Ok(with_etag(detail.ok(), etag.as_deref()))
 }
 
 /// The version clients see (overrides included), or none before a first refresh.

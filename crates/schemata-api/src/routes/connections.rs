@@ -1,67 +1,37 @@
 //! Managing connections: create, list, read, update, delete, test.
 
-use crate::openapi::schemas;
 use crate::{
     auth::{Authorized, Caller, ConnectionsRead, ConnectionsWrite},
-    envelope,
+    dto::{self, Body},
     error::ApiError,
     health,
     idempotency::{self, Answer},
+    own_connection::OwnConnection,
     routes::pages::{PageQuery, id_cursor, next_cursor, page_limit},
     state::AppState,
-    views,
 };
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
-use schemata_core::{CacheScope, SourceConfig, SourceKind};
+use schemata_core::{CacheScope, ConnectionStatus, HealthStatus, Named, SourceConfig, SourceKind};
 use schemata_store::{
     StoreError,
     connections::{self, CacheInvalidation, ConnectionFields, ConnectionRow},
 };
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 /// How long a cache stays fresh when the connection does not say.
 const DEFAULT_TTL_SECONDS: i32 = 900;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CreateConnection {
-    name: String,
-    #[serde(rename = "type")]
-    kind: String,
-    configuration: Value,
-    #[serde(default)]
-    schema_filter: Vec<String>,
-    #[serde(default)]
-    table_allowlist: Vec<String>,
-    refresh_ttl_seconds: Option<i32>,
-    #[serde(default)]
-    auto_refresh: bool,
-    status: Option<String>,
-}
-
-/// Loads a connection of the caller's organization; another's is "not found".
-pub(crate) async fn load(
-    state: &AppState,
-    caller: &Caller,
-    id: Uuid,
-) -> Result<ConnectionRow, ApiError> {
-    connections::get(&state.pool, caller.organization_id, id)
-        .await?
-        .ok_or_else(|| ApiError::connection_not_found(id))
-}
-
 /// Creates a connection. Its password is sealed at rest and never shown again.
 #[utoipa::path(
     post, path = "/api/connections", tag = "connections",
-    request_body = schemas::CreateConnection,
+    request_body = dto::CreateConnection,
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a repeated request with the same key (24 h).")),
     responses(
-        (status = 201, description = "Created; `Location` names it.", body = schemas::ConnectionEnvelope,
+        (status = 201, description = "Created; `Location` names it.", body = dto::ConnectionEnvelope,
             headers(("Location" = String, description = "The new connection's URL."))),
-        (status = 400, description = "Invalid body or configuration.", body = schemas::ErrorEnvelope),
-        (status = 409, description = "A connection with this name exists.", body = schemas::ErrorEnvelope),
+        (status = 400, description = "Invalid body or configuration.", body = dto::ErrorEnvelope),
+        (status = 409, description = "A connection with this name exists.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
@@ -74,7 +44,7 @@ pub(crate) async fn create(
     let body = body.into_inner();
     // Canonical (sorted keys, no whitespace): the same request hashes the same.
     let canonical = serde_json::to_vec(&body).map_err(anyhow::Error::from)?;
-    let body: CreateConnection = serde_json::from_value(body).map_err(|e| {
+    let body: dto::CreateConnection = serde_json::from_value(body).map_err(|e| {
         ApiError::BadRequest(format!(
             "Invalid request body: {}",
             crate::routes::without_values(&e)
@@ -91,16 +61,19 @@ pub(crate) async fn create(
 async fn insert(
     caller: &Caller,
     state: &AppState,
-    body: CreateConnection,
+    body: dto::CreateConnection,
 ) -> Result<Answer, ApiError> {
-    let kind: SourceKind = body.kind.parse().map_err(ApiError::BadRequest)?;
+    let kind: SourceKind = body
+        .kind
+        .parse()
+        .map_err(|e: schemata_core::UnknownName| ApiError::BadRequest(e.to_string()))?;
     let config = parse_configuration(kind, &body.configuration)?;
     config.reject_placeholder().map_err(bad_configuration)?;
     let fields = validate(ConnectionFields {
         name: body.name,
         kind,
         config,
-        status: body.status.unwrap_or_else(|| "active".into()),
+        status: parse_status(body.status.as_deref().unwrap_or("active"))?,
         schema_filter: body.schema_filter,
         table_allowlist: body.table_allowlist,
         refresh_ttl_seconds: body.refresh_ttl_seconds.or(Some(DEFAULT_TTL_SECONDS)),
@@ -109,7 +82,10 @@ async fn insert(
     let row = connections::insert(&state.pool, &state.secrets, caller.organization_id, &fields)
         .await
         .map_err(|e| duplicate_name(e, &fields.name))?;
-    let mut answer = Answer::ok(StatusCode::CREATED, views::connection(&row));
+    let mut answer = Answer::of(
+        StatusCode::CREATED,
+        &dto::ConnectionEnvelope::new(dto::Connection::from(&row)),
+    );
     answer.location = Some(format!("/api/connections/{}", row.id));
     Ok(answer)
 }
@@ -119,7 +95,7 @@ async fn insert(
     get, path = "/api/connections", tag = "connections",
     params(PageQuery),
     responses(
-        (status = 200, description = "A page of connections.", body = schemas::ConnectionPage),
+        (status = 200, description = "A page of connections.", body = dto::ConnectionPage),
     ),
     security(("bearer" = [])),
 )]
@@ -132,10 +108,8 @@ pub(crate) async fn list(
     let after = id_cursor(query.cursor.as_deref())?;
     let mut rows = connections::list(&state.pool, caller.organization_id, after, limit + 1).await?;
     let next_cursor = next_cursor(&mut rows, limit, |row| row.id.to_string());
-    Ok(envelope::list(
-        rows.iter().map(views::connection).collect::<Vec<_>>(),
-        next_cursor,
-    ))
+    let page = rows.iter().map(dto::Connection::from).collect();
+    Ok(dto::ConnectionPage::new(page, next_cursor).ok())
 }
 
 /// One connection.
@@ -143,44 +117,42 @@ pub(crate) async fn list(
     get, path = "/api/connections/{id}", tag = "connections",
     params(("id" = Uuid, Path, description = "The connection's id.")),
     responses(
-        (status = 200, description = "The connection.", body = schemas::ConnectionEnvelope),
-        (status = 404, description = "No such connection in your organization.", body = schemas::ErrorEnvelope),
+        (status = 200, description = "The connection.", body = dto::ConnectionEnvelope),
+        (status = 404, description = "No such connection in your organization.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn get(
-    caller: Authorized<ConnectionsRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    let row = load(&state, &caller, *id).await?;
-    Ok(envelope::ok(views::connection(&row)))
+    _caller: Authorized<ConnectionsRead>,
+    connection: OwnConnection,
+) -> HttpResponse {
+    dto::ConnectionEnvelope::new(dto::Connection::from(&connection.row)).ok()
 }
 
 /// Changes a connection. A new `configuration` takes effect at the next refresh.
 #[utoipa::path(
     patch, path = "/api/connections/{id}", tag = "connections",
     params(("id" = Uuid, Path, description = "The connection's id.")),
-    request_body = schemas::UpdateConnection,
+    request_body = dto::UpdateConnection,
     responses(
-        (status = 200, description = "The connection as it is now.", body = schemas::ConnectionEnvelope),
-        (status = 400, description = "Invalid field, or a kept password sent to another host.", body = schemas::ErrorEnvelope),
-        (status = 404, description = "No such connection in your organization.", body = schemas::ErrorEnvelope),
-        (status = 409, description = "The name is taken.", body = schemas::ErrorEnvelope),
+        (status = 200, description = "The connection as it is now.", body = dto::ConnectionEnvelope),
+        (status = 400, description = "Invalid field, or a kept password sent to another host.", body = dto::ErrorEnvelope),
+        (status = 404, description = "No such connection in your organization.", body = dto::ErrorEnvelope),
+        (status = 409, description = "The name is taken.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn update(
-    caller: Authorized<ConnectionsWrite>,
+    _caller: Authorized<ConnectionsWrite>,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
     body: web::Json<Map<String, Value>>,
+    connection: OwnConnection,
 ) -> Result<HttpResponse, ApiError> {
-    let row = load(&state, &caller, *id).await?;
-    let kind = row.source_kind()?;
+    let row = connection.row;
+    let kind = row.kind;
     let mut patch = body.into_inner();
     if let Some(kind_sent) = patch.remove("type")
-        && kind_sent != json!(row.kind)
+        && kind_sent != json!(kind.as_str())
     {
         return Err(ApiError::BadRequest(
             "`type` cannot be changed; create a new connection instead.".into(),
@@ -214,7 +186,7 @@ pub(crate) async fn update(
         name: row.name.clone(),
         kind,
         config,
-        status: row.status.clone(),
+        status: row.status,
         schema_filter: row.schema_filter.clone(),
         table_allowlist: row.table_allowlist.clone(),
         refresh_ttl_seconds: row.refresh_ttl_seconds,
@@ -228,7 +200,7 @@ pub(crate) async fn update(
     let updated = connections::update(&state.pool, &state.secrets, &row, &fields, &invalidation)
         .await
         .map_err(|e| duplicate_name(e, &fields.name))?;
-    Ok(envelope::ok(views::connection(&updated)))
+    Ok(dto::ConnectionEnvelope::new(dto::Connection::from(&updated)).ok())
 }
 
 /// What a change takes from the cache: objects outside a new scope go at
@@ -266,10 +238,11 @@ fn apply_patch(fields: &mut ConnectionFields, key: &str, value: Value) -> Result
     match key {
         "name" => fields.name = value.as_str().ok_or_else(|| bad("a string"))?.to_owned(),
         "status" => {
-            fields.status = value
-                .as_str()
-                .ok_or_else(|| bad("`active` or `disabled`"))?
-                .to_owned();
+            fields.status = parse_status(
+                value
+                    .as_str()
+                    .ok_or_else(|| bad("`active` or `disabled`"))?,
+            )?;
         }
         "schema_filter" => {
             fields.schema_filter =
@@ -300,7 +273,7 @@ fn apply_patch(fields: &mut ConnectionFields, key: &str, value: Value) -> Result
     params(("id" = Uuid, Path, description = "The connection's id.")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 404, description = "No such connection in your organization.", body = schemas::ErrorEnvelope),
+        (status = 404, description = "No such connection in your organization.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
@@ -321,24 +294,24 @@ pub(crate) async fn delete(
     post, path = "/api/connections/{id}/test", tag = "connections",
     params(("id" = Uuid, Path, description = "The connection's id.")),
     responses(
-        (status = 200, description = "The outcome (an unhealthy source is a 200 too).", body = schemas::HealthCheckEnvelope),
-        (status = 404, description = "No such connection in your organization.", body = schemas::ErrorEnvelope),
+        (status = 200, description = "The outcome (an unhealthy source is a 200 too).", body = dto::HealthCheckEnvelope),
+        (status = 404, description = "No such connection in your organization.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn test(
-    caller: Authorized<ConnectionsWrite>,
+    _caller: Authorized<ConnectionsWrite>,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    connection: OwnConnection,
 ) -> Result<HttpResponse, ApiError> {
-    let row = load(&state, &caller, *id).await?;
-    let outcome = health::check(&state, &row).await?;
-    Ok(envelope::ok(json!({
-        "health": if outcome.healthy { "healthy" } else { "unhealthy" },
-        "message": outcome.message,
-        "checked_at": views::timestamp(Some(outcome.checked_at)),
-        "latency_ms": outcome.latency_ms,
-    })))
+    let outcome = health::check(&state, &connection.row).await?;
+    Ok(dto::HealthCheckEnvelope::new(dto::HealthCheck {
+        health: HealthStatus::of(outcome.healthy),
+        message: outcome.message,
+        checked_at: outcome.checked_at,
+        latency_ms: outcome.latency_ms,
+    })
+    .ok())
 }
 
 fn parse_configuration(kind: SourceKind, raw: &Value) -> Result<SourceConfig, ApiError> {
@@ -362,11 +335,6 @@ fn validate(fields: ConnectionFields) -> Result<ConnectionFields, ApiError> {
             "`name` must be 1 to 200 characters, without control characters.".into(),
         ));
     }
-    if !matches!(fields.status.as_str(), "active" | "disabled") {
-        return Err(ApiError::BadRequest(
-            "`status` must be `active` or `disabled`.".into(),
-        ));
-    }
     if fields.refresh_ttl_seconds.is_some_and(|ttl| ttl <= 0) {
         return Err(ApiError::BadRequest(
             "`refresh_ttl_seconds` must be a positive number of seconds.".into(),
@@ -384,6 +352,11 @@ fn validate(fields: ConnectionFields) -> Result<ConnectionFields, ApiError> {
         table_allowlist: scope.table_allowlist.entries(),
         ..fields
     })
+}
+
+fn parse_status(raw: &str) -> Result<ConnectionStatus, ApiError> {
+    ConnectionStatus::parse_name(raw)
+        .map_err(|_| ApiError::BadRequest("`status` must be `active` or `disabled`.".into()))
 }
 
 fn duplicate_name(error: StoreError, name: &str) -> ApiError {

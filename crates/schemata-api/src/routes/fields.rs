@@ -1,13 +1,12 @@
 //! User fields, field overrides and primary key overrides of a cached object,
 //! in our request shapes and in those of Polytomic's SDKs.
 
-use crate::openapi::schemas;
 use crate::{
     auth::{Authorized, SchemasWrite},
-    envelope,
+    dto::{self, Body, FlaggedKey, PrimaryKeyInput, UserFieldInput},
     error::ApiError,
-    object_view,
-    routes::{cache::load_object, connections},
+    own_connection::OwnConnection,
+    routes::cache::load_object,
     state::AppState,
 };
 use actix_web::{HttpResponse, web};
@@ -16,7 +15,6 @@ use schemata_core::{
     overrides::parse_field_type,
 };
 use schemata_store::overrides;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -33,47 +31,27 @@ const MAX_JSON_BYTES: usize = 16 * 1024;
 /// Most fields in a primary key.
 const MAX_KEY_FIELDS: usize = 64;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UpsertFields {
-    fields: Vec<UserFieldInput>,
-}
-
-/// Ours: `{field_id?, name, label?, type, path?}`; Polytomic's:
-/// `{field_id, label, type, path?, definition?, example?}`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UserFieldInput {
-    field_id: Option<String>,
-    name: Option<String>,
-    label: Option<String>,
-    #[serde(rename = "type")]
-    field_type: String,
-    path: Option<String>,
-    definition: Option<Value>,
-    example: Option<Value>,
-}
-
 /// `POST …/schemas/{schema_id}/fields`: creates or replaces user fields, matched by id.
 #[utoipa::path(
     post, path = "/api/connections/{id}/schemas/{schema_id}/fields", tag = "schemas",
     params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's schema id, `schema.name`: a part holding `.` or `\"` is double-quoted with `\"` doubled (`a.\"b.c\"`, `\"a.b\".c`); percent-encode it.")),
-    request_body = schemas::UpsertFields,
+    request_body = dto::UpsertFields,
     responses(
-        (status = 200, description = "The object, with the fields.", body = schemas::ObjectEnvelope),
-        (status = 400, description = "A field is invalid; none was written.", body = schemas::ErrorEnvelope),
-        (status = 404, description = "No such connection or object.", body = schemas::ErrorEnvelope),
+        (status = 200, description = "The object, with the fields.", body = dto::ObjectEnvelope),
+        (status = 400, description = "A field is invalid; none was written.", body = dto::ErrorEnvelope),
+        (status = 404, description = "No such connection or object.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn upsert(
-    caller: Authorized<SchemasWrite>,
+    _caller: Authorized<SchemasWrite>,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, String)>,
-    body: web::Json<UpsertFields>,
+    body: web::Json<dto::UpsertFields>,
+    connection: OwnConnection,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, raw_schema_id) = path.into_inner();
-    let row = connections::load(&state, &caller, id).await?;
+    let (_, raw_schema_id) = path.into_inner();
+    let row = connection.row;
     let (object, existing) = load_object(&state, &row, &raw_schema_id).await?;
     let fields = body.into_inner().fields;
     if fields.is_empty() || fields.len() > MAX_FIELDS_PER_REQUEST {
@@ -197,22 +175,23 @@ fn user_field(
 #[utoipa::path(
     patch, path = "/api/connections/{id}/schemas/{schema_id}/fields/{field_id}", tag = "schemas",
     params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's schema id, `schema.name`: a part holding `.` or `\"` is double-quoted with `\"` doubled (`a.\"b.c\"`, `\"a.b\".c`); percent-encode it."), ("field_id" = String, Path, description = "The field's id (its name for a detected field).")),
-    request_body = schemas::PatchField,
+    request_body = dto::PatchField,
     responses(
-        (status = 200, description = "The field as clients now see it.", body = schemas::FieldEnvelope),
-        (status = 400, description = "Invalid value.", body = schemas::ErrorEnvelope),
-        (status = 404, description = "No such connection, object or field.", body = schemas::ErrorEnvelope),
+        (status = 200, description = "The field as clients now see it.", body = dto::FieldEnvelope),
+        (status = 400, description = "Invalid value.", body = dto::ErrorEnvelope),
+        (status = 404, description = "No such connection, object or field.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn patch(
-    caller: Authorized<SchemasWrite>,
+    _caller: Authorized<SchemasWrite>,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, String, String)>,
     body: web::Json<Map<String, Value>>,
+    connection: OwnConnection,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, raw_schema_id, field_id) = path.into_inner();
-    let row = connections::load(&state, &caller, id).await?;
+    let (_, raw_schema_id, field_id) = path.into_inner();
+    let row = connection.row;
     let (object, existing) = load_object(&state, &row, &raw_schema_id).await?;
     let detected = object.fields.iter().find(|f| f.name == field_id);
     let current = existing.fields.iter().find(|o| o.field_id == field_id);
@@ -286,7 +265,7 @@ pub(crate) async fn patch(
         .rev()
         .find(|f| f.id == field_id && (current.is_none() || f.user_managed))
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the patched field is not in view")))?;
-    Ok(envelope::ok(object_view::field(shown)))
+    Ok(dto::FieldEnvelope::new(dto::Field::from(shown)).ok())
 }
 
 /// `DELETE …/schemas/{schema_id}/fields/{field_id}`: removes a user field, or
@@ -296,18 +275,19 @@ pub(crate) async fn patch(
     params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's schema id, `schema.name`: a part holding `.` or `\"` is double-quoted with `\"` doubled (`a.\"b.c\"`, `\"a.b\".c`); percent-encode it."), ("field_id" = String, Path, description = "The field's id (its name for a detected field).")),
     responses(
         (status = 204, description = "Removed."),
-        (status = 404, description = "No such connection, object or field.", body = schemas::ErrorEnvelope),
-        (status = 409, description = "A detected field without override cannot be deleted.", body = schemas::ErrorEnvelope),
+        (status = 404, description = "No such connection, object or field.", body = dto::ErrorEnvelope),
+        (status = 409, description = "A detected field without override cannot be deleted.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn delete(
-    caller: Authorized<SchemasWrite>,
+    _caller: Authorized<SchemasWrite>,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, String, String)>,
+    connection: OwnConnection,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, raw_schema_id, field_id) = path.into_inner();
-    let row = connections::load(&state, &caller, id).await?;
+    let (_, raw_schema_id, field_id) = path.into_inner();
+    let row = connection.row;
     let (object, _) = load_object(&state, &row, &raw_schema_id).await?;
     if overrides::delete_field(&state.pool, row.id, &object.id(), &field_id).await? {
         return Ok(HttpResponse::NoContent().finish());
@@ -320,49 +300,28 @@ pub(crate) async fn delete(
     Err(field_not_found(&object, &field_id))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PrimaryKeysBody {
-    fields: Vec<PrimaryKeyInput>,
-}
-
-/// `"id"`, or Polytomic's `{"field_id": "id", "is_primary_key": true}`.
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub(crate) enum PrimaryKeyInput {
-    Name(String),
-    Flagged {
-        field_id: String,
-        #[serde(default = "yes")]
-        is_primary_key: bool,
-    },
-}
-
-fn yes() -> bool {
-    true
-}
-
 /// `PUT …/schemas/{schema_id}/primary_keys`: the object's primary key is now
 /// these fields, in this order. An empty list resets to the detected key.
 #[utoipa::path(
     put, path = "/api/connections/{id}/schemas/{schema_id}/primary_keys", tag = "schemas",
     params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's schema id, `schema.name`: a part holding `.` or `\"` is double-quoted with `\"` doubled (`a.\"b.c\"`, `\"a.b\".c`); percent-encode it.")),
-    request_body = schemas::PrimaryKeys,
+    request_body = dto::PrimaryKeys,
     responses(
-        (status = 200, description = "The object with its key.", body = schemas::ObjectEnvelope),
-        (status = 400, description = "Unknown or repeated field.", body = schemas::ErrorEnvelope),
-        (status = 404, description = "No such connection or object.", body = schemas::ErrorEnvelope),
+        (status = 200, description = "The object with its key.", body = dto::ObjectEnvelope),
+        (status = 400, description = "Unknown or repeated field.", body = dto::ErrorEnvelope),
+        (status = 404, description = "No such connection or object.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn set_primary_keys(
-    caller: Authorized<SchemasWrite>,
+    _caller: Authorized<SchemasWrite>,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, String)>,
-    body: web::Json<PrimaryKeysBody>,
+    body: web::Json<dto::PrimaryKeys>,
+    connection: OwnConnection,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, raw_schema_id) = path.into_inner();
-    let row = connections::load(&state, &caller, id).await?;
+    let (_, raw_schema_id) = path.into_inner();
+    let row = connection.row;
     let (object, existing) = load_object(&state, &row, &raw_schema_id).await?;
     let keys: Vec<String> = body
         .into_inner()
@@ -370,10 +329,10 @@ pub(crate) async fn set_primary_keys(
         .into_iter()
         .filter_map(|input| match input {
             PrimaryKeyInput::Name(name) => Some(name),
-            PrimaryKeyInput::Flagged {
+            PrimaryKeyInput::Flagged(FlaggedKey {
                 field_id,
                 is_primary_key,
-            } => is_primary_key.then_some(field_id),
+            }) => is_primary_key.then_some(field_id),
         })
         .collect();
     if keys.len() > MAX_KEY_FIELDS {
@@ -416,18 +375,19 @@ pub(crate) async fn set_primary_keys(
     delete, path = "/api/connections/{id}/schemas/{schema_id}/primary_keys", tag = "schemas",
     params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's schema id, `schema.name`: a part holding `.` or `\"` is double-quoted with `\"` doubled (`a.\"b.c\"`, `\"a.b\".c`); percent-encode it.")),
     responses(
-        (status = 200, description = "The object with its detected key.", body = schemas::ObjectEnvelope),
-        (status = 404, description = "No such connection or object.", body = schemas::ErrorEnvelope),
+        (status = 200, description = "The object with its detected key.", body = dto::ObjectEnvelope),
+        (status = 404, description = "No such connection or object.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn reset_primary_keys(
-    caller: Authorized<SchemasWrite>,
+    _caller: Authorized<SchemasWrite>,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, String)>,
+    connection: OwnConnection,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, raw_schema_id) = path.into_inner();
-    let row = connections::load(&state, &caller, id).await?;
+    let (_, raw_schema_id) = path.into_inner();
+    let row = connection.row;
     let (object, _) = load_object(&state, &row, &raw_schema_id).await?;
     overrides::reset_primary_keys(&state.pool, row.id, &object.id()).await?;
     object_response(&state, row.id, &object).await
@@ -444,7 +404,7 @@ async fn object_response(
         object,
         &overrides::of_object(&state.pool, connection_id, &id).await?,
     );
-    Ok(envelope::ok(object_view::detail(object, &view)))
+    Ok(dto::ObjectEnvelope::new(dto::ObjectDetail::of(object, &view)).ok())
 }
 
 fn field_not_found(object: &SchemaObject, field_id: &str) -> ApiError {

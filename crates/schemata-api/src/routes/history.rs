@@ -1,26 +1,21 @@
 //! Refresh history: a connection's runs, one run with the changes it applied,
 //! cancelling a run, and the organization's runs across connections.
 
-use crate::openapi::schemas;
 use crate::{
     auth::{Authorized, SchemasRead, SchemasWrite},
-    envelope,
+    dto::{self, Body},
     error::ApiError,
-    routes::{
-        connections,
-        pages::{next_cursor, page_limit},
-    },
+    own_connection::OwnConnection,
+    routes::pages::{next_cursor, page_limit},
     state::AppState,
-    views,
 };
 use actix_web::{HttpResponse, web};
 use schemata_core::RunStatus;
 use schemata_store::{
     history::{self, HistoryQuery},
-    runs::{self, Cancelled, RunRow},
+    runs::{self, Cancelled},
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -42,20 +37,25 @@ pub(crate) struct HistoryParams {
     get, path = "/api/connections/{id}/schemas/refreshes", tag = "refresh",
     params(("id" = Uuid, Path, description = "The connection's id."), HistoryParams),
     responses(
-        (status = 200, description = "A page of runs.", body = schemas::RunPage),
-        (status = 404, description = "No such connection in your organization.", body = schemas::ErrorEnvelope),
+        (status = 200, description = "A page of runs.", body = dto::RunPage),
+        (status = 404, description = "No such connection in your organization.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn list(
     caller: Authorized<SchemasRead>,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
     params: web::Query<HistoryParams>,
+    connection: OwnConnection,
 ) -> Result<HttpResponse, ApiError> {
-    let row = connections::load(&state, &caller, *id).await?;
-    let (runs, next) = page(&state, caller.organization_id, Some(row.id), &params).await?;
-    Ok(envelope::list(runs, next))
+    let (runs, next) = page(
+        &state,
+        caller.organization_id,
+        Some(connection.row.id),
+        &params,
+    )
+    .await?;
+    Ok(dto::RunPage::new(runs, next).ok())
 }
 
 /// `GET /api/refreshes?status=queued,running`: what an operator watches.
@@ -64,7 +64,7 @@ pub(crate) async fn list(
     get, path = "/api/refreshes", tag = "refresh",
     params(HistoryParams),
     responses(
-        (status = 200, description = "A page of runs.", body = schemas::OrganizationRuns),
+        (status = 200, description = "A page of runs.", body = dto::OrganizationRuns),
     ),
     security(("bearer" = [])),
 )]
@@ -76,12 +76,8 @@ pub(crate) async fn list_all(
     let (runs, next) = page(&state, caller.organization_id, None, &params).await?;
     let (queued, running) =
         history::active_counts(&state.pool, Some(caller.organization_id)).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "data": runs,
-        "counts": { "queued": queued, "running": running },
-        "pagination": { "next_cursor": next },
-    })))
+    let counts = dto::ActiveCounts { queued, running };
+    Ok(dto::OrganizationRuns::new(runs, counts, next).ok())
 }
 
 async fn page(
@@ -89,7 +85,7 @@ async fn page(
     organization_id: Uuid,
     connection_id: Option<Uuid>,
     params: &HistoryParams,
-) -> Result<(Vec<Value>, Option<String>), ApiError> {
+) -> Result<(Vec<dto::Run>, Option<String>), ApiError> {
     let limit = page_limit(params.limit)?;
     let before = params
         .cursor
@@ -111,25 +107,23 @@ async fn page(
     )
     .await?;
     let next = next_cursor(&mut rows, limit, |r| r.id.to_string());
-    Ok((rows.iter().map(run).collect(), next))
+    Ok((rows.iter().map(dto::Run::from).collect(), next))
 }
 
-fn parse_statuses(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
+fn parse_statuses(raw: Option<&str>) -> Result<Vec<RunStatus>, ApiError> {
     raw.unwrap_or_default()
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| {
-            s.parse::<RunStatus>()
-                .map(|status| status.as_str().to_owned())
-                .map_err(|_| {
-                    let all: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
-                    ApiError::BadRequest(format!(
-                        "Unknown run status `{}`: use {}.",
-                        s.chars().take(32).collect::<String>(),
-                        all.join(", ")
-                    ))
-                })
+            s.parse::<RunStatus>().map_err(|_| {
+                let all: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::BadRequest(format!(
+                    "Unknown run status `{}`: use {}.",
+                    s.chars().take(32).collect::<String>(),
+                    all.join(", ")
+                ))
+            })
         })
         .collect()
 }
@@ -140,8 +134,8 @@ fn parse_statuses(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
     get, path = "/api/connections/{id}/schemas/refreshes/{job_id}", tag = "refresh",
     params(("id" = Uuid, Path, description = "The connection's id."), ("job_id" = Uuid, Path, description = "The run's id (`job_id` of the 202).")),
     responses(
-        (status = 200, description = "The run.", body = schemas::RunEnvelope),
-        (status = 404, description = "No such connection or run.", body = schemas::ErrorEnvelope),
+        (status = 200, description = "The run.", body = dto::RunEnvelope),
+        (status = 404, description = "No such connection or run.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
@@ -149,13 +143,18 @@ pub(crate) async fn get(
     caller: Authorized<SchemasRead>,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, Uuid)>,
+    connection: OwnConnection,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, job_id) = path.into_inner();
-    let row = connections::load(&state, &caller, id).await?;
-    let found = history::get(&state.pool, caller.organization_id, row.id, job_id)
-        .await?
-        .ok_or_else(|| run_not_found(job_id))?;
-    Ok(envelope::ok(run(&found)))
+    let (_, job_id) = path.into_inner();
+    let found = history::get(
+        &state.pool,
+        caller.organization_id,
+        connection.row.id,
+        job_id,
+    )
+    .await?
+    .ok_or_else(|| run_not_found(job_id))?;
+    Ok(dto::RunEnvelope::new(dto::Run::from(&found)).ok())
 }
 
 /// `DELETE /api/connections/{id}/schemas/refreshes/{job_id}`: cancels a queued
@@ -165,9 +164,9 @@ pub(crate) async fn get(
     delete, path = "/api/connections/{id}/schemas/refreshes/{job_id}", tag = "refresh",
     params(("id" = Uuid, Path, description = "The connection's id."), ("job_id" = Uuid, Path, description = "The run's id (`job_id` of the 202).")),
     responses(
-        (status = 200, description = "The run, now cancelled.", body = schemas::RunEnvelope),
-        (status = 404, description = "No such connection or run.", body = schemas::ErrorEnvelope),
-        (status = 409, description = "The run has already ended.", body = schemas::ErrorEnvelope),
+        (status = 200, description = "The run, now cancelled.", body = dto::RunEnvelope),
+        (status = 404, description = "No such connection or run.", body = dto::ErrorEnvelope),
+        (status = 409, description = "The run has already ended.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
@@ -175,9 +174,10 @@ pub(crate) async fn cancel(
     caller: Authorized<SchemasWrite>,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, Uuid)>,
+    connection: OwnConnection,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, job_id) = path.into_inner();
-    let row = connections::load(&state, &caller, id).await?;
+    let (_, job_id) = path.into_inner();
+    let row = connection.row;
     match runs::cancel(&state.pool, row.id, job_id).await? {
         Cancelled::NotFound => Err(run_not_found(job_id)),
         Cancelled::AlreadyEnded(status) => Err(ApiError::Conflict(format!(
@@ -188,35 +188,11 @@ pub(crate) async fn cancel(
             let found = history::get(&state.pool, caller.organization_id, row.id, job_id)
                 .await?
                 .ok_or_else(|| run_not_found(job_id))?;
-            Ok(envelope::ok(run(&found)))
+            Ok(dto::RunEnvelope::new(dto::Run::from(&found)).ok())
         }
     }
 }
 
 fn run_not_found(job_id: Uuid) -> ApiError {
     ApiError::NotFound(format!("Refresh not found: {job_id}"))
-}
-
-/// A run as the history shows it.
-pub(crate) fn run(run: &RunRow) -> Value {
-    json!({
-        "job_id": run.id,
-        "connection_id": run.connection_id,
-        "status": run.status,
-        "trigger": run.trigger,
-        "options": {
-            "hard_refresh": run.hard_refresh,
-            "schemas": run.only_schemas,
-            "tables": run.only_tables,
-        },
-        "queued_at": views::timestamp(Some(run.queued_at)),
-        "started_at": views::timestamp(run.started_at),
-        "finished_at": views::timestamp(run.finished_at),
-        "attempt": run.attempt,
-        "next_attempt_at": views::timestamp(run.next_attempt_at),
-        "progress": { "objects_done": run.objects_done, "objects_total": run.objects_total },
-        "error": run.error,
-        "result": run.result,
-        "changes": run.change_set,
-    })
 }

@@ -2,6 +2,7 @@
 
 pub(crate) mod cache;
 pub(crate) mod connections;
+pub(crate) mod docs;
 pub(crate) mod fields;
 pub(crate) mod history;
 pub(crate) mod ops;
@@ -17,23 +18,36 @@ use actix_web::{
     FromRequest, Handler, HttpResponse, Resource, Responder, Route, error::JsonPayloadError, guard,
     http::Method, web,
 };
+#[cfg(test)]
+use utoipa::openapi::path::HttpMethod;
+use utoipa::openapi::{RefOr, path::Paths, schema::Schema};
 
 /// Largest JSON body we accept.
 const JSON_LIMIT_BYTES: usize = 256 * 1024;
 
-/// One route: a method on a path pattern. The table below is the one list of
-/// what the app serves; the OpenAPI test checks the document against it.
+/// One route: a method on a path pattern, its handler, and how the OpenAPI
+/// document describes it (the handler's `#[utoipa::path]`). This table is the
+/// one list of what the app serves; the document's paths are built from it.
 pub(crate) struct Endpoint {
     pub path: &'static str,
     pub method: Method,
     route: Route,
+    /// Adds the operation to the document's paths, and the schemas it names.
+    pub describe: fn(&mut Paths, &mut Vec<NamedSchema>),
+    /// The path and methods the annotation says, to check against the above.
+    #[cfg(test)]
+    pub documented: fn() -> (String, Vec<HttpMethod>),
 }
 
-fn at<F, Args>(path: &'static str, method: Method, handler: F) -> Endpoint
+/// A schema of the document's components, by name.
+pub(crate) type NamedSchema = (String, RefOr<Schema>);
+
+fn at<F, Args, Doc>(path: &'static str, method: Method, handler: F) -> Endpoint
 where
     F: Handler<Args>,
     Args: FromRequest + 'static,
     F::Output: Responder + 'static,
+    Doc: utoipa::Path + utoipa::__dev::SchemaReferences + for<'t> utoipa::__dev::Tags<'t>,
 {
     // A GET route answers HEAD too, as GET without a body (load balancers
     // probe with HEAD; actix sends a HEAD answer's headers only).
@@ -48,11 +62,29 @@ where
         path,
         method,
         route,
+        describe: |paths, schemas| {
+            let mut operation = Doc::operation();
+            let tags = <Doc as utoipa::__dev::Tags>::tags();
+            if !tags.is_empty() {
+                operation.tags = Some(tags.into_iter().map(str::to_owned).collect());
+            }
+            paths.add_path_operation(Doc::path(), Doc::methods(), operation);
+            <Doc as utoipa::__dev::SchemaReferences>::schemas(schemas);
+        },
+        #[cfg(test)]
+        documented: || (Doc::path(), Doc::methods()),
     }
 }
 
+/// `route!(METHOD "path" => module::handler)`: the handler and its
+/// annotation (`module::__path_handler`) together.
+macro_rules! route {
+    ($method:ident $path:expr => $module:ident :: $handler:ident, $doc:ident) => {
+        at::<_, _, $module::$doc>($path, Method::$method, $module::$handler)
+    };
+}
+
 pub(crate) fn endpoints() -> Vec<Endpoint> {
-    use crate::{http_metrics, openapi};
     const CONNECTION: &str = "/api/connections/{id}";
     const OBJECT: &str = "/api/connections/{id}/schemas/{schema_id}";
     const FIELD: &str = "/api/connections/{id}/schemas/{schema_id}/fields/{field_id}";
@@ -60,67 +92,39 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     const WEBHOOK: &str = "/api/webhooks/{id}";
     const RUN: &str = "/api/connections/{id}/schemas/refreshes/{job_id}";
     vec![
-        at("/healthz", Method::GET, ops::healthz),
-        at("/readyz", Method::GET, ops::readyz),
-        at("/metrics", Method::GET, http_metrics::metrics),
-        at("/api/openapi.json", Method::GET, openapi::document_json),
-        at("/docs", Method::GET, openapi::docs_index),
-        at("/docs/{file}", Method::GET, openapi::docs_file),
-        at("/api/connections", Method::GET, connections::list),
-        at("/api/connections", Method::POST, connections::create),
-        at(CONNECTION, Method::GET, connections::get),
-        at(CONNECTION, Method::PATCH, connections::update),
-        at(CONNECTION, Method::DELETE, connections::delete),
-        at(
-            "/api/connections/{id}/test",
-            Method::POST,
-            connections::test,
-        ),
-        at(
-            "/api/connections/{id}/schemas/refresh",
-            Method::POST,
-            refresh::refresh,
-        ),
-        at(
-            "/api/connections/{id}/schemas/status",
-            Method::GET,
-            status::status,
-        ),
-        at(
-            "/api/connections/{id}/schemas/refreshes",
-            Method::GET,
-            history::list,
-        ),
-        at(RUN, Method::GET, history::get),
-        at(RUN, Method::DELETE, history::cancel),
-        at("/api/refreshes", Method::GET, history::list_all),
-        at("/api/connections/{id}/schemas", Method::GET, cache::list),
-        at(OBJECT, Method::GET, cache::get),
-        at(
-            "/api/connections/{id}/schemas/{schema_id}/records",
-            Method::GET,
-            records::records,
-        ),
-        at(
-            "/api/connections/{id}/schemas/{schema_id}/fields",
-            Method::POST,
-            fields::upsert,
-        ),
-        at(FIELD, Method::PATCH, fields::patch),
-        at(FIELD, Method::DELETE, fields::delete),
-        at(KEYS, Method::PUT, fields::set_primary_keys),
-        at(KEYS, Method::DELETE, fields::reset_primary_keys),
-        at("/api/webhooks", Method::POST, webhooks::create),
-        at("/api/webhooks", Method::GET, webhooks::list),
-        at(WEBHOOK, Method::GET, webhooks::get),
-        at(WEBHOOK, Method::DELETE, webhooks::delete),
-        at(
-            "/api/webhooks/{id}/deliveries",
-            Method::GET,
-            webhooks::deliveries,
-        ),
-        at("/ui", Method::GET, ui::page),
-        at("/ui/{file}", Method::GET, ui::asset),
+        route!(GET "/healthz" => ops::healthz, __path_healthz),
+        route!(GET "/readyz" => ops::readyz, __path_readyz),
+        route!(GET "/metrics" => ops::metrics, __path_metrics),
+        route!(GET "/api/openapi.json" => docs::document_json, __path_document_json),
+        route!(GET "/docs" => docs::docs_index, __path_docs_index),
+        route!(GET "/docs/{file}" => docs::docs_file, __path_docs_file),
+        route!(GET "/api/connections" => connections::list, __path_list),
+        route!(POST "/api/connections" => connections::create, __path_create),
+        route!(GET CONNECTION => connections::get, __path_get),
+        route!(PATCH CONNECTION => connections::update, __path_update),
+        route!(DELETE CONNECTION => connections::delete, __path_delete),
+        route!(POST "/api/connections/{id}/test" => connections::test, __path_test),
+        route!(POST "/api/connections/{id}/schemas/refresh" => refresh::refresh, __path_refresh),
+        route!(GET "/api/connections/{id}/schemas/status" => status::status, __path_status),
+        route!(GET "/api/connections/{id}/schemas/refreshes" => history::list, __path_list),
+        route!(GET RUN => history::get, __path_get),
+        route!(DELETE RUN => history::cancel, __path_cancel),
+        route!(GET "/api/refreshes" => history::list_all, __path_list_all),
+        route!(GET "/api/connections/{id}/schemas" => cache::list, __path_list),
+        route!(GET OBJECT => cache::get, __path_get),
+        route!(GET "/api/connections/{id}/schemas/{schema_id}/records" => records::records, __path_records),
+        route!(POST "/api/connections/{id}/schemas/{schema_id}/fields" => fields::upsert, __path_upsert),
+        route!(PATCH FIELD => fields::patch, __path_patch),
+        route!(DELETE FIELD => fields::delete, __path_delete),
+        route!(PUT KEYS => fields::set_primary_keys, __path_set_primary_keys),
+        route!(DELETE KEYS => fields::reset_primary_keys, __path_reset_primary_keys),
+        route!(POST "/api/webhooks" => webhooks::create, __path_create),
+        route!(GET "/api/webhooks" => webhooks::list, __path_list),
+        route!(GET WEBHOOK => webhooks::get, __path_get),
+        route!(DELETE WEBHOOK => webhooks::delete, __path_delete),
+        route!(GET "/api/webhooks/{id}/deliveries" => webhooks::deliveries, __path_deliveries),
+        route!(GET "/ui" => ui::page, __path_page),
+        route!(GET "/ui/{file}" => ui::asset, __path_asset),
     ]
 }
 
@@ -228,5 +232,28 @@ mod tests {
         let message = without_values(&error);
         assert!(!message.contains("SecretLeak"), "{message}");
         assert!(message.contains("expected i32"), "{message}");
+    }
+
+    #[test]
+    fn each_route_is_documented_by_its_own_handlers_annotation() {
+        for endpoint in endpoints() {
+            let (path, methods) = (endpoint.documented)();
+            assert_eq!(path, endpoint.path, "{} {}", endpoint.method, endpoint.path);
+            let documented: Vec<String> = methods
+                .iter()
+                .map(|m| {
+                    serde_json::to_value(m)
+                        .expect("a method serializes")
+                        .to_string()
+                })
+                .collect();
+            let served = format!("\"{}\"", endpoint.method.as_str().to_ascii_lowercase());
+            assert!(
+                documented.contains(&served),
+                "{} {} is documented as {documented:?}",
+                endpoint.method,
+                endpoint.path
+            );
+        }
     }
 }

@@ -2,16 +2,15 @@
 //! of a cached object's rows, read through the access policy in a read-only
 //! session with a statement timeout.
 
-use crate::openapi::schemas;
 use crate::{
     auth::{Authorized, SchemasRead},
-    envelope,
+    dto::{self, Body},
     error::ApiError,
-    routes::connections,
+    own_connection::OwnConnection,
     state::AppState,
 };
 use actix_web::{HttpResponse, web};
-use schemata_core::SchemaId;
+use schemata_core::{ConnectionStatus, SchemaId};
 use schemata_sources::{Source, SourceError, connect, records::MAX_LIMIT};
 use schemata_store::{cache, connections as stored};
 use serde::Deserialize;
@@ -34,30 +33,31 @@ pub(crate) struct RecordsQuery {
     get, path = "/api/connections/{id}/schemas/{schema_id}/records", tag = "schemas",
     params(("id" = Uuid, Path, description = "The connection's id."), ("schema_id" = String, Path, description = "The object's schema id, `schema.name`: a part holding `.` or `\"` is double-quoted with `\"` doubled (`a.\"b.c\"`, `\"a.b\".c`); percent-encode it."), RecordsQuery),
     responses(
-        (status = 200, description = "Sample rows.", body = schemas::RecordsEnvelope),
-        (status = 404, description = "No such connection or cached object.", body = schemas::ErrorEnvelope),
-        (status = 409, description = "Disabled connection, or unhealthy source.", body = schemas::ErrorEnvelope),
-        (status = 502, description = "`source_error`: the source failed the read.", body = schemas::ErrorEnvelope),
-        (status = 503, description = "Too many source reads in flight.", body = schemas::ErrorEnvelope),
+        (status = 200, description = "Sample rows.", body = dto::RecordsEnvelope),
+        (status = 404, description = "No such connection or cached object.", body = dto::ErrorEnvelope),
+        (status = 409, description = "Disabled connection, or unhealthy source.", body = dto::ErrorEnvelope),
+        (status = 502, description = "`source_error`: the source failed the read.", body = dto::ErrorEnvelope),
+        (status = 503, description = "Too many source reads in flight.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn records(
-    caller: Authorized<SchemasRead>,
+    _caller: Authorized<SchemasRead>,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, String)>,
     query: web::Query<RecordsQuery>,
+    connection: OwnConnection,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, raw_schema_id) = path.into_inner();
+    let (_, raw_schema_id) = path.into_inner();
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::BadRequest(format!(
             "`limit` must be between 1 and {MAX_LIMIT}."
         )));
     }
-    let row = connections::load(&state, &caller, id).await?;
+    let row = connection.row;
     // Disabled means Schemata leaves the source alone, for samples as for refreshes.
-    if row.status == "disabled" {
+    if row.status == ConnectionStatus::Disabled {
         return Err(ApiError::Conflict(
             "Connection is disabled. Enable it before reading from its source.".into(),
         ));
@@ -70,7 +70,7 @@ pub(crate) async fn records(
                 "Object not found in the cached schema: {schema_id}. Refresh the connection first."
             ))
         })?;
-    let kind = row.source_kind()?;
+    let kind = row.kind;
     let config = stored::source_config(&state.pool, &state.secrets, row.id).await?;
     let started = tokio::time::Instant::now();
     let Ok(permits) = tokio::time::timeout(
@@ -89,7 +89,9 @@ pub(crate) async fn records(
     };
     drop(permits);
     match sampled {
-        Ok(rows) => Ok(envelope::ok(rows)),
+        Ok(rows) => {
+            Ok(dto::RecordsEnvelope::new(rows.into_iter().filter_map(into_object).collect()).ok())
+        }
         Err(SourceError::Unreachable) => {
             // As for health checks: a closed port and a silent one look alike.
             tokio::time::sleep_until(started + state.health_timeout).await;
@@ -107,5 +109,13 @@ pub(crate) async fn records(
             "Connection is unhealthy: {error}"
         ))),
         Err(error) => Err(ApiError::SourceError(error.to_string())),
+    }
+}
+
+/// A sampled row, as the JSON object every source renders it as.
+fn into_object(row: serde_json::Value) -> Option<serde_json::Map<String, serde_json::Value>> {
+    match row {
+        serde_json::Value::Object(fields) => Some(fields),
+        _ => None,
     }
 }

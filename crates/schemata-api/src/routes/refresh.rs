@@ -2,23 +2,25 @@
 //! new run needs a healthy source first, and is recorded, marked and enqueued
 //! in one transaction.
 
-use crate::openapi::schemas;
 use crate::{
     auth::{Authorized, Caller, SchemasWrite},
+    dto,
     error::ApiError,
     health,
     idempotency::{self, Answer},
-    routes::{connections, status},
+    own_connection::OwnConnection,
+    routes::status,
     state::AppState,
 };
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use chrono::Utc;
-use schemata_core::{RefreshOptions, RunStatus, Trigger};
-use schemata_store::admission::{self, Admission, AdmitOutcome};
-use schemata_store::rate_limits::{self, Verdict};
-use schemata_store::runs;
+use schemata_core::{CacheStatus, ConnectionStatus, RefreshOptions, Trigger};
+use schemata_store::{
+    connections::ConnectionRow,
+    rate_limits::{self, Verdict},
+    runs::{self, Admission, AdmitOutcome},
+};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -47,13 +49,13 @@ pub(crate) struct RefreshQuery {
     post, path = "/api/connections/{id}/schemas/refresh", tag = "refresh",
     params(("id" = Uuid, Path, description = "The connection's id."), RefreshQuery, ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a repeated request with the same key (24 h).")),
     responses(
-        (status = 202, description = "Queued, or joined a run that covers it.", body = schemas::RefreshAcceptedEnvelope,
+        (status = 202, description = "Queued, or joined a run that covers it.", body = dto::RefreshAcceptedEnvelope,
             headers(("Location" = String, description = "The status to poll."))),
-        (status = 200, description = "No run needed: disabled connection, or a young enough cache with `max_age`.", body = schemas::RefreshNotNeededEnvelope),
-        (status = 400, description = "Invalid options.", body = schemas::ErrorEnvelope),
-        (status = 404, description = "No such connection in your organization.", body = schemas::ErrorEnvelope),
-        (status = 409, description = "`connection_unhealthy`: the source did not answer the health check.", body = schemas::ErrorEnvelope),
-        (status = 429, description = "`rate_limited`: too many refresh requests with this key.", body = schemas::ErrorEnvelope,
+        (status = 200, description = "No run needed: disabled connection, or a young enough cache with `max_age`.", body = dto::RefreshNotNeededEnvelope),
+        (status = 400, description = "Invalid options.", body = dto::ErrorEnvelope),
+        (status = 404, description = "No such connection in your organization.", body = dto::ErrorEnvelope),
+        (status = 409, description = "`connection_unhealthy`: the source did not answer the health check.", body = dto::ErrorEnvelope),
+        (status = 429, description = "`rate_limited`: too many refresh requests with this key.", body = dto::ErrorEnvelope,
             headers(("Retry-After" = u64, description = "Seconds until a request is accepted again."))),
     ),
     security(("bearer" = [])),
@@ -79,6 +81,8 @@ pub(crate) async fn refresh(
     }
     let caller_org = caller.organization_id;
     let (caller, id) = (caller.clone(), *id);
+    // The connection is loaded inside: a retry with the same Idempotency-Key
+    // replays the first answer whatever became of the connection since.
     let answering = {
         let state = state.clone();
         async move { answer(&caller, &state, id, options, max_age).await }
@@ -93,38 +97,38 @@ async fn answer(
     options: RefreshOptions,
     max_age: Option<i64>,
 ) -> Result<Answer, ApiError> {
-    let row = connections::load(state, caller, id).await?;
+    let row = OwnConnection::load(state, caller, id).await?.row;
     refuse_outside_pinned_schema(&row, &options)?;
-    if row.status == "disabled" {
-        return Ok(Answer::ok(
+    if row.status == ConnectionStatus::Disabled {
+        let skipped = dto::RefreshNotNeeded::Skipped(dto::Skipped::disabled());
+        return Ok(Answer::of(
             StatusCode::OK,
-            json!({
-                "skipped": true,
-                "message": "Connection is disabled. Enable it before refreshing.",
-            }),
+            &dto::RefreshNotNeededEnvelope::new(skipped),
         ));
     }
     if let (Some(max_age), Some(finished)) = (max_age, row.last_refresh_finished)
-        && row.cache_status == "fresh"
+        && row.cache_status == CacheStatus::Fresh
         && row.stale_reason.is_none()
         && (Utc::now() - finished).num_seconds() < max_age
     {
-        return Ok(Answer::ok(
+        let status = status::current(state, caller.organization_id, row.id).await?;
+        let fresh_enough = dto::RefreshNotNeeded::FreshEnough(Box::new(status));
+        return Ok(Answer::of(
             StatusCode::OK,
-            status::current(state, caller.organization_id, row.id).await?,
+            &dto::RefreshNotNeededEnvelope::new(fresh_enough),
         ));
     }
     // A run already covering the request answers at once: no source check, no
     // write. (Only a refreshing cache can have one; otherwise the transaction
     // below finds out for itself.)
-    if row.cache_status == "refreshing" {
+    if row.cache_status == CacheStatus::Refreshing {
         let active = runs::active(&state.pool, row.id).await?;
-        if let admission::Plan::Join(run) = admission::plan(&active, &options)? {
+        if let runs::Plan::Join(run) = runs::plan(&active, &options)? {
             return Ok(accepted(
                 row.id,
                 Admission::Joined {
                     run_id: run.id,
-                    status: run.run_status()?,
+                    status: run.status,
                 },
             ));
         }
@@ -136,7 +140,7 @@ async fn answer(
             .begin()
             .await
             .map_err(schemata_store::StoreError::from)?;
-        let outcome = admission::admit(
+        let outcome = runs::admit(
             &mut tx,
             caller.organization_id,
             row.id,
@@ -178,21 +182,9 @@ async fn answer(
 
 /// 202 with `Location`, and a body that says how the request was answered.
 fn accepted(connection_id: Uuid, admission: Admission) -> Answer {
-    let (run_id, status, coalesced, widened, follows) = match admission {
-        Admission::Queued { run_id, follows } => (run_id, RunStatus::Queued, false, false, follows),
-        Admission::Joined { run_id, status } => (run_id, status, true, false, None),
-        Admission::Widened { run_id, follows } => (run_id, RunStatus::Queued, true, true, follows),
-    };
-    let mut answer = Answer::ok(
+    let mut answer = Answer::of(
         StatusCode::ACCEPTED,
-        json!({
-            "job_id": run_id,
-            "connection_id": connection_id,
-            "status": status.as_str(),
-            "coalesced": coalesced,
-            "widened": widened,
-            "follows_job_id": follows,
-        }),
+        &dto::RefreshAcceptedEnvelope::new(dto::RefreshAccepted::of(connection_id, admission)),
     );
     answer.location = Some(format!("/api/connections/{connection_id}/schemas/status"));
     answer
@@ -221,11 +213,10 @@ fn parse_options(query: &RefreshQuery) -> Result<RefreshOptions, ApiError> {
 /// A partial refresh of schemas the connection cannot hold (another database
 /// than its MySQL URL's) would do nothing: a 400, as such a filter is.
 fn refuse_outside_pinned_schema(
-    row: &schemata_store::connections::ConnectionRow,
+    row: &ConnectionRow,
     options: &RefreshOptions,
 ) -> Result<(), ApiError> {
-    let kind = row.source_kind()?;
-    let Ok(config) = schemata_core::SourceConfig::parse(kind, &row.configuration) else {
+    let Ok(config) = schemata_core::SourceConfig::parse(row.kind, &row.configuration) else {
         return Ok(());
     };
     let Some(database) = config.pinned_schema() else {

@@ -39,7 +39,7 @@ pub(crate) async fn page() -> HttpResponse {
     params(("file" = String, Path, description = "`app.js` or `style.css`.")),
     responses(
         (status = 200, description = "The file.", content_type = "text/javascript", body = String),
-        (status = 404, description = "No such file.", body = crate::openapi::schemas::ErrorEnvelope),
+        (status = 404, description = "No such file.", body = crate::dto::ErrorEnvelope),
     ),
 )]
 pub(crate) async fn asset(name: web::Path<String>) -> Result<HttpResponse, ApiError> {

@@ -1,35 +1,23 @@
 //! Webhook subscriptions and their deliveries. A receiver's URL passes the same
 //! access policy as a source host, here and again at every delivery.
 
-use crate::openapi::schemas;
 use crate::{
     auth::{Authorized, ConnectionsRead, ConnectionsWrite},
-    envelope,
+    dto::{self, Body},
     error::ApiError,
     routes::pages::{PageQuery, id_cursor, next_cursor, page_limit},
     state::AppState,
-    views,
 };
 use actix_web::{
     HttpResponse,
     http::{StatusCode, header},
     web,
 };
-use schemata_core::WebhookUrl;
+use schemata_core::{Named, WebhookEvent, WebhookUrl};
 use schemata_sources::{SourceError, http};
-use schemata_store::webhook_deliveries::{self, DeliveryRow};
-use schemata_store::webhooks::{self, EVENTS, MAX_PER_ORGANIZATION, NewWebhook, WebhookRow};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemata_store::webhook_deliveries;
+use schemata_store::webhooks::{self, MAX_PER_ORGANIZATION, NewWebhook};
 use uuid::Uuid;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CreateWebhook {
-    url: String,
-    events: Vec<String>,
-    connection_ids: Option<Vec<Uuid>>,
-}
 
 fn not_found(id: Uuid) -> ApiError {
     ApiError::NotFound(format!("Webhook not found: {id}"))
@@ -38,19 +26,19 @@ fn not_found(id: Uuid) -> ApiError {
 /// Subscribes a URL to events. The signing secret is in this answer only.
 #[utoipa::path(
     post, path = "/api/webhooks", tag = "webhooks",
-    request_body = schemas::CreateWebhook,
+    request_body = dto::CreateWebhook,
     responses(
-        (status = 201, description = "Created; `secret` is shown this once.", body = schemas::WebhookCreatedEnvelope,
+        (status = 201, description = "Created; `secret` is shown this once.", body = dto::WebhookCreatedEnvelope,
             headers(("Location" = String, description = "The new webhook's URL."))),
-        (status = 400, description = "Invalid URL or events, a URL the access policy refuses, or a connection not in your organization.", body = schemas::ErrorEnvelope),
-        (status = 409, description = "The organization has as many webhooks as it may (25).", body = schemas::ErrorEnvelope),
+        (status = 400, description = "Invalid URL or events, a URL the access policy refuses, or a connection not in your organization.", body = dto::ErrorEnvelope),
+        (status = 409, description = "The organization has as many webhooks as it may (25).", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn create(
     caller: Authorized<ConnectionsWrite>,
     state: web::Data<AppState>,
-    body: web::Json<CreateWebhook>,
+    body: web::Json<dto::CreateWebhook>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let url = check_url(&state, &body.url).await?;
@@ -88,9 +76,8 @@ pub(crate) async fn create(
             "This organization has {MAX_PER_ORGANIZATION} webhooks, the most it may have; delete one first."
         ))
     })?;
-    let mut view = webhook_view(&row);
-    view["secret"] = json!(secret);
-    let mut response = envelope::with_status(StatusCode::CREATED, view);
+    let mut response = dto::WebhookCreatedEnvelope::new(dto::WebhookCreated::new(&row, secret))
+        .respond(StatusCode::CREATED);
     let headers = response.headers_mut();
     headers.insert(
         header::LOCATION,
@@ -122,21 +109,33 @@ async fn check_url(state: &AppState, raw: &str) -> Result<WebhookUrl, ApiError> 
     }
 }
 
-fn check_events(mut events: Vec<String>) -> Result<Vec<String>, ApiError> {
-    if events.is_empty() {
+fn check_events(names: Vec<String>) -> Result<Vec<WebhookEvent>, ApiError> {
+    let all = || {
+        WebhookEvent::ALL
+            .iter()
+            .map(|e| e.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if names.is_empty() {
         return Err(ApiError::BadRequest(format!(
             "`events` must name at least one of {}.",
-            EVENTS.join(", ")
+            all()
         )));
     }
-    if let Some(unknown) = events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
-        return Err(ApiError::BadRequest(format!(
-            "Unknown event `{}`: expected {}.",
-            unknown.chars().take(64).collect::<String>(),
-            EVENTS.join(", ")
-        )));
-    }
-    events.sort();
+    let mut events = names
+        .iter()
+        .map(|name| {
+            name.parse::<WebhookEvent>().map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "Unknown event `{}`: expected {}.",
+                    name.chars().take(64).collect::<String>(),
+                    all()
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    events.sort_by_key(|e| e.as_str());
     events.dedup();
     Ok(events)
 }
@@ -145,7 +144,7 @@ fn check_events(mut events: Vec<String>) -> Result<Vec<String>, ApiError> {
 #[utoipa::path(
     get, path = "/api/webhooks", tag = "webhooks",
     params(PageQuery),
-    responses((status = 200, description = "A page of webhooks.", body = schemas::WebhookPage)),
+    responses((status = 200, description = "A page of webhooks.", body = dto::WebhookPage)),
     security(("bearer" = [])),
 )]
 pub(crate) async fn list(
@@ -157,10 +156,7 @@ pub(crate) async fn list(
     let after = id_cursor(query.cursor.as_deref())?;
     let mut rows = webhooks::list(&state.pool, caller.organization_id, after, limit + 1).await?;
     let next = next_cursor(&mut rows, limit, |row| row.id.to_string());
-    Ok(envelope::list(
-        rows.iter().map(webhook_view).collect::<Vec<_>>(),
-        next,
-    ))
+    Ok(dto::WebhookPage::new(rows.iter().map(dto::Webhook::from).collect(), next).ok())
 }
 
 /// One webhook.
@@ -168,8 +164,8 @@ pub(crate) async fn list(
     get, path = "/api/webhooks/{id}", tag = "webhooks",
     params(("id" = Uuid, Path, description = "The webhook's id.")),
     responses(
-        (status = 200, description = "The webhook.", body = schemas::WebhookEnvelope),
-        (status = 404, description = "No such webhook in your organization.", body = schemas::ErrorEnvelope),
+        (status = 200, description = "The webhook.", body = dto::WebhookEnvelope),
+        (status = 404, description = "No such webhook in your organization.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
@@ -181,7 +177,7 @@ pub(crate) async fn get(
     let row = webhooks::get(&state.pool, caller.organization_id, *id)
         .await?
         .ok_or_else(|| not_found(*id))?;
-    Ok(envelope::ok(webhook_view(&row)))
+    Ok(dto::WebhookEnvelope::new(dto::Webhook::from(&row)).ok())
 }
 
 /// Deletes a webhook; deliveries not yet sent are dropped with it.
@@ -190,7 +186,7 @@ pub(crate) async fn get(
     params(("id" = Uuid, Path, description = "The webhook's id.")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 404, description = "No such webhook in your organization.", body = schemas::ErrorEnvelope),
+        (status = 404, description = "No such webhook in your organization.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
@@ -211,8 +207,8 @@ pub(crate) async fn delete(
     get, path = "/api/webhooks/{id}/deliveries", tag = "webhooks",
     params(("id" = Uuid, Path, description = "The webhook's id."), PageQuery),
     responses(
-        (status = 200, description = "A page of deliveries, newest first.", body = schemas::DeliveryPage),
-        (status = 404, description = "No such webhook in your organization.", body = schemas::ErrorEnvelope),
+        (status = 200, description = "A page of deliveries, newest first.", body = dto::DeliveryPage),
+        (status = 404, description = "No such webhook in your organization.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
@@ -229,35 +225,5 @@ pub(crate) async fn deliveries(
         .ok_or_else(|| not_found(*id))?;
     let mut rows = webhook_deliveries::list(&state.pool, *id, before, limit + 1).await?;
     let next = next_cursor(&mut rows, limit, |row| row.id.to_string());
-    Ok(envelope::list(
-        rows.iter().map(delivery_view).collect::<Vec<_>>(),
-        next,
-    ))
-}
-
-fn webhook_view(row: &WebhookRow) -> Value {
-    json!({
-        "id": row.id,
-        "url": row.url_shown,
-        "events": row.events,
-        "connection_ids": row.connection_ids,
-        "created_at": views::timestamp(Some(row.created_at)),
-    })
-}
-
-fn delivery_view(row: &DeliveryRow) -> Value {
-    json!({
-        "id": row.id,
-        "event": row.event,
-        "connection_id": row.connection_id,
-        "job_id": row.run_id,
-        "status": row.status,
-        "attempts": row.attempts,
-        "created_at": views::timestamp(Some(row.created_at)),
-        "last_attempt_at": views::timestamp(row.last_attempt_at),
-        "last_status_code": row.last_status_code,
-        "last_error": row.last_error,
-        "next_attempt_at": views::timestamp((row.status == "pending").then_some(row.next_attempt_at)),
-        "delivered_at": views::timestamp(row.delivered_at),
-    })
+    Ok(dto::DeliveryPage::new(rows.iter().map(dto::Delivery::from).collect(), next).ok())
 }

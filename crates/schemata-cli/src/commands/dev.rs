@@ -194,7 +194,7 @@ async fn demo_connection(
         name: DEMO_CONNECTION.into(),
         kind: SourceKind::Postgresql,
         config,
-        status: "active".into(),
+        status: schemata_core::ConnectionStatus::Active,
         schema_filter: vec![],
         table_allowlist: vec![],
         refresh_ttl_seconds: Some(3600),

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// A field's type normalized across sources; `remote_type` keeps the source's spelling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum FieldType {
     String,

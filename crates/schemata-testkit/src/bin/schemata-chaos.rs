@@ -301,7 +301,7 @@ async fn report(
     .fetch_one(pool)
     .await?;
     // Stuck: running with its claim lock free (nobody works on it).
-    let stuck = schemata_store::claims::orphaned(pool).await?.len() as i64;
+    let stuck = schemata_store::runs::orphaned(pool).await?.len() as i64;
     // Duplicated: two runs of one connection whose running times overlap.
     let duplicated: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM refresh_runs a JOIN refresh_runs b

@@ -289,7 +289,7 @@ impl<'a, D: Dialect> Oracle<'a, D> {
             match refresh(&self.ctx, job, &task_id).await {
                 Ok(RefreshOutcome::Deferred | RefreshOutcome::Skipped) => {
                     // A lost worker's locks may take a moment to be let go.
-                    schemata_store::claims::requeue_orphans(&self.app.pool)
+                    schemata_store::runs::requeue_orphans(&self.app.pool)
                         .await
                         .expect("requeue orphans");
                     tokio::time::sleep(Duration::from_millis(20)).await;

@@ -1,33 +1,29 @@
-//! Writing a refresh: as the source sends the objects it read, each is compared
-//! with the cache by content hash and only the changed ones are written, inside
-//! one transaction that also removes what is gone and closes the run. Readers
-//! see the old cache until that transaction commits, then the new one.
+//! Writing a refresh: as the source sends the objects it read, the changed
+//! ones (see `plan::changed`) are written inside one transaction, which at
+//! the end carries out the run's plan (`plan::ending`) and closes the run.
+//! Readers see the old cache until that transaction commits, then the new one.
 
 use crate::jobs::{
     cached_index::{CachedIndex, Index},
-    refresh::{RefreshContext, RefreshOutcome},
+    plan::{self, Ending, Written},
     summary::summarize,
 };
 use anyhow::Context;
-use schemata_core::{
-    ChangeSet, ObjectKind, RunStatus, SchemaId, SchemaObject, StoredForm, schema_version,
-};
+use schemata_core::{ChangeSet, RunStatus, SchemaId, SchemaObject, StoredForm};
 use schemata_sources::Introspection;
 use schemata_store::{
-    connections,
-    runs::{self, RunRow},
+    PgPool, connections,
+    runs::{self, Closing, RunRow},
     snapshots,
 };
 use sqlx::{Postgres, Transaction};
-use std::{
-    collections::{HashMap, HashSet},
-    time::Instant,
-};
+use std::{collections::HashMap, time::Instant};
 use tokio::sync::mpsc::Receiver;
 
 /// Accumulates one run's writes in its transaction.
 pub(crate) struct Writer<'a> {
     run: &'a RunRow,
+    pool: PgPool,
     /// The cache as it was, awaited when the first batch arrives (it loads
     /// meanwhile).
     index: CachedIndex,
@@ -35,33 +31,44 @@ pub(crate) struct Writer<'a> {
     tx: Transaction<'static, Postgres>,
     /// The connection's scope generation the source was read under.
     generation: i64,
-    /// The objects read in full: kind and field count, for the summary.
-    read: HashMap<SchemaId, (ObjectKind, usize)>,
-    /// New content hashes of the objects written.
-    written: HashMap<SchemaId, String>,
+    written: Written,
     changes: ChangeSet,
+}
+
+/// How writing a refresh ended.
+pub(crate) enum Applied {
+    /// The cache is written and the run closed with this status.
+    Closed(RunStatus),
+    /// The run had already ended (cancelled, or closed by another delivery):
+    /// nothing written.
+    RunEnded,
+    /// Nothing written: the connection's configuration or scope changed since
+    /// the source was read.
+    Superseded,
+    /// Nothing written: every object in scope failed; the run is to be closed
+    /// as failed with this message.
+    EveryObjectFailed(String),
 }
 
 impl<'a> Writer<'a> {
     pub async fn begin(
-        ctx: &RefreshContext,
+        pool: &PgPool,
         run: &'a RunRow,
         index: CachedIndex,
         generation: i64,
     ) -> anyhow::Result<Self> {
-        let tx = ctx
-            .pool
+        let tx = pool
             .begin()
             .await
             .context("Failed to begin the snapshot transaction")?;
         Ok(Self {
             run,
+            pool: pool.clone(),
             index,
             cached: None,
             tx,
             generation,
-            read: HashMap::new(),
-            written: HashMap::new(),
+            written: Written::default(),
             changes: ChangeSet::default(),
         })
     }
@@ -70,17 +77,13 @@ impl<'a> Writer<'a> {
     /// encoded (serialized and hashed) on a task of their own while the
     /// previous one is being written: on a large first refresh, encoding and
     /// writing one after the other made the writer the slowest stage.
-    pub async fn consume(
-        mut self,
-        ctx: &RefreshContext,
-        batches: Receiver<Vec<SchemaObject>>,
-    ) -> anyhow::Result<Self> {
+    pub async fn consume(mut self, batches: Receiver<Vec<SchemaObject>>) -> anyhow::Result<Self> {
         let mut encoding = tokio::task::JoinSet::new();
         let mut encoded = encode_in_background(&mut encoding, batches);
         while let Some(batch) = encoded.recv().await {
             self.take(batch).await?;
-            let done = i32::try_from(self.read.len()).unwrap_or(i32::MAX);
-            runs::set_progress(&ctx.pool, self.run.id, done, None)
+            let done = i32::try_from(self.written.read.len()).unwrap_or(i32::MAX);
+            runs::set_progress(&self.pool, self.run.id, done, None)
                 .await
                 .context("Failed to record progress")?;
         }
@@ -100,15 +103,12 @@ impl<'a> Writer<'a> {
     async fn take(&mut self, batch: Vec<(SchemaObject, StoredForm)>) -> anyhow::Result<()> {
         let connection_id = self.run.connection_id;
         let cached = self.cached().await?;
-        let mut changed: Vec<(SchemaObject, StoredForm)> = Vec::new();
-        for (object, stored) in batch {
-            self.read
+        for (object, _) in &batch {
+            self.written
+                .read
                 .insert(object.id(), (object.kind, object.fields.len()));
-            match cached.get(&object.id()) {
-                Some(entry) if entry.content_hash == stored.content_hash => {}
-                _ => changed.push((object, stored)),
-            }
         }
+        let changed = plan::changed(&cached, batch);
         if changed.is_empty() {
             return Ok(());
         }
@@ -130,6 +130,7 @@ impl<'a> Writer<'a> {
                 None => self.changes.added(object.id().to_string()),
             }
             self.written
+                .hashes
                 .insert(object.id(), stored.content_hash.clone());
         }
         snapshots::remove(&mut self.tx, connection_id, &previous_ids)
@@ -142,16 +143,14 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    /// Removes what is gone, records the version and closes the run; commits.
-    /// A read where every object failed is no refresh at all: it comes back
-    /// as the run's failure, with nothing written.
+    /// Carries out the run's plan (removals, version, what the cache keeps)
+    /// and closes the run; commits.
     pub async fn finish(
         mut self,
         introspection: Introspection,
         started: Instant,
-    ) -> anyhow::Result<Finish> {
+    ) -> anyhow::Result<Applied> {
         let run = self.run;
-        let options = run.options()?;
         // Locked first (as every writer of runs does): a change of the
         // connection's configuration or scope commits before or after this
         // transaction, never inside it.
@@ -159,154 +158,88 @@ impl<'a> Writer<'a> {
             != Some(self.generation)
         {
             self.tx.rollback().await.context("Failed to roll back")?;
-            return Ok(Finish::Superseded);
+            return Ok(Applied::Superseded);
         }
         let cached = self.cached().await?;
-        // Unchanged is no listing: what the cache keeps is as it was.
-        let listed = !options.is_partial() && matches!(introspection, Introspection::Read(_));
-        let (present, failures, catalog_state) = match introspection {
-            Introspection::Unchanged => (cached.keys().cloned().collect(), vec![], None),
-            Introspection::Read(listing) => {
-                (listing.present, listing.failures, listing.catalog_state)
+        let closing = match plan::ending(&cached, introspection, &run.options()?, &self.written) {
+            Ending::EveryObjectFailed(message) => {
+                self.tx.rollback().await.context("Failed to roll back")?;
+                return Ok(Applied::EveryObjectFailed(message));
             }
+            Ending::Close(closing) => closing,
         };
-        let present: HashSet<SchemaId> = present.into_iter().collect();
-        let failed: HashSet<SchemaId> = failures
-            .iter()
-            .filter_map(|f| SchemaId::parse(&f.object).ok())
-            .collect();
-        if !present.is_empty() && present.iter().all(|id| failed.contains(id)) {
-            let first = failures.iter().min_by(|a, b| a.object.cmp(&b.object));
-            return Ok(Finish::Failed(format!(
-                "Every object failed ({} of them); the first: {}",
-                failures.len(),
-                first.map_or(String::new(), |f| format!("{} ({})", f.object, f.error))
-            )));
-        }
-        let mut removed: Vec<SchemaId> = if options.hard_refresh {
-            cached
-                .keys()
-                .filter(|id| !present.contains(*id))
-                .cloned()
-                .collect()
-        } else {
-            vec![]
-        };
-        removed.sort();
-        snapshots::remove(&mut self.tx, run.connection_id, &removed)
+        let id = run.connection_id;
+        snapshots::remove(&mut self.tx, id, &closing.removed)
             .await
             .context("Failed to remove objects gone from the source")?;
-        for id in &removed {
-            self.changes.removed(id.to_string());
+        for removed in &closing.removed {
+            self.changes.removed(removed.to_string());
         }
-        if listed {
-            // A soft refresh that kept what the listing no longer has leaves
-            // the next hard refresh something to remove, whatever the
-            // catalog state will say.
-            let keeps_unlisted =
-                !options.hard_refresh && cached.keys().any(|id| !present.contains(id));
-            snapshots::set_keeps_unlisted(&mut self.tx, run.connection_id, keeps_unlisted)
+        if let Some(keeps_unlisted) = closing.keeps_unlisted {
+            snapshots::set_keeps_unlisted(&mut self.tx, id, keeps_unlisted)
                 .await
                 .context("Failed to record what the cache keeps")?;
         }
-        // A first refresh that found nothing still gives the cache a version
-        // (of the empty schema), as any refreshed cache has.
-        if self.written.is_empty() && removed.is_empty() && !cached.is_empty() {
+        match (&closing.version, &closing.catalog_state) {
+            (Some(version), state) => {
+                snapshots::set_version(&mut self.tx, id, version, state.as_ref())
+                    .await
+                    .context("Failed to record the cache's version")?
+            }
             // The cache is as it was, and so is its version: only what the
             // source learned about its catalog, if anything, is new.
-            if let Some(state) = &catalog_state {
-                snapshots::set_catalog_state(&mut self.tx, run.connection_id, state)
-                    .await
-                    .context("Failed to record the catalog state")?;
-            }
-        } else {
-            let gone: HashSet<&SchemaId> = removed.iter().collect();
-            let version = schema_version(
-                cached
-                    .iter()
-                    .filter(|(id, _)| !gone.contains(id))
-                    .map(|(id, entry)| {
-                        let hash = self.written.get(id).unwrap_or(&entry.content_hash);
-                        (id.clone(), hash.clone())
-                    })
-                    .chain(
-                        self.written
-                            .iter()
-                            .filter(|(id, _)| !cached.contains_key(*id))
-                            .map(|(id, hash)| (id.clone(), hash.clone())),
-                    ),
-            );
-            snapshots::set_version(
-                &mut self.tx,
-                run.connection_id,
-                &version,
-                catalog_state.as_ref(),
-            )
-            .await
-            .context("Failed to record the cache's version")?;
+            (None, Some(state)) => snapshots::set_catalog_state(&mut self.tx, id, state)
+                .await
+                .context("Failed to record the catalog state")?,
+            (None, None) => {}
         }
-        let in_scope = present
-            .iter()
-            .filter(|id| !failed.contains(*id))
-            .filter_map(|id| {
-                let (kind, fields) = self.read.get(id).copied().or_else(|| {
-                    let entry = cached.get(id)?;
-                    Some((entry.kind, usize::try_from(entry.field_count).unwrap_or(0)))
-                })?;
-                Some((id.clone(), kind, fields))
-            });
-        let status = if failures.is_empty() {
-            RunStatus::Succeeded
-        } else {
-            RunStatus::Partial
-        };
-        let mut result = summarize(run, in_scope, failures, removed.len(), started);
-        result.objects_read = self.read.len();
-        result.objects_written = self.written.len() + removed.len();
+        let removed = closing.removed.len();
+        let mut result = summarize(
+            run,
+            closing.in_scope.into_iter(),
+            closing.failures,
+            removed,
+            started,
+        );
+        result.objects_read = self.written.read.len();
+        result.objects_written = self.written.hashes.len() + removed;
         result.changed = result.objects_written > 0;
         let changes = std::mem::take(&mut self.changes).finish();
         let closed = runs::finish(
             &mut self.tx,
             run,
-            status,
-            &serde_json::to_value(&result)?,
-            None,
-            Some(&serde_json::to_value(&changes)?),
+            Closing {
+                status: closing.status,
+                result: &result,
+                error: None,
+                changes: Some(&changes),
+            },
         )
         .await
         .context("Failed to close the refresh run")?;
         if !closed {
             self.tx.rollback().await.context("Failed to roll back")?;
-            return Ok(Finish::Done(RefreshOutcome::Skipped));
+            return Ok(Applied::RunEnded);
         }
         self.tx
             .commit()
             .await
             .context("Failed to commit the snapshot")?;
-        metrics::counter!("schemata_refresh_objects_read_total").increment(self.read.len() as u64);
+        metrics::counter!("schemata_refresh_objects_read_total")
+            .increment(self.written.read.len() as u64);
         metrics::counter!("schemata_refresh_objects_written_total")
-            .increment((self.written.len() + removed.len()) as u64);
+            .increment(result.objects_written as u64);
         if changes.breaking {
             metrics::counter!("schemata_refresh_breaking_changes_total").increment(1);
         }
         tracing::info!(
-            job.id = %run.id, connection.id = %run.connection_id, objects.read = self.read.len(),
-            objects.written = self.written.len(), objects.removed = removed.len(),
+            job.id = %run.id, connection.id = %run.connection_id, objects.read = self.written.read.len(),
+            objects.written = self.written.hashes.len(), objects.removed = removed,
             changes.breaking = changes.breaking, duration_ms = started.elapsed().as_millis() as u64,
             "refresh complete"
         );
-        Ok(Finish::Done(RefreshOutcome::Refreshed(status)))
+        Ok(Applied::Closed(closing.status))
     }
-}
-
-/// How writing a refresh ended.
-pub(crate) enum Finish {
-    Done(RefreshOutcome),
-    /// Nothing was written; the run is to be closed as failed with this message.
-    Failed(String),
-    /// Nothing was written: the connection's configuration or scope changed
-    /// since the source was read.
-    Superseded,
 }
 
 /// Encodes each batch the source sends into its stored form, on a task the

@@ -1,7 +1,7 @@
 //! Periodic upkeep every worker does: fail runs whose job the queue lost, prune
 //! finished jobs. Safe to run from many workers at once.
 
-use crate::jobs::refresh::{RefreshContext, record_failure};
+use crate::jobs::{context::RefreshContext, outcome::RefreshOutcome, refresh::fail};
 use schemata_store::{history, idempotency, queue, rate_limits, runs, webhook_deliveries};
 use std::time::{Duration, Instant};
 
@@ -15,9 +15,7 @@ pub async fn sweep(ctx: &RefreshContext, retention_days: u32) -> anyhow::Result<
     let mut closed = 0;
     for run in &lost {
         let message = "The refresh job was lost by the queue (its worker failed repeatedly); ask for a new refresh.";
-        if record_failure(ctx, run, message.to_owned(), Instant::now()).await?
-            != crate::RefreshOutcome::Skipped
-        {
+        if fail(ctx, run, message.to_owned(), Instant::now()).await? != RefreshOutcome::Skipped {
             closed += 1;
         }
     }

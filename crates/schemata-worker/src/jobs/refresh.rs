@@ -1,95 +1,21 @@
-//! One refresh: claim the run, introspect the source, write what changed and
-//! close the run in one transaction. A failure keeps the old cache.
+//! One refresh, top down: claim the run, read the source, write what changed
+//! and close the run in one transaction (the plan in `plan`, its writing in
+//! `apply`). A failure keeps the old cache.
 
 use crate::jobs::{
-    apply::{Finish, Writer},
+    apply::{Applied, Writer},
     cached_index::CachedIndex,
+    context::{BUSY_RETRY, RefreshContext, SHARE_RETRY},
+    outcome::RefreshOutcome,
+    read::{PreparedRead, prepare},
     summary::summarize,
 };
 use anyhow::Context;
-use schemata_core::{RefreshFailure, RefreshJob, RunStatus, SchemaFilter, TableAllowlist};
-use schemata_sources::{
-    AccessPolicy, AnySource, IntrospectionScope, Known, Source, SourceError, SourceLimits, connect,
-};
-use schemata_store::{
-    PgPool, SecretBox,
-    claims::{self, Claim, ClaimSession, Slots},
-    connections,
-    runs::{self, RunRow},
-    snapshots,
-};
+use schemata_core::{RefreshFailure, RefreshJob};
+use schemata_sources::{Source, SourceError};
+use schemata_store::runs::{self, Claim, ClaimSession, RunRow};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
-
-/// What a refresh needs from the process: our database, the key, the limits and
-/// the access policy every source passes.
-pub struct RefreshContext {
-    pub pool: PgPool,
-    pub secrets: SecretBox,
-    pub limits: SourceLimits,
-    pub policy: AccessPolicy,
-    pub job_timeout: Duration,
-    pub retry: RetryPolicy,
-    /// Refreshes one organization, and one source server, may run at once
-    /// across all workers: one tenant's burst or one slow server cannot take
-    /// every slot.
-    pub slots: Slots,
-    /// Sessions that hold the claims of running refreshes.
-    pub claim_pool: schemata_store::claims::ClaimPool,
-    /// Due when a stopping worker's grace period is over.
-    pub hand_back: crate::HandBack,
-}
-
-/// How often, and after how long, a refresh whose source failed transiently
-/// is tried again.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Attempts in all (1: never again).
-    pub attempts: i32,
-    /// The wait before the second attempt; each later one waits three times
-    /// the one before, give or take a fifth (jitter, so that refreshes failed
-    /// by one outage do not all come back at once).
-    pub base_delay: Duration,
-}
-
-impl RetryPolicy {
-    /// The wait after failed attempt number `attempt` (1-based).
-    pub fn delay_after(&self, attempt: i32) -> Duration {
-        let exponent = u32::try_from(attempt.saturating_sub(1))
-            .unwrap_or(0)
-            .min(10);
-        crate::jitter::jittered(self.base_delay.saturating_mul(3u32.pow(exponent)))
-    }
-}
-
-/// When a delivery finds its organization's (or its server's) slots all in
-/// use, it is tried again after this.
-pub const SHARE_RETRY: Duration = Duration::from_secs(2);
-
-/// When a delivery finds its connection busy, it is tried again after this; a
-/// run that finishes wakes the follow-up behind it sooner.
-pub const BUSY_RETRY: Duration = Duration::from_secs(10);
-
-/// How a job ended. Source failures are outcomes, not errors: they are recorded
-/// on the run and never retried by the queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefreshOutcome {
-    Refreshed(RunStatus),
-    Failed(String),
-    /// The connection was being refreshed by another worker: put back on the queue.
-    Deferred,
-    /// The run was already finished, cancelled or deleted, or this delivery is
-    /// not the run's current job: nothing to do.
-    Skipped,
-    /// Cancelled while running: stopped, nothing written.
-    Cancelled,
-    /// The source failed transiently; the run waits on the queue for its
-    /// next attempt, after this long.
-    RetryScheduled(Duration),
-    /// This worker is stopping and its grace period ran out: the run is back
-    /// at the front of the queue, its attempt not counted.
-    HandedBack,
-}
 
 /// Runs the refresh named by `job`, delivered as apalis task `task_id`. Errors
 /// are infrastructure failures (our own database), which the queue retries.
@@ -102,35 +28,39 @@ pub async fn refresh(
         .await
         .context("Failed to open a claim session")?;
     let started = Instant::now();
+    let deferred = |delay: Duration, why: &'static str| async move {
+        runs::defer(&ctx.pool, &job, task_id, delay)
+            .await
+            .context(why)
+            .map(|_| RefreshOutcome::Deferred)
+    };
     let outcome = match session.claim(job.run_id, task_id, ctx.slots).await {
         Err(error) => Err(anyhow::Error::new(error).context("Failed to claim the refresh run")),
         Ok(Claim::Stale) => Ok(RefreshOutcome::Skipped),
-        Ok(Claim::Busy) => claims::defer(&ctx.pool, &job, task_id, BUSY_RETRY)
+        Ok(Claim::Busy) => {
+            deferred(BUSY_RETRY, "Failed to put a busy refresh back on the queue").await
+        }
+        Ok(Claim::OverShare) => {
+            deferred(
+                SHARE_RETRY,
+                "Failed to put a refresh over its organization's share back on the queue",
+            )
             .await
-            .context("Failed to put a busy refresh back on the queue")
-            .map(|_| RefreshOutcome::Deferred),
-        Ok(Claim::OverShare) => claims::defer(&ctx.pool, &job, task_id, SHARE_RETRY)
+        }
+        Ok(Claim::SourceAtCapacity) => {
+            deferred(
+                SHARE_RETRY,
+                "Failed to put a refresh of a server at capacity back on the queue",
+            )
             .await
-            .context("Failed to put a refresh over its organization's share back on the queue")
-            .map(|_| RefreshOutcome::Deferred),
-        Ok(Claim::SourceAtCapacity) => claims::defer(&ctx.pool, &job, task_id, SHARE_RETRY)
-            .await
-            .context("Failed to put a refresh of a server at capacity back on the queue")
-            .map(|_| RefreshOutcome::Deferred),
+        }
         Ok(Claim::Claimed(run)) => run_claimed(ctx, &run, &mut session, task_id).await,
     };
     // Ending the session releases the claim's locks, after the run was closed.
     session.close().await;
-    let label = match &outcome {
-        Ok(RefreshOutcome::Refreshed(status)) => status.as_str(),
-        Ok(RefreshOutcome::Failed(_)) => "failed",
-        Ok(RefreshOutcome::Deferred) => "deferred",
-        Ok(RefreshOutcome::Skipped) => "skipped",
-        Ok(RefreshOutcome::Cancelled) => "cancelled",
-        Ok(RefreshOutcome::RetryScheduled(_)) => "retry_scheduled",
-        Ok(RefreshOutcome::HandedBack) => "handed_back",
-        Err(_) => "infrastructure_error",
-    };
+    let label = outcome
+        .as_ref()
+        .map_or("infrastructure_error", RefreshOutcome::label);
     metrics::counter!("schemata_refresh_jobs_total", "outcome" => label).increment(1);
     metrics::histogram!("schemata_refresh_job_duration_seconds", "outcome" => label)
         .record(started.elapsed().as_secs_f64());
@@ -142,7 +72,8 @@ pub async fn refresh(
     outcome
 }
 
-/// The refresh proper, while this worker holds the run's claim.
+/// The refresh proper, while this worker holds the run's claim: read, write,
+/// close, or hand the run back or to its next attempt.
 async fn run_claimed(
     ctx: &RefreshContext,
     run: &RunRow,
@@ -162,18 +93,22 @@ async fn run_claimed(
             "Gave up after {} attempts: the worker was lost while refreshing.",
             run.max_attempts
         );
-        return record_failure(ctx, run, error, started).await;
+        return fail(ctx, run, error, started).await;
     }
     let cached = CachedIndex::load(ctx.pool.clone(), run.connection_id);
-    let (source, scope, generation) = match prepare(ctx, run, &cached).await {
+    let PreparedRead {
+        source,
+        scope,
+        generation,
+    } = match prepare(ctx, run, &cached).await {
         Ok(prepared) => prepared,
-        Err(error) => return record_failure(ctx, run, error, started).await,
+        Err(error) => return fail(ctx, run, error, started).await,
     };
     // The source reads on a task of its own (decoding and assembling on one
     // core) while the writer hashes and writes what it sends on another. The
     // set aborts the read if this refresh is dropped.
     let (sink, batches) = tokio::sync::mpsc::channel(2);
-    let writer = Writer::begin(ctx, run, cached, generation).await?;
+    let writer = Writer::begin(&ctx.pool, run, cached, generation).await?;
     let job_timeout = ctx.job_timeout;
     let mut reading = tokio::task::JoinSet::new();
     reading.spawn(
@@ -183,7 +118,7 @@ async fn run_claimed(
     // Cancelling (DELETE …/refreshes/{job_id}) is noticed between reads:
     // dropping the work aborts the read and rolls the write back.
     let (read, written) = tokio::select! {
-        done = async { tokio::join!(reading.join_next(), writer.consume(ctx, batches)) } => done,
+        done = async { tokio::join!(reading.join_next(), writer.consume(batches)) } => done,
         () = cancelled(&ctx.pool, run.id) => {
             tracing::info!(job.id = %run.id, "refresh cancelled; the cache keeps its previous state");
             return Ok(RefreshOutcome::Cancelled);
@@ -207,17 +142,10 @@ async fn run_claimed(
     };
     let (error, transient) = match (read, written) {
         (Ok(Ok(introspection)), Ok(writer)) => match writer.finish(introspection, started).await {
-            Ok(Finish::Done(outcome)) => return Ok(outcome),
-            Ok(Finish::Failed(message)) => (message, false),
-            Ok(Finish::Superseded) => {
-                // Read again at once, under what the connection says now.
-                let message = "The connection's configuration or filters changed during the refresh; reading it again.";
-                if runs::retry_later(&ctx.pool, run, Duration::ZERO, message, false).await? {
-                    tracing::info!(job.id = %run.id, "connection changed mid-refresh; reading again");
-                    return Ok(RefreshOutcome::RetryScheduled(Duration::ZERO));
-                }
-                (message.to_owned(), false)
-            }
+            Ok(Applied::Closed(status)) => return Ok(RefreshOutcome::Refreshed(status)),
+            Ok(Applied::RunEnded) => return Ok(RefreshOutcome::Skipped),
+            Ok(Applied::EveryObjectFailed(message)) => (message, false),
+            Ok(Applied::Superseded) => return read_again(ctx, run, started).await,
             Err(error) => (write_failure(run, &error), false),
         },
         (_, Err(error)) => (write_failure(run, &error), false),
@@ -238,14 +166,30 @@ async fn run_claimed(
             return Ok(RefreshOutcome::RetryScheduled(delay));
         }
     }
-    record_failure(ctx, run, error, started).await
+    fail(ctx, run, error, started).await
+}
+
+/// The connection changed while its source was read: read again at once,
+/// under what it says now, without using up an attempt.
+async fn read_again(
+    ctx: &RefreshContext,
+    run: &RunRow,
+    started: Instant,
+) -> anyhow::Result<RefreshOutcome> {
+    let message =
+        "The connection's configuration or filters changed during the refresh; reading it again.";
+    if runs::retry_later(&ctx.pool, run, Duration::ZERO, message, false).await? {
+        tracing::info!(job.id = %run.id, "connection changed mid-refresh; reading again");
+        return Ok(RefreshOutcome::RetryScheduled(Duration::ZERO));
+    }
+    fail(ctx, run, message.to_owned(), started).await
 }
 
 /// How often a running refresh checks whether it was cancelled.
 const CANCEL_CHECK: Duration = Duration::from_millis(250);
 
 /// Resolves once the run is no longer running (cancelled, or closed elsewhere).
-async fn cancelled(pool: &PgPool, run_id: uuid::Uuid) {
+async fn cancelled(pool: &schemata_store::PgPool, run_id: uuid::Uuid) {
     let mut ticks = tokio::time::interval(CANCEL_CHECK);
     loop {
         ticks.tick().await;
@@ -261,80 +205,23 @@ fn write_failure(run: &RunRow, error: &anyhow::Error) -> String {
     "Failed to write the new schema cache; the previous cache is kept.".into()
 }
 
-/// The source and what to read of it, as the run asks, and the connection's
-/// scope generation it was read under; the error is a message for the run's
-/// owner.
-async fn prepare(
-    ctx: &RefreshContext,
-    run: &RunRow,
-    cached: &CachedIndex,
-) -> Result<(AnySource, IntrospectionScope, i64), String> {
-    let connection = connections::get_by_id(&ctx.pool, run.connection_id)
-        .await
-        .map_err(|e| format!("Failed to load the connection: {e}"))?
-        .ok_or("The connection was deleted.")?;
-    let kind = connection.source_kind().map_err(|e| e.to_string())?;
-    let config = connections::source_config(&ctx.pool, &ctx.secrets, connection.id)
-        .await
-        .map_err(|e| e.to_string())?;
-    if let Err(error) =
-        connections::note_source_server(&ctx.pool, connection.id, &config.server()).await
-    {
-        tracing::warn!(error = ?error, "could not record the connection's source server");
-    }
-    let (catalog_state, cache_keeps_unlisted) = {
-        let mut conn = ctx.pool.acquire().await.map_err(|e| e.to_string())?;
-        snapshots::catalog_state(&mut conn, connection.id)
-            .await
-            .map_err(|e| e.to_string())?
-    };
-    let scope = IntrospectionScope {
-        schema_filter: SchemaFilter::parse(connection.schema_filter).map_err(|e| e.to_string())?,
-        table_allowlist: TableAllowlist::parse(connection.table_allowlist)
-            .map_err(|e| e.to_string())?,
-        options: run.options().map_err(|e| e.to_string())?,
-        known: Known {
-            catalog_state,
-            cached: cached.graph(),
-            cache_keeps_unlisted,
-        },
-    };
-    let source = connect(kind, &config, ctx.limits, &ctx.policy).map_err(|e| e.to_string())?;
-    Ok((source, scope, connection.scope_generation))
-}
-
 /// Closes the run as failed; the cache is not touched.
-pub(crate) async fn record_failure(
+pub(crate) async fn fail(
     ctx: &RefreshContext,
     run: &RunRow,
     error: String,
     started: Instant,
 ) -> anyhow::Result<RefreshOutcome> {
     tracing::warn!(job.id = %run.id, connection.id = %run.connection_id, error = %error, "refresh failed");
-    if let Err(forgetting) = connections::forget_health(&ctx.pool, run.connection_id).await {
-        tracing::warn!(error = ?forgetting, "could not forget the connection's health verdict");
-    }
     let failure = RefreshFailure {
         object: "*".into(),
         error: error.clone(),
     };
     let mut result = summarize(run, std::iter::empty(), vec![failure], 0, started);
     result.message = format!("Refresh failed: {error}");
-    let mut tx = ctx.pool.begin().await?;
-    if runs::finish(
-        &mut tx,
-        run,
-        RunStatus::Failed,
-        &serde_json::to_value(&result)?,
-        Some(&error),
-        None,
-    )
-    .await?
-    {
-        tx.commit().await?;
+    if runs::fail(&ctx.pool, run, &result, &error).await? {
         Ok(RefreshOutcome::Failed(error))
     } else {
-        tx.rollback().await?;
         Ok(RefreshOutcome::Skipped)
     }
 }
@@ -346,7 +233,6 @@ pub(crate) async fn handle(
     task_id: apalis_core::task::task_id::TaskId,
     ctx: apalis::prelude::Data<std::sync::Arc<RefreshContext>>,
 ) -> Result<(), apalis::prelude::BoxDynError> {
-    use tracing::Instrument;
     let span =
         tracing::info_span!("refresh", job.id = %job.run_id, connection.id = %job.connection_id);
     let task_id = task_id.to_string();

@@ -3,10 +3,8 @@
 //! one does not cover it). Decided under a lock on the connection row, so
 //! concurrent requests, a concurrent DELETE and the workers see one order.
 
-use crate::{
-    StoreError, queue,
-    runs::{COLUMNS, RunRow},
-};
+use super::{COLUMNS, RunRow};
+use crate::{StoreError, queue};
 use schemata_core::{RefreshJob, RefreshOptions, RunStatus, Trigger};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
@@ -48,12 +46,15 @@ pub fn plan<'a>(active: &'a [RunRow], requested: &RefreshOptions) -> Result<Plan
             return Ok(Plan::Join(run));
         }
     }
-    if let Some(queued) = active.iter().find(|r| r.status == "queued") {
+    if let Some(queued) = active.iter().find(|r| r.status == RunStatus::Queued) {
         let merged = queued.options()?.merged_with(requested);
         return Ok(Plan::Widen(queued, merged));
     }
     Ok(Plan::Queue {
-        follows: active.iter().find(|r| r.status == "running").map(|r| r.id),
+        follows: active
+            .iter()
+            .find(|r| r.status == RunStatus::Running)
+            .map(|r| r.id),
     })
 }
 
@@ -88,13 +89,16 @@ pub async fn admit(
     let admission = match plan(&active, requested)? {
         Plan::Join(run) => Admission::Joined {
             run_id: run.id,
-            status: run.run_status()?,
+            status: run.status,
         },
         Plan::Widen(run, merged) => {
             set_options(tx, run.id, &merged).await?;
             Admission::Widened {
                 run_id: run.id,
-                follows: active.iter().find(|r| r.status == "running").map(|r| r.id),
+                follows: active
+                    .iter()
+                    .find(|r| r.status == RunStatus::Running)
+                    .map(|r| r.id),
             }
         }
         Plan::Queue { .. } if !source_is_healthy => return Ok(AdmitOutcome::NeedsHealthCheck),

@@ -12,10 +12,8 @@
 //! dropped mid-refresh (an aborted task) is closed instead, so its locks can
 //! never outlive the refresh.
 
-use crate::{
-    StoreError, admission, connections, queue,
-    runs::{COLUMNS, RunRow},
-};
+use super::{COLUMNS, RunRow, admit};
+use crate::{StoreError, connections, queue};
 use schemata_core::RefreshJob;
 use sqlx::{
     Connection, PgConnection, PgPool, Postgres, pool::PoolConnection, postgres::PgPoolOptions,
@@ -210,7 +208,7 @@ impl ClaimSession {
             connection_id,
         };
         let next = queue::enqueue_first(&mut tx, &job).await?;
-        admission::set_task_id(&mut tx, run_id, &next).await?;
+        admit::set_task_id(&mut tx, run_id, &next).await?;
         self.unlock_all().await?;
         tx.commit().await?;
         Ok(true)
@@ -291,101 +289,4 @@ impl Drop for ClaimSession {
             drop(conn.detach());
         }
     }
-}
-
-/// Puts a delivery that found its connection busy back on the queue, due after
-/// `delay` (a finishing run wakes it sooner). No attempt is counted.
-pub async fn defer(
-    pool: &PgPool,
-    job: &RefreshJob,
-    task_id: &str,
-    delay: Duration,
-) -> Result<bool, StoreError> {
-    let mut tx = pool.begin().await?;
-    if !connections::lock(&mut tx, job.connection_id).await? {
-        return Ok(false);
-    }
-    let still_current: Option<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM refresh_runs WHERE id = $1 AND task_id = $2 AND status IN ('queued', 'running') FOR UPDATE",
-    )
-    .bind(job.run_id)
-    .bind(task_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if still_current.is_none() {
-        return Ok(false);
-    }
-    let next = queue::enqueue_after(&mut tx, job, delay).await?;
-    admission::set_task_id(&mut tx, job.run_id, &next).await?;
-    tx.commit().await?;
-    Ok(true)
-}
-
-/// Runs marked `running` whose claim lock nobody holds: their worker is gone.
-/// `(run, connection, delivery)` each.
-pub async fn orphaned(pool: &PgPool) -> Result<Vec<(Uuid, Uuid, Option<String>)>, StoreError> {
-    let running: Vec<(Uuid, Uuid, i64, Option<String>)> = sqlx::query_as(
-        "SELECT id, connection_id, lock_key, task_id FROM refresh_runs WHERE status = 'running'",
-    )
-    .fetch_all(pool)
-    .await?;
-    let mut orphans = Vec::new();
-    if running.is_empty() {
-        return Ok(orphans);
-    }
-    // One session for lock and unlock: a pooled session must not keep a lock.
-    let mut conn = pool.acquire().await?;
-    for (run_id, connection_id, lock_key, task_id) in running {
-        let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(lock_key)
-            .fetch_one(&mut *conn)
-            .await?;
-        if free {
-            sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(lock_key)
-                .execute(&mut *conn)
-                .await?;
-            orphans.push((run_id, connection_id, task_id));
-        }
-    }
-    Ok(orphans)
-}
-
-/// Runs marked `running` whose worker is gone: their run lock is free, which
-/// PostgreSQL guarantees the moment the worker's claim session ends (a crash,
-/// SIGKILL, a lost network). Each gets a new delivery at once, on the same run
-/// (the claim counts the attempt, and a run past its attempts is failed there),
-/// instead of waiting for the queue's heartbeat timeout. The old delivery,
-/// when the queue re-enqueues it, no longer names the run and is skipped.
-pub async fn requeue_orphans(pool: &PgPool) -> Result<Vec<Uuid>, StoreError> {
-    let orphans = orphaned(pool).await?;
-    let mut requeued = Vec::new();
-    for (run_id, connection_id, task_id) in orphans {
-        let mut tx = pool.begin().await?;
-        if !connections::lock(&mut tx, connection_id).await? {
-            continue;
-        }
-        // Still the same running delivery: nobody claimed it meanwhile.
-        let still: Option<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM refresh_runs
-             WHERE id = $1 AND status = 'running' AND task_id IS NOT DISTINCT FROM $2 FOR UPDATE",
-        )
-        .bind(run_id)
-        .bind(&task_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if still.is_none() {
-            continue;
-        }
-        let job = RefreshJob {
-            run_id,
-            connection_id,
-        };
-        let next = queue::enqueue_first(&mut tx, &job).await?;
-        admission::set_task_id(&mut tx, run_id, &next).await?;
-        tx.commit().await?;
-        tracing::warn!(job.id = %run_id, connection.id = %connection_id, "worker lost mid-refresh; run re-queued");
-        requeued.push(run_id);
-    }
-    Ok(requeued)
 }

@@ -1,7 +1,11 @@
 //! `X-Request-Id` on every response, echoed when the client sent a sane one, and
-//! available to error envelopes through a task-local while the request is served.
+//! available to error envelopes (see `request_context`) while the request is
+//! served; any error response without our envelope gets one.
 
-use crate::error::{ApiError, Enveloped};
+use crate::{
+    error::{ApiError, Enveloped},
+    request_context,
+};
 use actix_web::{
     Error, ResponseError,
     body::{BoxBody, MessageBody},
@@ -13,17 +17,6 @@ use std::time::Instant;
 use uuid::Uuid;
 
 pub(crate) const HEADER: &str = "x-request-id";
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The id of the request being served, or a fresh one outside a request.
-pub(crate) fn current() -> String {
-    REQUEST_ID
-        .try_with(Clone::clone)
-        .unwrap_or_else(|_| Uuid::now_v7().to_string())
-}
 
 fn accepted(value: &str) -> bool {
     !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic())
@@ -42,15 +35,14 @@ pub(crate) async fn middleware(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.path().to_owned();
-    let outcome = REQUEST_ID.scope(id.clone(), next.call(req)).await;
-    let mut response = REQUEST_ID
-        .scope(id.clone(), async move {
-            match outcome {
-                Ok(response) => ensure_envelope(response.map_into_boxed_body()),
-                Err(error) => Err(error),
-            }
-        })
-        .await?;
+    let outcome = request_context::scope(id.clone(), next.call(req)).await;
+    let mut response = request_context::scope(id.clone(), async move {
+        match outcome {
+            Ok(response) => ensure_envelope(response.map_into_boxed_body()),
+            Err(error) => Err(error),
+        }
+    })
+    .await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response
             .headers_mut()
