@@ -15,7 +15,7 @@ nextest:
 # The operator page in headless Chromium (installed from Debian if missing);
 # screenshots land in target/ui/.
 ui-test:
-    cargo test -p schemata-testkit --test operator_page -- --nocapture
+    cargo test -p schemata-testkit --test it operator_page -- --nocapture
     @ls target/ui/
 
 # The cache oracle: a seeded random walk of DDL, refreshes (hard, soft,
@@ -24,7 +24,7 @@ ui-test:
 # `just fuzz-refresh 5000` walks further; `just fuzz-refresh 150 SEED` replays
 # a seed a failure printed.
 fuzz-refresh steps="2000" seed="":
-    SCHEMATA_ORACLE_STEPS={{steps}} SCHEMATA_ORACLE_SEED={{seed}} cargo test -p schemata-testkit --test cache_oracle -- --nocapture --test-threads 1
+    SCHEMATA_ORACLE_STEPS={{steps}} SCHEMATA_ORACLE_SEED={{seed}} cargo test -p schemata-testkit --test it cache_oracle -- --nocapture --test-threads 1
 
 # Formatting and lints, as CI runs them.
 lint:

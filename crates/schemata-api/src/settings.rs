@@ -1,7 +1,8 @@
 //! The API's configuration, from environment variables with developer defaults.
 
+use schemata_config::env_or;
 use schemata_sources::SourceSettings;
-use schemata_store::{StoreSettings, env_or};
+use schemata_store::StoreSettings;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -41,13 +42,16 @@ impl ApiSettings {
     /// Everything but the store from the environment (`schemata dev` brings its own store).
     pub fn from_env_with(store: StoreSettings) -> Result<Self, String> {
         let max_concurrent_health_checks = env_or("SCHEMATA_MAX_CONCURRENT_HEALTH_CHECKS", 16)?;
+        let sources = SourceSettings::from_env()?;
         Ok(Self {
             store,
-            sources: SourceSettings::from_env()?,
+            // One setting (SCHEMATA_HEALTH_TIMEOUT_SECS): the whole check is
+            // bounded by what a source gets to connect.
+            health_timeout: sources.limits.connect_timeout,
+            sources,
             host: env_or("SCHEMATA_API_HOST", "127.0.0.1".to_owned())?,
             port: env_or("SCHEMATA_API_PORT", 8080)?,
             http_workers: env_or("SCHEMATA_API_WORKERS", 2)?,
-            health_timeout: Duration::from_secs(env_or("SCHEMATA_HEALTH_TIMEOUT_SECS", 5)?),
             max_concurrent_health_checks,
             health_checks_per_organization: env_or(
                 "SCHEMATA_HEALTH_CHECKS_PER_ORGANIZATION",

@@ -4,7 +4,6 @@
 pub mod cache_status;
 pub mod connection_state;
 pub mod diff;
-pub mod env;
 pub mod filters;
 pub mod named;
 pub mod object;

@@ -2,7 +2,7 @@
 //! with one, and the access policy. Read from the environment in `main` only.
 
 use crate::{PolicySettings, SourceLimits};
-use schemata_core::env::{env_opt, env_or};
+use schemata_config::{env_opt, env_or, env_set};
 use std::{path::PathBuf, time::Duration};
 
 #[derive(Debug, Clone, Default)]
@@ -14,6 +14,7 @@ pub struct SourceSettings {
 impl SourceSettings {
     pub fn from_env() -> Result<Self, String> {
         let defaults = SourceLimits::default();
+        let deny_networks = env_set("SCHEMATA_SOURCE_DENY_NETWORKS");
         Ok(Self {
             limits: SourceLimits {
                 connect_timeout: Duration::from_secs(env_or("SCHEMATA_HEALTH_TIMEOUT_SECS", 5)?),
@@ -45,11 +46,12 @@ impl SourceSettings {
                 // Set, even to nothing, it is what the operator says; unset,
                 // the safe default (and this host's own addresses).
                 deny_networks: PolicySettings::parse_networks(
-                    &std::env::var("SCHEMATA_SOURCE_DENY_NETWORKS")
-                        .unwrap_or_else(|_| crate::policy::DEFAULT_DENY_NETWORKS.into()),
+                    deny_networks
+                        .as_deref()
+                        .unwrap_or(crate::policy::DEFAULT_DENY_NETWORKS),
                 )
                 .map_err(|e| format!("SCHEMATA_SOURCE_DENY_NETWORKS: {e}"))?,
-                deny_host_addresses: std::env::var_os("SCHEMATA_SOURCE_DENY_NETWORKS").is_none(),
+                deny_host_addresses: deny_networks.is_none(),
                 allow_sources_on_own_server: env_or("SCHEMATA_ALLOW_SOURCES_ON_OWN_SERVER", false)?,
                 sqlite_root: env_opt("SCHEMATA_SQLITE_ROOT").map(PathBuf::from),
                 aws_credentials: aws_credentials()?,

@@ -217,10 +217,15 @@ pub async fn update(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(StoreError::ConnectionGone(row.id))?;
-    let updated = match &invalidation.scope {
-        Some(scope) => crate::snapshots::narrow_to(&mut tx, updated, scope).await?,
-        None => updated,
-    };
+    let mut updated = updated;
+    if let Some(scope) = &invalidation.scope {
+        let versioned = updated.schema_version.is_some();
+        if let Some(version) =
+            crate::snapshots::narrow_to(&mut tx, row.id, versioned, scope).await?
+        {
+            updated.schema_version = Some(version);
+        }
+    }
     tx.commit().await?;
     Ok(updated)
 }

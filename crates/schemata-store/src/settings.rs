@@ -2,7 +2,7 @@
 //! that opens stored credentials. Read from the environment only in `main`.
 
 use crate::{SecretBox, StoreError, check_migrated};
-use schemata_core::env::env_or;
+use schemata_config::env_or;
 use sqlx::{PgPool, postgres::PgPoolOptions};
 use std::time::Duration;
 
@@ -25,17 +25,33 @@ pub struct StoreSettings {
 
 impl StoreSettings {
     pub fn from_env() -> Result<Self, String> {
+        let encryption_key = std::env::var("SCHEMATA_ENCRYPTION_KEY").map_err(|_| {
+            "SCHEMATA_ENCRYPTION_KEY is not set: it must hold 64 hex characters (generate one with `openssl rand -hex 32`)"
+                .to_owned()
+        })?;
+        Self::for_database(
+            env_or("DATABASE_URL", DEFAULT_DATABASE_URL.to_owned())?,
+            encryption_key,
+            10,
+        )
+    }
+
+    /// The settings of a pool on `database_url` (found or started by the
+    /// caller, as `schemata dev` does), its size and waits from the
+    /// environment: `default_max_connections` when it does not say.
+    pub fn for_database(
+        database_url: String,
+        encryption_key: String,
+        default_max_connections: u32,
+    ) -> Result<Self, String> {
         Ok(Self {
-            database_url: env_or("DATABASE_URL", DEFAULT_DATABASE_URL.to_owned())?,
-            max_connections: env_or("SCHEMATA_DATABASE_MAX_CONNECTIONS", 10)?,
+            database_url,
+            max_connections: env_or("SCHEMATA_DATABASE_MAX_CONNECTIONS", default_max_connections)?,
             acquire_timeout: Duration::from_millis(env_or(
                 "SCHEMATA_DATABASE_ACQUIRE_TIMEOUT_MS",
                 DEFAULT_ACQUIRE_TIMEOUT.as_millis() as u64,
             )?),
-            encryption_key: std::env::var("SCHEMATA_ENCRYPTION_KEY").map_err(|_| {
-                "SCHEMATA_ENCRYPTION_KEY is not set: it must hold 64 hex characters (generate one with `openssl rand -hex 32`)"
-                    .to_owned()
-            })?,
+            encryption_key,
         })
     }
 

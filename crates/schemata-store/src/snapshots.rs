@@ -219,13 +219,14 @@ async fn insert_batch(
 }
 
 /// Removes the cached objects `scope` does not admit, in the transaction that
-/// narrows the connection to it, and gives the cache the version of what is
-/// left. Returns the connection as it is then.
+/// narrows the connection to it, and gives a versioned cache the version of
+/// what is left; returns that version when it changed.
 pub async fn narrow_to(
     tx: &mut Transaction<'_, Postgres>,
-    mut connection: crate::connections::ConnectionRow,
+    connection_id: Uuid,
+    versioned: bool,
     scope: &CacheScope,
-) -> Result<crate::connections::ConnectionRow, StoreError> {
+) -> Result<Option<String>, StoreError> {
     let (schemas, names) = split(scope.table_allowlist.ids());
     let removed = sqlx::query(
         "DELETE FROM schema_objects
@@ -234,20 +235,20 @@ pub async fn narrow_to(
                     AND (cardinality($3::text[]) = 0
                          OR (schema_name, name) IN (SELECT * FROM UNNEST($3::text[], $4::text[]))))",
     )
-    .bind(connection.id)
+    .bind(connection_id)
     .bind(scope.schema_filter.names())
     .bind(&schemas)
     .bind(&names)
     .execute(&mut **tx)
     .await?
     .rows_affected();
-    if removed == 0 || connection.schema_version.is_none() {
-        return Ok(connection);
+    if removed == 0 || !versioned {
+        return Ok(None);
     }
     let kept: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT schema_name, name, content_hash FROM schema_objects WHERE connection_id = $1",
     )
-    .bind(connection.id)
+    .bind(connection_id)
     .fetch_all(&mut **tx)
     .await?;
     let version = schema_version(
@@ -255,12 +256,11 @@ pub async fn narrow_to(
             .map(|(schema, name, hash)| (SchemaId::new(schema, name), hash)),
     );
     sqlx::query("UPDATE connections SET schema_version = $2 WHERE id = $1")
-        .bind(connection.id)
+        .bind(connection_id)
         .bind(&version)
         .execute(&mut **tx)
         .await?;
-    connection.schema_version = Some(version);
-    Ok(connection)
+    Ok(Some(version))
 }
 
 /// Records the cache's new version and what the source's catalog looked like.

@@ -3,9 +3,7 @@
 //! last test using it lets go.
 
 use crate::holders::ProcessHold;
-use schemata_store::local_server::{
-    ClusterAuth, LocalServer, find_or_start, start_private, stop_private,
-};
+use schemata_localpg::{ClusterAuth, LocalServer, find_or_start, start_private, stop_private};
 use sqlx::{Connection, PgConnection, PgPool, postgres::PgPoolOptions};
 use std::{ops::Deref, path::PathBuf};
 use tokio::sync::Mutex;

@@ -1,7 +1,8 @@
 //! The worker's configuration, from environment variables with developer defaults.
 
+use schemata_config::env_or;
 use schemata_sources::SourceSettings;
-use schemata_store::{StoreSettings, env_or};
+use schemata_store::StoreSettings;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]

@@ -5,11 +5,10 @@ use anyhow::Context;
 use clap::Args;
 use schemata_api::{ApiSettings, Application};
 use schemata_core::{Scope, SourceConfig, SourceKind};
+use schemata_localpg::{LocalServer, PRIVATE_PORT, find_or_start};
 use schemata_store::{
     PgPool, SecretBox, StoreSettings, api_keys,
     connections::{self, ConnectionFields},
-    env_or,
-    local_server::{LocalServer, PRIVATE_PORT, find_or_start},
     organizations,
 };
 use schemata_worker::{Worker, WorkerSettings, shutdown_signal};
@@ -65,14 +64,9 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
         server.origin
     );
 
-    let store = StoreSettings {
-        acquire_timeout: schemata_store::settings::DEFAULT_ACQUIRE_TIMEOUT,
-        database_url,
-        // API and worker share one pool here, so the default is twice a process's.
-        max_connections: env_or("SCHEMATA_DATABASE_MAX_CONNECTIONS", 20)
-            .map_err(anyhow::Error::msg)?,
-        encryption_key: encryption_key(&args)?,
-    };
+    // API and worker share one pool here, so the default is twice a process's.
+    let store = StoreSettings::for_database(database_url, encryption_key(&args)?, 20)
+        .map_err(anyhow::Error::msg)?;
     let pool = PgPoolOptions::new()
         .max_connections(store.max_connections)
         .connect(&store.database_url)
@@ -265,15 +259,16 @@ fn write_env_file(
 
 /// The demo source lives on this machine, beside Schemata's own database: on
 /// a developer's machine loopback and the other databases of that server are
-/// sources, unless the environment says otherwise. Schemata's own database
-/// stays refused.
+/// sources, unless the operator chose a policy (`SCHEMATA_SOURCE_DENY_NETWORKS`
+/// set: then both settings are as given). Schemata's own database stays
+/// refused.
 fn developer_machine(policy: &mut schemata_sources::PolicySettings) {
-    let development = schemata_sources::PolicySettings::local_development();
-    if std::env::var_os("SCHEMATA_SOURCE_DENY_NETWORKS").is_none() {
+    // The default denied networks come with this host's addresses: the
+    // operator said nothing.
+    if policy.deny_host_addresses {
+        let development = schemata_sources::PolicySettings::local_development();
         policy.deny_networks = development.deny_networks;
         policy.deny_host_addresses = development.deny_host_addresses;
-    }
-    if std::env::var_os("SCHEMATA_ALLOW_SOURCES_ON_OWN_SERVER").is_none() {
         policy.allow_sources_on_own_server = development.allow_sources_on_own_server;
     }
 }

@@ -8,11 +8,12 @@
 
 mod dynamodb;
 mod endpoint;
+mod network;
 mod sqlite_file;
 mod url_form;
 
 pub use dynamodb::DynamoDbEndpoint;
-pub use endpoint::{Form, NetworkEndpoint, SessionSettings, TlsMode};
+pub use network::{Form, NetworkEndpoint, SessionSettings, TlsMode};
 pub use sqlite_file::SqliteFile;
 
 use crate::SourceKind;

@@ -3,9 +3,8 @@
 //! rendered back from one.
 
 use super::{
-    REDACTED, SourceConfigError,
-    endpoint::{Form, NetworkEndpoint, RawParts, SETTINGS, quoted},
-    invalid,
+    REDACTED, SourceConfigError, invalid,
+    network::{Form, NetworkEndpoint, RawParts, SETTINGS, quoted},
 };
 use crate::SourceKind;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};

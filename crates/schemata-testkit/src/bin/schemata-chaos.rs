@@ -9,11 +9,8 @@
 //! `schemata-chaos [SCHEMATA_BINARY] [CONNECTIONS] [OUTAGE_SECS]`
 
 use schemata_core::Scope;
-use schemata_store::{
-    SecretBox, api_keys,
-    local_server::{ClusterAuth, start_private, stop_private},
-    organizations,
-};
+use schemata_localpg::{ClusterAuth, start_private, stop_private};
+use schemata_store::{SecretBox, api_keys, organizations};
 use schemata_testkit::{ServiceProcess, fixture, free_port, register_connections, source_database};
 use std::{
     path::PathBuf,
@@ -61,7 +58,7 @@ async fn run(
     outage: Duration,
     dir: &std::path::Path,
     port: u16,
-    server: &schemata_store::local_server::LocalServer,
+    server: &schemata_localpg::LocalServer,
 ) -> anyhow::Result<usize> {
     server
         .ensure_database("schemata")

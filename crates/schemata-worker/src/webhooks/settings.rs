@@ -1,6 +1,6 @@
 //! How the worker delivers webhooks.
 
-use schemata_store::env_or;
+use schemata_config::env_or;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]

@@ -9,11 +9,8 @@
 use crate::catalogs;
 use anyhow::{Context, ensure};
 use schemata_core::Scope;
-use schemata_store::{
-    SecretBox, api_keys,
-    local_server::{ClusterAuth, LocalServer, start_private_with},
-    organizations,
-};
+use schemata_localpg::{ClusterAuth, LocalServer, start_private_with};
+use schemata_store::{SecretBox, api_keys, organizations};
 use schemata_testkit::ServiceProcess;
 use serde_json::{Value, json};
 use sqlx::{Connection, MySqlConnection, PgConnection};

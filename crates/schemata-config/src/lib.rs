@@ -1,5 +1,5 @@
-//! Reading typed settings from environment variables: the one place binaries'
-//! `Settings::from_env` get their values from.
+//! Reading typed settings from environment variables: the one place every
+//! crate's `Settings::from_env` gets its values from, read in `main` only.
 
 use std::str::FromStr;
 
@@ -17,4 +17,10 @@ pub fn env_or<T: FromStr>(name: &str, default: T) -> Result<T, String> {
 /// Reads `name` from the environment; `None` when unset or blank.
 pub fn env_opt(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Reads `name` from the environment when it is set, even to nothing: for a
+/// setting whose empty value means something (an empty deny list).
+pub fn env_set(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }

@@ -4,11 +4,8 @@
 //! no process exits, and both recover by themselves.
 
 use schemata_core::Scope;
-use schemata_store::{
-    SecretBox, api_keys,
-    local_server::{ClusterAuth, start_private, stop_private},
-    organizations,
-};
+use schemata_localpg::{ClusterAuth, start_private, stop_private};
+use schemata_store::{SecretBox, api_keys, organizations};
 use schemata_testkit::{ServiceProcess, free_port, source_database};
 use serde_json::{Value, json};
 use std::{
