@@ -3,7 +3,7 @@
 //! values, with names that hold quotes and capitals (MariaDB's table names
 //! cannot hold dots).
 
-use super::{Catalog, Dialect, Rng};
+use super::{Catalog, Dialect, Names, Rng};
 use crate::{MysqlDatabase, mysql_database};
 use schemata_core::SchemaId;
 use serde_json::{Value, json};
@@ -28,7 +28,7 @@ const TYPES: [&str; 12] = [
 pub struct MariaDbSource {
     database: MysqlDatabase,
     conn: MySqlConnection,
-    counter: usize,
+    names: Names,
 }
 
 /// `name` as a MariaDB identifier.
@@ -49,17 +49,7 @@ impl MariaDbSource {
         Self {
             database,
             conn,
-            counter: 0,
-        }
-    }
-
-    async fn run(&mut self, sql: String) -> Result<String, String> {
-        match sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
-            .execute(&mut self.conn)
-            .await
-        {
-            Ok(_) => Ok(sql),
-            Err(error) => Err(format!("{sql} ({error})")),
+            names: Names::default(),
         }
     }
 
@@ -98,18 +88,10 @@ impl MariaDbSource {
         .unwrap_or_default()
     }
 
-    fn name(&mut self, rng: &mut Rng, names: &[&str]) -> String {
-        self.counter += 1;
-        let base = rng.pick(names).copied().unwrap_or("t");
-        if rng.chance(50) {
-            base.to_owned()
-        } else {
-            format!("{base}{}", self.counter)
-        }
-    }
-
     fn column_definition(&mut self, rng: &mut Rng) -> String {
-        let name = self.name(rng, &["id", "name", "Amount", "x\"y", "at"]);
+        let name = self
+            .names
+            .next(rng, &["id", "name", "Amount", "x\"y", "at"]);
         let kind = rng.pick(&TYPES).copied().unwrap_or("INT");
         let mut definition = format!("{} {kind}", q(&name));
         if rng.chance(30) {
@@ -119,7 +101,7 @@ impl MariaDbSource {
             definition.push_str(" DEFAULT '1'");
         }
         if rng.chance(20) {
-            definition.push_str(&format!(" COMMENT 'col {}'", self.counter));
+            definition.push_str(&format!(" COMMENT 'col {}'", self.names.count()));
         }
         definition
     }
@@ -180,14 +162,16 @@ impl Dialect for MariaDbSource {
             let columns: Vec<String> = (0..1 + rng.below(4))
                 .map(|_| self.column_definition(rng))
                 .collect();
-            let name = self.name(rng, &TABLE_NAMES);
-            return self
-                .run(format!(
+            let name = self.names.next(rng, &TABLE_NAMES);
+            return super::run_ddl(
+                &mut self.conn,
+                format!(
                     "CREATE TABLE {} ({}) ENGINE=InnoDB",
                     q(&name),
                     columns.join(", ")
-                ))
-                .await;
+                ),
+            )
+            .await;
         };
         let t = q(&table);
         let columns = self.columns(&table).await;
@@ -201,7 +185,7 @@ impl Dialect for MariaDbSource {
                 let columns: Vec<String> = (0..1 + rng.below(4))
                     .map(|_| self.column_definition(rng))
                     .collect();
-                let name = self.name(rng, &TABLE_NAMES);
+                let name = self.names.next(rng, &TABLE_NAMES);
                 format!(
                     "CREATE TABLE {} ({}) ENGINE=InnoDB",
                     q(&name),
@@ -209,23 +193,26 @@ impl Dialect for MariaDbSource {
                 )
             }
             0..=2 => format!("DROP TABLE {t}"),
-            3 => format!("RENAME TABLE {t} TO {}", q(&self.name(rng, &TABLE_NAMES))),
+            3 => format!(
+                "RENAME TABLE {t} TO {}",
+                q(&self.names.next(rng, &TABLE_NAMES))
+            ),
             4 => format!(
                 "CREATE VIEW {} AS SELECT {c} FROM {t}",
-                q(&self.name(rng, &["v", "View"]))
+                q(&self.names.next(rng, &["v", "View"]))
             ),
             5 => match rng.pick(&views) {
                 Some(view) => format!("DROP VIEW {}", q(view)),
                 None => format!(
                     "CREATE VIEW {} AS SELECT * FROM {t}",
-                    q(&self.name(rng, &["v"]))
+                    q(&self.names.next(rng, &["v"]))
                 ),
             },
             6 => format!("ALTER TABLE {t} ADD COLUMN {}", self.column_definition(rng)),
             7 => format!("ALTER TABLE {t} DROP COLUMN {c}"),
             8 => format!(
                 "ALTER TABLE {t} RENAME COLUMN {c} TO {}",
-                q(&self.name(rng, &["renamed", "Re"]))
+                q(&self.names.next(rng, &["renamed", "Re"]))
             ),
             9 => {
                 let kind = rng.pick(&TYPES).copied().unwrap_or("TEXT");
@@ -240,10 +227,10 @@ impl Dialect for MariaDbSource {
                 _ => format!("ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"),
             },
             12 => match rng.below(2) {
-                0 => format!("ALTER TABLE {t} COMMENT = 'c{}'", self.counter),
+                0 => format!("ALTER TABLE {t} COMMENT = 'c{}'", self.names.count()),
                 _ => format!(
                     "ALTER TABLE {t} MODIFY COLUMN {c} {column_type} COMMENT 'about {}'",
-                    self.counter
+                    self.names.count()
                 ),
             },
             13 => match self.constraints(&table, "PRIMARY KEY").await.first() {
@@ -273,22 +260,25 @@ impl Dialect for MariaDbSource {
             16 => match rng.below(2) {
                 0 => format!(
                     "CREATE INDEX {} ON {t} ({c})",
-                    q(&self.name(rng, &["ix", "Ix"]))
+                    q(&self.names.next(rng, &["ix", "Ix"]))
                 ),
                 _ => match rng.pick(&self.indexes(&table).await).cloned() {
                     Some(index) => format!("DROP INDEX {} ON {t}", q(&index)),
-                    None => format!("CREATE INDEX {} ON {t} ({c})", q(&self.name(rng, &["ix"]))),
+                    None => format!(
+                        "CREATE INDEX {} ON {t} ({c})",
+                        q(&self.names.next(rng, &["ix"]))
+                    ),
                 },
             },
             17 => format!(
                 "ALTER TABLE {t} MODIFY COLUMN {c} ENUM('a','b','v{}')",
-                self.counter
+                self.names.count()
             ),
             _ => format!(
                 "ALTER TABLE {t} RENAME TO {}",
-                q(&self.name(rng, &TABLE_NAMES))
+                q(&self.names.next(rng, &TABLE_NAMES))
             ),
         };
-        self.run(sql).await
+        super::run_ddl(&mut self.conn, sql).await
     }
 }

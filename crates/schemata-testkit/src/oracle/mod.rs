@@ -89,6 +89,44 @@ pub fn budget(steps: usize) -> (usize, u64) {
     (steps, seed)
 }
 
+/// Runs DDL on a source (one statement or a `;`-separated few): its text,
+/// or why the source refused it.
+pub(crate) async fn run_ddl<'c, E, DB>(executor: E, sql: String) -> Result<String, String>
+where
+    E: sqlx::Executor<'c, Database = DB>,
+    DB: sqlx::Database,
+{
+    match sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+        .execute(executor)
+        .await
+    {
+        Ok(_) => Ok(sql),
+        Err(error) => Err(format!("{sql} ({error})")),
+    }
+}
+
+/// Names for new objects: one of a list, half the time with a counter that
+/// keeps it new.
+#[derive(Debug, Default)]
+pub(crate) struct Names(usize);
+
+impl Names {
+    pub fn next(&mut self, rng: &mut Rng, names: &[&str]) -> String {
+        self.0 += 1;
+        let base = rng.pick(names).copied().unwrap_or("t");
+        if rng.chance(50) {
+            base.to_owned()
+        } else {
+            format!("{base}{}", self.0)
+        }
+    }
+
+    /// How many names were given so far: a number for comments and values.
+    pub fn count(&self) -> usize {
+        self.0
+    }
+}
+
 /// A database URL as discrete fields (`host`, `port`, `user`, `database`).
 pub(crate) fn discrete_fields(url: &str) -> Value {
     let url = url::Url::parse(url).expect("a test database URL");

@@ -3,7 +3,7 @@
 //! keys, foreign keys, indexes, partitions and enum values, with names that
 //! hold dots, quotes and capitals.
 
-use super::{Catalog, Dialect, Rng, double_quoted as q, qualified};
+use super::{Catalog, Dialect, Names, Rng, double_quoted as q, qualified};
 use crate::{TestDatabase, fresh_database};
 use schemata_core::SchemaId;
 use serde_json::{Value, json};
@@ -30,7 +30,7 @@ const TYPES: [&str; 13] = [
 pub struct PostgresSource {
     database: TestDatabase,
     conn: PgConnection,
-    counter: usize,
+    names: Names,
 }
 
 impl PostgresSource {
@@ -52,17 +52,7 @@ impl PostgresSource {
         Self {
             database,
             conn,
-            counter: 0,
-        }
-    }
-
-    async fn run(&mut self, sql: String) -> Result<String, String> {
-        match sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
-            .execute(&mut self.conn)
-            .await
-        {
-            Ok(_) => Ok(sql),
-            Err(error) => Err(format!("{sql} ({error})")),
+            names: Names::default(),
         }
     }
 
@@ -96,18 +86,10 @@ impl PostgresSource {
         .await
     }
 
-    fn name(&mut self, rng: &mut Rng, names: &[&str]) -> String {
-        self.counter += 1;
-        let base = rng.pick(names).copied().unwrap_or("t");
-        if rng.chance(50) {
-            base.to_owned()
-        } else {
-            format!("{base}{}", self.counter)
-        }
-    }
-
     fn column_definition(&mut self, rng: &mut Rng) -> String {
-        let name = self.name(rng, &["id", "name", "Amount", "a.b", "x\"y", "at"]);
+        let name = self
+            .names
+            .next(rng, &["id", "name", "Amount", "a.b", "x\"y", "at"]);
         let kind = rng.pick(&TYPES).copied().unwrap_or("int");
         let mut definition = format!("{} {kind}", q(&name));
         if rng.chance(30) {
@@ -178,24 +160,26 @@ impl Dialect for PostgresSource {
             .cloned()
             .filter(|_| !(tables.len() < 3 && rng.chance(60)))
         else {
-            let name = self.name(rng, &TABLE_NAMES);
+            let name = self.names.next(rng, &TABLE_NAMES);
             let columns: Vec<String> = (0..1 + rng.below(4))
                 .map(|_| self.column_definition(rng))
                 .collect();
-            return self
-                .run(format!(
+            return super::run_ddl(
+                &mut self.conn,
+                format!(
                     "CREATE TABLE {} ({})",
                     qualified(&SchemaId::new(schema, name)),
                     columns.join(", ")
-                ))
-                .await;
+                ),
+            )
+            .await;
         };
         let t = qualified(&table);
         let columns = self.columns(&table).await;
         let column = rng.pick(&columns).map(|c| q(c)).unwrap_or_else(|| q("id"));
         let sql = match rng.below(26) {
             0 | 1 if !many => {
-                let name = self.name(rng, &TABLE_NAMES);
+                let name = self.names.next(rng, &TABLE_NAMES);
                 let mut columns: Vec<String> = (0..1 + rng.below(4))
                     .map(|_| self.column_definition(rng))
                     .collect();
@@ -214,18 +198,18 @@ impl Dialect for PostgresSource {
             0..=2 => format!("DROP TABLE {t} CASCADE"),
             3 => format!(
                 "ALTER TABLE {t} RENAME TO {}",
-                q(&self.name(rng, &TABLE_NAMES))
+                q(&self.names.next(rng, &TABLE_NAMES))
             ),
             4 => format!(
                 "CREATE VIEW {} AS SELECT {column} FROM {t}",
                 qualified(&SchemaId::new(
                     schema,
-                    self.name(rng, &["v", "v.w", "View"])
+                    self.names.next(rng, &["v", "v.w", "View"])
                 ))
             ),
             5 => format!(
                 "CREATE MATERIALIZED VIEW {} AS SELECT * FROM {t}",
-                qualified(&SchemaId::new(schema, self.name(rng, &["mv", "m.v"])))
+                qualified(&SchemaId::new(schema, self.names.next(rng, &["mv", "m.v"])))
             ),
             6 => match rng.pick(&views) {
                 Some(view) => format!(
@@ -234,20 +218,20 @@ impl Dialect for PostgresSource {
                 ),
                 None => format!("DROP TABLE {t} CASCADE"),
             },
-            7 => format!("CREATE SCHEMA {}", q(&self.name(rng, &SCHEMA_NAMES))),
+            7 => format!("CREATE SCHEMA {}", q(&self.names.next(rng, &SCHEMA_NAMES))),
             8 if schema != "public" => format!("DROP SCHEMA {} CASCADE", q(&schema)),
             8 | 9 if schema != "public" => {
                 format!(
                     "ALTER SCHEMA {} RENAME TO {}",
                     q(&schema),
-                    q(&self.name(rng, &SCHEMA_NAMES))
+                    q(&self.names.next(rng, &SCHEMA_NAMES))
                 )
             }
             10 => format!("ALTER TABLE {t} ADD COLUMN {}", self.column_definition(rng)),
             11 => format!("ALTER TABLE {t} DROP COLUMN {column} CASCADE"),
             12 => format!(
                 "ALTER TABLE {t} RENAME COLUMN {column} TO {}",
-                q(&self.name(rng, &["renamed", "r.n", "Re"]))
+                q(&self.names.next(rng, &["renamed", "r.n", "Re"]))
             ),
             13 => {
                 let kind = rng
@@ -263,8 +247,11 @@ impl Dialect for PostgresSource {
                 _ => format!("ALTER TABLE {t} ALTER COLUMN {column} DROP DEFAULT"),
             },
             17 => match rng.below(3) {
-                0 => format!("COMMENT ON TABLE {t} IS 'c{}'", self.counter),
-                1 => format!("COMMENT ON COLUMN {t}.{column} IS 'about {}'", self.counter),
+                0 => format!("COMMENT ON TABLE {t} IS 'c{}'", self.names.count()),
+                1 => format!(
+                    "COMMENT ON COLUMN {t}.{column} IS 'about {}'",
+                    self.names.count()
+                ),
                 _ => format!("COMMENT ON TABLE {t} IS NULL"),
             },
             18 => match self.constraints(&table, "p").await.first() {
@@ -292,7 +279,7 @@ impl Dialect for PostgresSource {
             21 => match rng.below(2) {
                 0 => format!(
                     "CREATE INDEX {} ON {t} ({column})",
-                    q(&self.name(rng, &["ix", "i.x"]))
+                    q(&self.names.next(rng, &["ix", "i.x"]))
                 ),
                 _ => {
                     let indexes = self
@@ -309,12 +296,15 @@ impl Dialect for PostgresSource {
                 }
             },
             22 => {
-                let parent = qualified(&SchemaId::new(&schema, self.name(rng, &["events", "p.e"])));
+                let parent = qualified(&SchemaId::new(
+                    &schema,
+                    self.names.next(rng, &["events", "p.e"]),
+                ));
                 let year = 2000 + rng.below(5);
                 format!(
                     "CREATE TABLE {parent} (id int, at date) PARTITION BY RANGE (at);
                      CREATE TABLE {part} PARTITION OF {parent} FOR VALUES FROM ('{year}-01-01') TO ('{next}-01-01')",
-                    part = qualified(&SchemaId::new(&schema, format!("part_{}", self.counter))),
+                    part = qualified(&SchemaId::new(&schema, format!("part_{}", self.names.count()))),
                     next = year + 1
                 )
             }
@@ -327,16 +317,18 @@ impl Dialect for PostgresSource {
                     )
                     .await;
                 let Some(parent) = rng.pick(&parents).cloned() else {
-                    return self
-                        .run(format!("COMMENT ON TABLE {t} IS 'no partitions yet'"))
-                        .await;
+                    return super::run_ddl(
+                        &mut self.conn,
+                        format!("COMMENT ON TABLE {t} IS 'no partitions yet'"),
+                    )
+                    .await;
                 };
                 let year = 2000 + rng.below(8);
                 match rng.below(2) {
                     0 => format!(
                         "CREATE TABLE {part} (id int, at date);
                          ALTER TABLE {parent} ATTACH PARTITION {part} FOR VALUES FROM ('{year}-01-01') TO ('{next}-01-01')",
-                        part = qualified(&SchemaId::new(&schema, format!("attached_{}", self.counter))),
+                        part = qualified(&SchemaId::new(&schema, format!("attached_{}", self.names.count()))),
                         next = year + 1
                     ),
                     _ => {
@@ -357,19 +349,19 @@ impl Dialect for PostgresSource {
             24 => match rng.below(2) {
                 0 => format!(
                     "ALTER TYPE mood ADD VALUE IF NOT EXISTS 'v{}'",
-                    self.counter
+                    self.names.count()
                 ),
                 _ => format!(
                     "ALTER TYPE mood RENAME VALUE 'ok' TO 'fine{}'",
-                    self.counter
+                    self.names.count()
                 ),
             },
             _ if schema != table.schema => format!("ALTER TABLE {t} SET SCHEMA {}", q(&schema)),
             _ => format!(
                 "ALTER TABLE {t} RENAME TO {}",
-                q(&self.name(rng, &TABLE_NAMES))
+                q(&self.names.next(rng, &TABLE_NAMES))
             ),
         };
-        self.run(sql).await
+        super::run_ddl(&mut self.conn, sql).await
     }
 }

@@ -310,6 +310,23 @@ impl<'a, D: Dialect> Oracle<'a, D> {
         (status, task_id.unwrap_or_default(), connection_id)
     }
 
+    /// The run's current delivery, run on a task of its own (as a worker
+    /// would), for a step to interrupt.
+    async fn spawn_delivery(
+        &self,
+        run_id: Uuid,
+    ) -> tokio::task::JoinHandle<anyhow::Result<RefreshOutcome>> {
+        let (_, task_id, connection_id) = self.run_row(run_id).await;
+        let ctx = self.ctx.clone();
+        tokio::spawn(async move {
+            let job = RefreshJob {
+                run_id,
+                connection_id,
+            };
+            refresh(&ctx, job, &task_id).await
+        })
+    }
+
     /// A refresh cancelled at a random moment: before its claim, mid-read or
     /// after it ended.
     async fn cancelled_refresh(&mut self) {
@@ -317,15 +334,7 @@ impl<'a, D: Dialect> Oracle<'a, D> {
         let Some(run_id) = self.request(&id, &[]).await else {
             return;
         };
-        let (_, task_id, connection_id) = self.run_row(run_id).await;
-        let ctx = self.ctx.clone();
-        let running = tokio::spawn(async move {
-            let job = RefreshJob {
-                run_id,
-                connection_id,
-            };
-            refresh(&ctx, job, &task_id).await
-        });
+        let running = self.spawn_delivery(run_id).await;
         tokio::time::sleep(Duration::from_millis(self.rng.below(40) as u64)).await;
         let cancel = self
             .app
@@ -348,15 +357,7 @@ impl<'a, D: Dialect> Oracle<'a, D> {
         let Some(run_id) = self.request(&id, &[]).await else {
             return;
         };
-        let (_, task_id, connection_id) = self.run_row(run_id).await;
-        let ctx = self.ctx.clone();
-        let running = tokio::spawn(async move {
-            let job = RefreshJob {
-                run_id,
-                connection_id,
-            };
-            refresh(&ctx, job, &task_id).await
-        });
+        let running = self.spawn_delivery(run_id).await;
         tokio::time::sleep(Duration::from_millis(self.rng.below(40) as u64)).await;
         running.abort();
         let _ = running.await;
@@ -410,15 +411,7 @@ impl<'a, D: Dialect> Oracle<'a, D> {
         let Some(run_id) = self.request(&id, &[]).await else {
             return;
         };
-        let (_, task_id, connection_id) = self.run_row(run_id).await;
-        let ctx = self.ctx.clone();
-        let running = tokio::spawn(async move {
-            let job = RefreshJob {
-                run_id,
-                connection_id,
-            };
-            refresh(&ctx, job, &task_id).await
-        });
+        let running = self.spawn_delivery(run_id).await;
         tokio::time::sleep(Duration::from_millis(self.rng.below(30) as u64)).await;
         self.change_scope().await;
         let _ = running.await;

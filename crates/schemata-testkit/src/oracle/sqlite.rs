@@ -3,7 +3,7 @@
 //! defaults) by rebuilding a table as SQLite's own documentation does, with
 //! names that hold dots, quotes and capitals.
 
-use super::{Catalog, Dialect, Rng, double_quoted as q};
+use super::{Catalog, Dialect, Names, Rng, double_quoted as q};
 use crate::TestApp;
 use schemata_core::SchemaId;
 use serde_json::{Value, json};
@@ -26,7 +26,7 @@ const TYPES: [&str; 9] = [
 pub struct SqliteSource {
     path: String,
     conn: SqliteConnection,
-    counter: usize,
+    names: Names,
 }
 
 impl SqliteSource {
@@ -47,17 +47,7 @@ impl SqliteSource {
         Self {
             path,
             conn,
-            counter: 0,
-        }
-    }
-
-    async fn run(&mut self, sql: String) -> Result<String, String> {
-        match sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
-            .execute(&mut self.conn)
-            .await
-        {
-            Ok(_) => Ok(sql),
-            Err(error) => Err(format!("{sql} ({error})")),
+            names: Names::default(),
         }
     }
 
@@ -77,19 +67,9 @@ impl SqliteSource {
             .unwrap_or_default()
     }
 
-    fn name(&mut self, rng: &mut Rng, names: &[&str]) -> String {
-        self.counter += 1;
-        let base = rng.pick(names).copied().unwrap_or("t");
-        if rng.chance(50) {
-            base.to_owned()
-        } else {
-            format!("{base}{}", self.counter)
-        }
-    }
-
     fn column_definition(&mut self, rng: &mut Rng, name: Option<&str>) -> String {
         let name = name.map_or_else(
-            || self.name(rng, &["id", "name", "Amount", "a.b", "at"]),
+            || self.names.next(rng, &["id", "name", "Amount", "a.b", "at"]),
             str::to_owned,
         );
         let kind = rng.pick(&TYPES).copied().unwrap_or("TEXT");
@@ -130,7 +110,7 @@ impl SqliteSource {
         if let Some(column) = rng.pick(columns).filter(|_| rng.chance(30)) {
             parts.push(format!("UNIQUE ({})", q(column)));
         }
-        let staged = format!("oracle_rebuild_{}", self.counter);
+        let staged = format!("oracle_rebuild_{}", self.names.count());
         format!(
             "PRAGMA foreign_keys = OFF; CREATE TABLE {s} ({}); DROP TABLE {t}; ALTER TABLE {s} RENAME TO {t}",
             parts.join(", "),
@@ -182,14 +162,12 @@ impl Dialect for SqliteSource {
             let columns: Vec<String> = (0..1 + rng.below(4))
                 .map(|_| self.column_definition(rng, None))
                 .collect();
-            let name = self.name(rng, &TABLE_NAMES);
-            return self
-                .run(format!(
-                    "CREATE TABLE {} ({})",
-                    q(&name),
-                    columns.join(", ")
-                ))
-                .await;
+            let name = self.names.next(rng, &TABLE_NAMES);
+            return super::run_ddl(
+                &mut self.conn,
+                format!("CREATE TABLE {} ({})", q(&name), columns.join(", ")),
+            )
+            .await;
         };
         let t = q(&table);
         let columns = self.columns(&table).await;
@@ -200,23 +178,23 @@ impl Dialect for SqliteSource {
                 let columns: Vec<String> = (0..1 + rng.below(4))
                     .map(|_| self.column_definition(rng, None))
                     .collect();
-                let name = self.name(rng, &TABLE_NAMES);
+                let name = self.names.next(rng, &TABLE_NAMES);
                 format!("CREATE TABLE {} ({})", q(&name), columns.join(", "))
             }
             0..=2 => format!("DROP TABLE {t}"),
             3 => format!(
                 "ALTER TABLE {t} RENAME TO {}",
-                q(&self.name(rng, &TABLE_NAMES))
+                q(&self.names.next(rng, &TABLE_NAMES))
             ),
             4 => format!(
                 "CREATE VIEW {} AS SELECT {c} FROM {t}",
-                q(&self.name(rng, &["v", "v.w", "View"]))
+                q(&self.names.next(rng, &["v", "v.w", "View"]))
             ),
             5 => match rng.pick(&views) {
                 Some(view) => format!("DROP VIEW {}", q(view)),
                 None => format!(
                     "CREATE VIEW {} AS SELECT * FROM {t}",
-                    q(&self.name(rng, &["v"]))
+                    q(&self.names.next(rng, &["v"]))
                 ),
             },
             6 => format!(
@@ -226,18 +204,18 @@ impl Dialect for SqliteSource {
             7 => format!("ALTER TABLE {t} DROP COLUMN {c}"),
             8 => format!(
                 "ALTER TABLE {t} RENAME COLUMN {c} TO {}",
-                q(&self.name(rng, &["renamed", "r.n", "Re"]))
+                q(&self.names.next(rng, &["renamed", "r.n", "Re"]))
             ),
             9 => match rng.pick(&self.indexes(&table).await).cloned() {
                 Some(index) if rng.chance(50) => format!("DROP INDEX {}", q(&index)),
                 _ => format!(
                     "CREATE {}INDEX {} ON {t} ({c})",
                     if rng.chance(30) { "UNIQUE " } else { "" },
-                    q(&self.name(rng, &["ix", "i.x"]))
+                    q(&self.names.next(rng, &["ix", "i.x"]))
                 ),
             },
             _ => self.rebuild(rng, &table, &columns, &tables),
         };
-        self.run(sql).await
+        super::run_ddl(&mut self.conn, sql).await
     }
 }

@@ -1,23 +1,9 @@
 //! The review's findings, replayed: a cache that said `fresh` while it was
 //! wrong. Each test is one finding, as it was measured, with its new answer.
 
-use schemata_testkit::{TestApp, TestWorker, load, mysql_database, source_database};
+use crate::support::{refreshed, setup};
+use schemata_testkit::{TestApp, load, mysql_database, source_database};
 use serde_json::{Value, json};
-
-async fn refreshed(app: &TestApp, id: &str, query: &str) -> Value {
-    let response = app
-        .post_empty(&format!("/api/connections/{id}/schemas/refresh{query}"))
-        .await;
-    assert_eq!(
-        response.status(),
-        202,
-        "{}",
-        response.text().await.unwrap_or_default()
-    );
-    let status = app.wait_for_refresh(id).await;
-    assert_eq!(status["cache_status"], "fresh", "{status}");
-    status
-}
 
 async fn ids(app: &TestApp, id: &str) -> Vec<String> {
     app.all_objects(id)
@@ -29,14 +15,6 @@ async fn ids(app: &TestApp, id: &str) -> Vec<String> {
 
 fn encoded(id: &str) -> String {
     percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-async fn setup(sql: &str) -> (TestApp, schemata_testkit::TestDatabase, String, TestWorker) {
-    let app = TestApp::spawn().await;
-    let source = source_database(sql).await;
-    let id = app.create_connection("src", &source).await;
-    let worker = app.spawn_worker();
-    (app, source, id, worker)
 }
 
 /// Finding 1: a soft refresh after `DROP TABLE a` kept `a` (as documented),

@@ -33,5 +33,6 @@ mod retries;
 mod source_stalls;
 mod sqlite_source;
 mod status_cache;
+mod support;
 mod webhooks;
 mod worker_queue;

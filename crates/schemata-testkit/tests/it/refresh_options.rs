@@ -1,24 +1,10 @@
 //! Hard, soft and partial refreshes, `max_age`, the connection's filters and
 //! the TTL, each against a source that changes between refreshes.
 
-use schemata_testkit::{TestApp, TestWorker, load, source_database};
+use crate::support::{refreshed, setup};
+use schemata_testkit::{TestApp, load, source_database};
 use serde_json::{Value, json};
 use std::time::Duration;
-
-async fn refreshed(app: &TestApp, id: &str, query: &str) -> Value {
-    let response = app
-        .post_empty(&format!("/api/connections/{id}/schemas/refresh{query}"))
-        .await;
-    assert_eq!(
-        response.status(),
-        202,
-        "{}",
-        response.text().await.unwrap_or_default()
-    );
-    let status = app.wait_for_refresh(id).await;
-    assert_eq!(status["cache_status"], "fresh", "{status}");
-    status
-}
 
 async fn cached(app: &TestApp, id: &str) -> Vec<(String, usize)> {
     let mut objects = Vec::new();
@@ -32,14 +18,6 @@ async fn cached(app: &TestApp, id: &str) -> Vec<(String, usize)> {
 
 fn names(objects: &[(&str, usize)]) -> Vec<(String, usize)> {
     objects.iter().map(|(n, f)| ((*n).to_owned(), *f)).collect()
-}
-
-async fn setup(sql: &str) -> (TestApp, schemata_testkit::TestDatabase, String, TestWorker) {
-    let app = TestApp::spawn().await;
-    let source = source_database(sql).await;
-    let id = app.create_connection("src", &source).await;
-    let worker = app.spawn_worker();
-    (app, source, id, worker)
 }
 
 #[tokio::test]
