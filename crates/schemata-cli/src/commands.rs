@@ -4,11 +4,11 @@ pub mod keys;
 pub mod migrate;
 
 use anyhow::Context;
-use schemata_store::{DEFAULT_DATABASE_URL, PgPool};
+use schemata_store::PgPool;
 
 /// A pool on DATABASE_URL (or the local default), without the migration check.
 pub(crate) async fn connect() -> anyhow::Result<PgPool> {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
+    let url = schemata_store::database_url_from_env().map_err(anyhow::Error::msg)?;
     PgPool::connect(&url)
         .await
         .with_context(|| format!("Failed to connect to {}", redact(&url)))

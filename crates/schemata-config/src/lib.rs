@@ -1,5 +1,6 @@
 //! Reading typed settings from environment variables: the one place every
-//! crate's `Settings::from_env` gets its values from, read in `main` only.
+//! crate's `Settings::from_env` gets its values from, read once at startup
+//! (a binary's `main`, or the `serve_from_env` / `run_from_env` it calls).
 
 use std::str::FromStr;
 

@@ -1,5 +1,5 @@
 //! What the operator configures about sources: the limits of every conversation
-//! with one, and the access policy. Read from the environment in `main` only.
+//! with one, and the access policy. Read from the environment once, at startup.
 
 use crate::{PolicySettings, SourceLimits};
 use schemata_config::{env_opt, env_or, env_set};
@@ -78,4 +78,64 @@ fn aws_credentials() -> Result<Option<crate::AwsCredentials>, String> {
         secret_access_key: required("AWS_SECRET_ACCESS_KEY")?,
         session_token: env_opt("AWS_SESSION_TOKEN"),
     }))
+}
+
+impl PolicySettings {
+    /// `schemata dev`: the demo source lives on this machine, beside
+    /// Schemata's own database, so loopback and the other databases of that
+    /// server are sources, unless the environment says otherwise, each
+    /// setting apart (one given keeps its value, one left out takes the
+    /// developer's default). Schemata's own database stays refused.
+    pub fn on_developer_machine(&mut self) {
+        self.on_developer_machine_given(
+            env_set("SCHEMATA_SOURCE_DENY_NETWORKS").is_some(),
+            env_set("SCHEMATA_ALLOW_SOURCES_ON_OWN_SERVER").is_some(),
+        );
+    }
+
+    fn on_developer_machine_given(&mut self, deny_networks_given: bool, own_server_given: bool) {
+        let development = Self::local_development();
+        if !deny_networks_given {
+            self.deny_networks = development.deny_networks;
+            self.deny_host_addresses = development.deny_host_addresses;
+        }
+        if !own_server_given {
+            self.allow_sources_on_own_server = development.allow_sources_on_own_server;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::PolicySettings;
+
+    #[test]
+    fn each_policy_setting_given_keeps_its_value_and_each_left_out_takes_the_developers() {
+        let development = PolicySettings::local_development();
+        let refused = PolicySettings {
+            allow_sources_on_own_server: false,
+            ..PolicySettings::default()
+        };
+
+        let mut nothing_given = refused.clone();
+        nothing_given.on_developer_machine_given(false, false);
+        assert_eq!(nothing_given.deny_networks, development.deny_networks);
+        assert!(nothing_given.allow_sources_on_own_server);
+
+        // The operator refused the own server: dev does not overrule it.
+        let mut own_server_refused = refused.clone();
+        own_server_refused.on_developer_machine_given(false, true);
+        assert!(!own_server_refused.allow_sources_on_own_server);
+        assert_eq!(own_server_refused.deny_networks, development.deny_networks);
+
+        // The operator chose networks: they stay, the own server is allowed.
+        let mut networks_chosen = refused.clone();
+        networks_chosen.deny_networks = vec!["10.0.0.0/8".parse().unwrap()];
+        networks_chosen.on_developer_machine_given(true, false);
+        assert_eq!(
+            networks_chosen.deny_networks,
+            vec!["10.0.0.0/8".parse().unwrap()]
+        );
+        assert!(networks_chosen.allow_sources_on_own_server);
+    }
 }

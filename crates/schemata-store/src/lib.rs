@@ -17,6 +17,7 @@ pub mod schedule;
 pub mod settings;
 pub mod snapshots;
 pub mod status;
+mod stored_json;
 pub mod webhook_deliveries;
 pub mod webhooks;
 
@@ -24,5 +25,8 @@ pub use crypto::SecretBox;
 pub use error::StoreError;
 pub use migrations::{check_migrated, check_ready, migrate};
 pub use queue::QUEUE_NAME;
-pub use settings::{DEFAULT_DATABASE_URL, StoreSettings};
+pub use settings::{
+    DEFAULT_DATABASE_URL, StoreSettings, database_url_from_env, encryption_key_from_env,
+};
 pub use sqlx::PgPool;
+pub use stored_json::StoredJson;

@@ -23,17 +23,24 @@ pub struct StoreSettings {
     pub acquire_timeout: Duration,
 }
 
+/// `DATABASE_URL`, or the local default when unset or blank: every command
+/// that opens our database reads it here.
+pub fn database_url_from_env() -> Result<String, String> {
+    env_or("DATABASE_URL", DEFAULT_DATABASE_URL.to_owned())
+}
+
+/// `SCHEMATA_ENCRYPTION_KEY`, when set and not blank.
+pub fn encryption_key_from_env() -> Option<String> {
+    schemata_config::env_opt("SCHEMATA_ENCRYPTION_KEY")
+}
+
 impl StoreSettings {
     pub fn from_env() -> Result<Self, String> {
-        let encryption_key = std::env::var("SCHEMATA_ENCRYPTION_KEY").map_err(|_| {
+        let encryption_key = encryption_key_from_env().ok_or_else(|| {
             "SCHEMATA_ENCRYPTION_KEY is not set: it must hold 64 hex characters (generate one with `openssl rand -hex 32`)"
                 .to_owned()
         })?;
-        Self::for_database(
-            env_or("DATABASE_URL", DEFAULT_DATABASE_URL.to_owned())?,
-            encryption_key,
-            10,
-        )
+        Self::for_database(database_url_from_env()?, encryption_key, 10)
     }
 
     /// The settings of a pool on `database_url` (found or started by the

@@ -1,7 +1,7 @@
 //! Everything the status endpoint shows, in one query: clients poll it after
 //! every 202, so it must cost one round trip.
 
-use crate::{StoreError, connections::ConnectionRow};
+use crate::{StoreError, StoredJson, connections::ConnectionRow};
 use chrono::{DateTime, Utc};
 use schemata_core::{RefreshResult, RunStatus};
 use serde::Deserialize;
@@ -28,7 +28,7 @@ pub struct StatusRow {
     pub connection: ConnectionRow,
     /// Running first, then queued.
     pub active: Json<Vec<ActiveRun>>,
-    pub last_result: Option<Json<RefreshResult>>,
+    pub last_result: StoredJson<RefreshResult>,
     /// See `overrides::digest`; empty when there are none.
     pub overrides_digest: Option<String>,
 }

@@ -1,7 +1,7 @@
 //! Webhook deliveries: queued in the transaction that closes a run, leased by
 //! one sender at a time, retried until they succeed or their window ends.
 
-use crate::{SecretBox, StoreError, runs::RunRow, webhooks};
+use crate::{SecretBox, StoreError, webhooks};
 use chrono::{DateTime, Utc};
 use schemata_core::{ChangeSet, DeliveryStatus, Named, RunStatus, WebhookEvent};
 use serde_json::{Value, json};
@@ -9,16 +9,30 @@ use sqlx::{PgPool, Postgres, Transaction};
 use std::time::Duration;
 use uuid::Uuid;
 
+/// What the deliveries tell of a run that ended.
+#[derive(Debug, Clone, Copy)]
+pub struct RunEnded<'a> {
+    pub connection_id: Uuid,
+    pub run_id: Uuid,
+    pub status: RunStatus,
+    pub error: Option<&'a str>,
+    pub change_set: Option<&'a ChangeSet>,
+}
+
 /// Queues the deliveries a run's end calls for, in the caller's transaction:
 /// `refresh.finished` always, `schema.changed` when the run changed something,
 /// `schema.breaking_change` when those changes are breaking.
 pub async fn queue_for_run(
     tx: &mut Transaction<'_, Postgres>,
-    run: &RunRow,
-    status: RunStatus,
-    error: Option<&str>,
-    change_set: Option<&ChangeSet>,
+    ended: &RunEnded<'_>,
 ) -> Result<(), StoreError> {
+    let RunEnded {
+        connection_id,
+        run_id,
+        status,
+        error,
+        change_set,
+    } = *ended;
     // The version as the status endpoint shows it: the detected one, with the
     // overrides' digest when there are any.
     #[allow(clippy::type_complexity)]
@@ -29,7 +43,7 @@ pub async fn queue_for_run(
              WHERE c.id = $1 AND (w.connection_ids IS NULL OR c.id = ANY (w.connection_ids))",
             digest = crate::overrides::digest_if_any_sql("c.id"),
         )))
-        .bind(run.connection_id)
+        .bind(connection_id)
         .fetch_all(&mut **tx)
         .await?;
     if subscribers.is_empty() {
@@ -52,8 +66,8 @@ pub async fn queue_for_run(
         for event in events.filter(|e| happened(e)) {
             let id = Uuid::now_v7();
             let mut data = json!({
-                "connection_id": run.connection_id,
-                "job_id": run.id,
+                "connection_id": connection_id,
+                "job_id": run_id,
                 "status": status.as_str(),
                 "schema_version": schema_version,
             });
@@ -73,8 +87,8 @@ pub async fn queue_for_run(
             .bind(webhook_id)
             .bind(organization_id)
             .bind(event.as_str())
-            .bind(run.connection_id)
-            .bind(run.id)
+            .bind(connection_id)
+            .bind(run_id)
             .bind(body.to_string())
             .bind(now)
             .execute(&mut **tx)
@@ -115,6 +129,8 @@ fn bounded(changes: &Value) -> Value {
 pub struct LeasedDelivery {
     pub id: Uuid,
     pub webhook_id: Uuid,
+    /// Sent as stored: the sender only names it in a header, and a delivery
+    /// a newer version queued still goes out.
     pub event: String,
     /// The URL and the signing secret, or why they could not be opened.
     pub target: Result<Target, String>,

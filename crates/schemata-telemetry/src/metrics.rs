@@ -33,10 +33,22 @@ pub fn recorder() -> PrometheusHandle {
 /// The Prometheus text of this process, with the refresh queue's depth
 /// (queued, running) as read from the database at scrape time, when it could
 /// be read.
+///
+/// The depth is written into this scrape's text, not into a process-wide
+/// gauge: two scrapes at once (two servers in one process, on two databases)
+/// must each show their own.
 pub fn render_with_queue_depth(depth: Option<(i64, i64)>) -> String {
+    let mut text = recorder().render();
     if let Some((queued, running)) = depth {
-        metrics::gauge!("schemata_refresh_runs", "status" => "queued").set(queued as f64);
-        metrics::gauge!("schemata_refresh_runs", "status" => "running").set(running as f64);
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "# HELP schemata_refresh_runs Refresh runs by status, read from the database at scrape time.\n\
+             # TYPE schemata_refresh_runs gauge\n\
+             schemata_refresh_runs{{status=\"queued\"}} {queued}\n\
+             schemata_refresh_runs{{status=\"running\"}} {running}\n"
+        ));
     }
-    recorder().render()
+    text
 }

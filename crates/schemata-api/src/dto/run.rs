@@ -271,8 +271,8 @@ impl From<&RunRow> for Run {
                 objects_total: run.objects_total,
             },
             error: run.error.clone(),
-            result: run.result.as_ref().map(|r| RefreshResult::from(&r.0)),
-            changes: run.change_set.as_ref().map(|c| ChangeSet::from(&c.0)),
+            result: run.result.get().map(RefreshResult::from),
+            changes: run.change_set.get().map(ChangeSet::from),
         }
     }
 }

@@ -112,10 +112,7 @@ impl Status {
             }),
             current_job: active.next().map(ActiveJob::from),
             next_job: active.next().map(ActiveJob::from),
-            last_result: snapshot
-                .last_result
-                .as_ref()
-                .map(|r| RefreshResult::from(&r.0)),
+            last_result: snapshot.last_result.get().map(RefreshResult::from),
         }
     }
 }

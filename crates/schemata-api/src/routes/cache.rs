@@ -4,7 +4,7 @@ use crate::{
     auth::{Authorized, SchemasRead},
     dto::{self, Body},
     error::ApiError,
-    own_connection::OwnConnection,
+    own_connection::OwnConnectionId,
     routes::pages::{next_cursor, page_limit},
     state::AppState,
 };
@@ -44,9 +44,9 @@ pub(crate) async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
     request: HttpRequest,
-    connection: OwnConnection,
+    connection: OwnConnectionId,
 ) -> Result<HttpResponse, ApiError> {
-    let row = connection.row;
+    let row = connection.load(&state).await?;
     let etag = effective_version(&state, &row)
         .await?
         .map(|v| format!("\"{v}\""));
@@ -96,10 +96,10 @@ pub(crate) async fn get(
     state: web::Data<AppState>,
     path: web::Path<(Uuid, String)>,
     request: HttpRequest,
-    connection: OwnConnection,
+    connection: OwnConnectionId,
 ) -> Result<HttpResponse, ApiError> {
     let (_, raw_schema_id) = path.into_inner();
-    let row = connection.row;
+    let row = connection.load(&state).await?;
     // Loaded first: a 304 is only for an object that exists.
     let (object, overrides) = load_object(&state, &row, &raw_schema_id).await?;
     let etag = effective_version(&state, &row)

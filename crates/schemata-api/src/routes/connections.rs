@@ -6,7 +6,7 @@ use crate::{
     error::ApiError,
     health,
     idempotency::{self, Answer},
-    own_connection::OwnConnection,
+    own_connection::OwnConnectionId,
     routes::pages::{PageQuery, id_cursor, next_cursor, page_limit},
     state::AppState,
 };
@@ -124,9 +124,11 @@ pub(crate) async fn list(
 )]
 pub(crate) async fn get(
     _caller: Authorized<ConnectionsRead>,
-    connection: OwnConnection,
-) -> HttpResponse {
-    dto::ConnectionEnvelope::new(dto::Connection::from(&connection.row)).ok()
+    state: web::Data<AppState>,
+    connection: OwnConnectionId,
+) -> Result<HttpResponse, ApiError> {
+    let row = connection.load(&state).await?;
+    Ok(dto::ConnectionEnvelope::new(dto::Connection::from(&row)).ok())
 }
 
 /// Changes a connection. A new `configuration` takes effect at the next refresh.
@@ -146,9 +148,9 @@ pub(crate) async fn update(
     _caller: Authorized<ConnectionsWrite>,
     state: web::Data<AppState>,
     body: web::Json<Map<String, Value>>,
-    connection: OwnConnection,
+    connection: OwnConnectionId,
 ) -> Result<HttpResponse, ApiError> {
-    let row = connection.row;
+    let row = connection.load(&state).await?;
     let kind = row.kind;
     let mut patch = body.into_inner();
     if let Some(kind_sent) = patch.remove("type")
@@ -302,9 +304,10 @@ pub(crate) async fn delete(
 pub(crate) async fn test(
     _caller: Authorized<ConnectionsWrite>,
     state: web::Data<AppState>,
-    connection: OwnConnection,
+    connection: OwnConnectionId,
 ) -> Result<HttpResponse, ApiError> {
-    let outcome = health::check(&state, &connection.row).await?;
+    let row = connection.load(&state).await?;
+    let outcome = health::check(&state, &row).await?;
     Ok(dto::HealthCheckEnvelope::new(dto::HealthCheck {
         health: HealthStatus::of(outcome.healthy),
         message: outcome.message,

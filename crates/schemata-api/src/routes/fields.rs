@@ -5,7 +5,7 @@ use crate::{
     auth::{Authorized, SchemasWrite},
     dto::{self, Body, FlaggedKey, PrimaryKeyInput, UserFieldInput},
     error::ApiError,
-    own_connection::OwnConnection,
+    own_connection::OwnConnectionId,
     routes::cache::load_object,
     state::AppState,
 };
@@ -48,10 +48,10 @@ pub(crate) async fn upsert(
     state: web::Data<AppState>,
     path: web::Path<(Uuid, String)>,
     body: web::Json<dto::UpsertFields>,
-    connection: OwnConnection,
+    connection: OwnConnectionId,
 ) -> Result<HttpResponse, ApiError> {
     let (_, raw_schema_id) = path.into_inner();
-    let row = connection.row;
+    let row = connection.load(&state).await?;
     let (object, existing) = load_object(&state, &row, &raw_schema_id).await?;
     let fields = body.into_inner().fields;
     if fields.is_empty() || fields.len() > MAX_FIELDS_PER_REQUEST {
@@ -188,10 +188,10 @@ pub(crate) async fn patch(
     state: web::Data<AppState>,
     path: web::Path<(Uuid, String, String)>,
     body: web::Json<Map<String, Value>>,
-    connection: OwnConnection,
+    connection: OwnConnectionId,
 ) -> Result<HttpResponse, ApiError> {
     let (_, raw_schema_id, field_id) = path.into_inner();
-    let row = connection.row;
+    let row = connection.load(&state).await?;
     let (object, existing) = load_object(&state, &row, &raw_schema_id).await?;
     let detected = object.fields.iter().find(|f| f.name == field_id);
     let current = existing.fields.iter().find(|o| o.field_id == field_id);
@@ -284,10 +284,10 @@ pub(crate) async fn delete(
     _caller: Authorized<SchemasWrite>,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, String, String)>,
-    connection: OwnConnection,
+    connection: OwnConnectionId,
 ) -> Result<HttpResponse, ApiError> {
     let (_, raw_schema_id, field_id) = path.into_inner();
-    let row = connection.row;
+    let row = connection.load(&state).await?;
     let (object, _) = load_object(&state, &row, &raw_schema_id).await?;
     if overrides::delete_field(&state.pool, row.id, &object.id(), &field_id).await? {
         return Ok(HttpResponse::NoContent().finish());
@@ -318,10 +318,10 @@ pub(crate) async fn set_primary_keys(
     state: web::Data<AppState>,
     path: web::Path<(Uuid, String)>,
     body: web::Json<dto::PrimaryKeys>,
-    connection: OwnConnection,
+    connection: OwnConnectionId,
 ) -> Result<HttpResponse, ApiError> {
     let (_, raw_schema_id) = path.into_inner();
-    let row = connection.row;
+    let row = connection.load(&state).await?;
     let (object, existing) = load_object(&state, &row, &raw_schema_id).await?;
     let keys: Vec<String> = body
         .into_inner()
@@ -384,10 +384,10 @@ pub(crate) async fn reset_primary_keys(
     _caller: Authorized<SchemasWrite>,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, String)>,
-    connection: OwnConnection,
+    connection: OwnConnectionId,
 ) -> Result<HttpResponse, ApiError> {
     let (_, raw_schema_id) = path.into_inner();
-    let row = connection.row;
+    let row = connection.load(&state).await?;
     let (object, _) = load_object(&state, &row, &raw_schema_id).await?;
     overrides::reset_primary_keys(&state.pool, row.id, &object.id()).await?;
     object_response(&state, row.id, &object).await

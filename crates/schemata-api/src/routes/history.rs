@@ -5,7 +5,7 @@ use crate::{
     auth::{Authorized, SchemasRead, SchemasWrite},
     dto::{self, Body},
     error::ApiError,
-    own_connection::OwnConnection,
+    own_connection::OwnConnectionId,
     routes::pages::{next_cursor, page_limit},
     state::AppState,
 };
@@ -46,15 +46,10 @@ pub(crate) async fn list(
     caller: Authorized<SchemasRead>,
     state: web::Data<AppState>,
     params: web::Query<HistoryParams>,
-    connection: OwnConnection,
+    connection: OwnConnectionId,
 ) -> Result<HttpResponse, ApiError> {
-    let (runs, next) = page(
-        &state,
-        caller.organization_id,
-        Some(connection.row.id),
-        &params,
-    )
-    .await?;
+    let row = connection.load(&state).await?;
+    let (runs, next) = page(&state, caller.organization_id, Some(row.id), &params).await?;
     Ok(dto::RunPage::new(runs, next).ok())
 }
 
@@ -143,17 +138,13 @@ pub(crate) async fn get(
     caller: Authorized<SchemasRead>,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, Uuid)>,
-    connection: OwnConnection,
+    connection: OwnConnectionId,
 ) -> Result<HttpResponse, ApiError> {
     let (_, job_id) = path.into_inner();
-    let found = history::get(
-        &state.pool,
-        caller.organization_id,
-        connection.row.id,
-        job_id,
-    )
-    .await?
-    .ok_or_else(|| run_not_found(job_id))?;
+    let row = connection.load(&state).await?;
+    let found = history::get(&state.pool, caller.organization_id, row.id, job_id)
+        .await?
+        .ok_or_else(|| run_not_found(job_id))?;
     Ok(dto::RunEnvelope::new(dto::Run::from(&found)).ok())
 }
 
@@ -174,10 +165,10 @@ pub(crate) async fn cancel(
     caller: Authorized<SchemasWrite>,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, Uuid)>,
-    connection: OwnConnection,
+    connection: OwnConnectionId,
 ) -> Result<HttpResponse, ApiError> {
     let (_, job_id) = path.into_inner();
-    let row = connection.row;
+    let row = connection.load(&state).await?;
     match runs::cancel(&state.pool, row.id, job_id).await? {
         Cancelled::NotFound => Err(run_not_found(job_id)),
         Cancelled::AlreadyEnded(status) => Err(ApiError::Conflict(format!(

@@ -6,7 +6,7 @@ use crate::{
     auth::{Authorized, SchemasRead},
     dto::{self, Body},
     error::ApiError,
-    own_connection::OwnConnection,
+    own_connection::OwnConnectionId,
     state::AppState,
 };
 use actix_web::{HttpResponse, web};
@@ -46,7 +46,7 @@ pub(crate) async fn records(
     state: web::Data<AppState>,
     path: web::Path<(Uuid, String)>,
     query: web::Query<RecordsQuery>,
-    connection: OwnConnection,
+    connection: OwnConnectionId,
 ) -> Result<HttpResponse, ApiError> {
     let (_, raw_schema_id) = path.into_inner();
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
@@ -55,7 +55,7 @@ pub(crate) async fn records(
             "`limit` must be between 1 and {MAX_LIMIT}."
         )));
     }
-    let row = connection.row;
+    let row = connection.load(&state).await?;
     // Disabled means Schemata leaves the source alone, for samples as for refreshes.
     if row.status == ConnectionStatus::Disabled {
         return Err(ApiError::Conflict(

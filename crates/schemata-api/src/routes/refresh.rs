@@ -8,7 +8,7 @@ use crate::{
     error::ApiError,
     health,
     idempotency::{self, Answer},
-    own_connection::OwnConnection,
+    own_connection,
     routes::status,
     state::AppState,
 };
@@ -97,7 +97,7 @@ async fn answer(
     options: RefreshOptions,
     max_age: Option<i64>,
 ) -> Result<Answer, ApiError> {
-    let row = OwnConnection::load(state, caller, id).await?.row;
+    let row = own_connection::load(state, caller, id).await?;
     refuse_outside_pinned_schema(&row, &options)?;
     if row.status == ConnectionStatus::Disabled {
         let skipped = dto::RefreshNotNeeded::Skipped(dto::Skipped::disabled());

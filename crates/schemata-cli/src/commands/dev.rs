@@ -39,7 +39,7 @@ pub(crate) struct DevArgs {
 pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("Failed to create {}", args.state_dir.display()))?;
-    let explicit = std::env::var("DATABASE_URL").ok();
+    let explicit = schemata_config::env_opt("DATABASE_URL");
     let server = find_or_start(
         explicit.as_deref(),
         &args.state_dir.join("postgres"),
@@ -94,7 +94,7 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
         &mut worker_settings.sources.policy,
     ] {
         policy.sqlite_root = Some(sqlite_root.clone());
-        developer_machine(policy);
+        policy.on_developer_machine();
     }
     eprintln!("{}", policy_notice(&api_settings.sources.policy));
     let api = Application::build_with_pool(api_settings, pool.clone()).await?;
@@ -122,7 +122,7 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
 }
 
 fn encryption_key(args: &DevArgs) -> anyhow::Result<String> {
-    if let Ok(key) = std::env::var("SCHEMATA_ENCRYPTION_KEY") {
+    if let Some(key) = schemata_store::encryption_key_from_env() {
         return Ok(key);
     }
     let path = args.state_dir.join("encryption.key");
@@ -255,22 +255,6 @@ fn write_env_file(
         "export SCHEMATA_URL={base}\nexport SCHEMATA_API_KEY={api_key}\nexport DEMO_CONNECTION_ID={connection_id}"
     );
     write_private(&args.state_dir.join("env"), &contents)
-}
-
-/// The demo source lives on this machine, beside Schemata's own database: on
-/// a developer's machine loopback and the other databases of that server are
-/// sources, unless the operator chose a policy (`SCHEMATA_SOURCE_DENY_NETWORKS`
-/// set: then both settings are as given). Schemata's own database stays
-/// refused.
-fn developer_machine(policy: &mut schemata_sources::PolicySettings) {
-    // The default denied networks come with this host's addresses: the
-    // operator said nothing.
-    if policy.deny_host_addresses {
-        let development = schemata_sources::PolicySettings::local_development();
-        policy.deny_networks = development.deny_networks;
-        policy.deny_host_addresses = development.deny_host_addresses;
-        policy.allow_sources_on_own_server = development.allow_sources_on_own_server;
-    }
 }
 
 fn policy_notice(policy: &schemata_sources::PolicySettings) -> String {

@@ -48,14 +48,14 @@ pub async fn cancel(
     .bind(run_id)
     .fetch_one(&mut *tx)
     .await?;
-    crate::webhook_deliveries::queue_for_run(
-        &mut tx,
-        &ended,
-        RunStatus::Cancelled,
-        ended.error.as_deref(),
-        None,
-    )
-    .await?;
+    let told = crate::webhook_deliveries::RunEnded {
+        connection_id: ended.connection_id,
+        run_id: ended.id,
+        status: RunStatus::Cancelled,
+        error: ended.error.as_deref(),
+        change_set: None,
+    };
+    crate::webhook_deliveries::queue_for_run(&mut tx, &told).await?;
     let follow_up: Option<Option<String>> = sqlx::query_scalar(
         "SELECT task_id FROM refresh_runs WHERE connection_id = $1 AND status IN ('queued', 'running')
          ORDER BY status DESC LIMIT 1",

@@ -14,7 +14,7 @@
 
 use super::{COLUMNS, RunRow, admit};
 use crate::{StoreError, connections, queue};
-use schemata_core::RefreshJob;
+use schemata_core::{RefreshJob, RunStatus};
 use sqlx::{
     Connection, PgConnection, PgPool, Postgres, pool::PoolConnection, postgres::PgPoolOptions,
 };
@@ -114,9 +114,7 @@ impl ClaimSession {
         else {
             return Ok(Claim::Stale);
         };
-        if !matches!(status.as_str(), "queued" | "running")
-            || current_task.as_deref() != Some(task_id)
-        {
+        if !status.parse::<RunStatus>()?.is_active() || current_task.as_deref() != Some(task_id) {
             return Ok(Claim::Stale);
         }
         if !self.try_lock(-connection_key).await? {

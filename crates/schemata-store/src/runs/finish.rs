@@ -3,6 +3,7 @@
 //! transaction, and a run queued behind it is woken.
 
 use super::{COLUMNS, RunRow};
+use crate::webhook_deliveries::RunEnded;
 use crate::{QUEUE_NAME, StoreError, connections};
 use schemata_core::{ChangeSet, RefreshResult, RunStatus};
 use sqlx::{PgPool, Postgres, Transaction, types::Json};
@@ -54,7 +55,14 @@ pub async fn finish(
     if closed.rows_affected() == 0 {
         return Ok(false);
     }
-    crate::webhook_deliveries::queue_for_run(tx, run, status, error, changes).await?;
+    let ended = RunEnded {
+        connection_id: run.connection_id,
+        run_id: run.id,
+        status,
+        error,
+        change_set: changes,
+    };
+    crate::webhook_deliveries::queue_for_run(tx, &ended).await?;
     let follow_up: Option<String> = sqlx::query_scalar(
         "SELECT task_id FROM refresh_runs WHERE connection_id = $1 AND status = 'queued'",
     )

@@ -4,16 +4,19 @@
 //! ```text
 //!             admit (join | widen | queue)
 //!   request ─────────────▶ queued ◀──────────────┐ hand back (SIGTERM, attempt given back)
-//!                            │                    │ retry later (transient source failure, delay)
-//!                            │ claim (locks,      │ superseded (PATCH mid-read, attempt given back)
-//!                            │  slots, attempt+1) │
+//!   defer ⟲ (busy, no slot:  │                    │ retry later (transient source failure, delay)
+//!   a new delivery, still    │ claim (locks,      │ superseded (PATCH mid-read, attempt given back)
+//!   queued)                  │  slots, attempt+1) │
 //!                            ▼                    │
-//!   defer (busy, no slot) ─ running ──────────────┘
-//!   re-deliver (worker lost) │ │ │
+//!   re-deliver ⟲ ────────  running ───────────────┘
+//!   (worker lost: a new      │ │ │
+//!   delivery, still running) │ │ │
 //!            ┌───────────────┘ │ └──────────────┐
 //!            ▼                 ▼                ▼
 //!   succeeded | partial      failed         cancelled
-//!      (finish)       (finish, fail, lost)   (cancel, from queued or running)
+//!      (finish)        (finish, fail;     (cancel, from queued
+//!                      lost, from queued   or running)
+//!                      or running)
 //! ```
 //!
 //! - [`admit`]: how a request becomes a run (or joins one), on the caller's
@@ -37,10 +40,10 @@ pub use claim::{Claim, ClaimPool, ClaimSession, Slots};
 pub use finish::{Closing, fail, finish, lost};
 pub use requeue::{defer, orphaned, requeue_orphans, retry_later};
 
-use crate::StoreError;
+use crate::{StoreError, StoredJson};
 use chrono::{DateTime, Utc};
 use schemata_core::{ChangeSet, RefreshOptions, RefreshResult, RunStatus, SchemaId, Trigger};
-use sqlx::{PgPool, types::Json};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 pub(crate) const COLUMNS: &str = "id, connection_id, status, hard_refresh, only_schemas, only_tables, task_id, attempt,
@@ -61,9 +64,9 @@ pub struct RunRow {
     pub max_attempts: i32,
     pub objects_done: Option<i32>,
     pub objects_total: Option<i32>,
-    pub result: Option<Json<RefreshResult>>,
+    pub result: StoredJson<RefreshResult>,
     pub error: Option<String>,
-    pub change_set: Option<Json<ChangeSet>>,
+    pub change_set: StoredJson<ChangeSet>,
     pub queued_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -139,5 +142,5 @@ pub async fn is_running(pool: &PgPool, run_id: Uuid) -> Result<bool, StoreError>
             .bind(run_id)
             .fetch_optional(pool)
             .await?;
-    Ok(status.as_deref() == Some("running"))
+    Ok(status.map(|s| s.parse::<RunStatus>()).transpose()? == Some(RunStatus::Running))
 }

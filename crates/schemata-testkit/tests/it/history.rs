@@ -224,3 +224,32 @@ async fn history_older_than_its_retention_is_pruned_but_the_last_run_stays() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_run_stored_in_another_versions_shape_shows_without_it_and_does_not_fail_the_page() {
+    let app = TestApp::spawn().await;
+    let source = source_database("CREATE TABLE t (id int);").await;
+    let id = app.create_connection("src", &source).await;
+    let worker = app.spawn_worker();
+    let job = refreshed(&app, &id).await;
+    worker.stop().await;
+    // The shape of change sets before the classified diff, and a result
+    // with a count that is not a number.
+    sqlx::query(
+        "UPDATE refresh_runs SET change_set = '{\"added\": [\"public.t\"], \"removed\": [], \"changed\": []}',
+                                 result = '{\"table_count\": \"many\"}'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let page = data(&app, &format!("/api/connections/{id}/schemas/refreshes")).await;
+    assert_eq!(page["data"][0]["job_id"], job.as_str(), "{page}");
+    assert_eq!(page["data"][0]["status"], "succeeded", "{page}");
+    assert_eq!(page["data"][0]["changes"], Value::Null, "{page}");
+    assert_eq!(page["data"][0]["result"], Value::Null, "{page}");
+    let all = data(&app, "/api/refreshes").await;
+    assert_eq!(all["data"][0]["job_id"], job.as_str(), "{all}");
+    let status = app.status(&id).await;
+    assert_eq!(status["cache_status"], "fresh", "{status}");
+    assert_eq!(status["last_result"], Value::Null, "{status}");
+}

@@ -167,6 +167,48 @@ async fn a_bad_key_is_401_and_a_missing_scope_403_before_any_400() {
 }
 
 #[tokio::test]
+async fn a_bad_query_or_body_is_a_400_before_an_unknown_connection_is_a_404() {
+    let app = TestApp::spawn().await;
+    let unknown = "0192f7c4-5f0e-7d3c-9a63-3f1c2b7e8a10";
+    let too_many = app
+        .get(&format!(
+            "/api/connections/{unknown}/schemas/public.x/records?limit=1000"
+        ))
+        .await;
+    envelope(too_many, 400, "bad_request").await;
+
+    // The body arrives late: the connection's 404 must not answer first.
+    let body = b"{\"name\": ";
+    let head = format!(
+        "PATCH /api/connections/{unknown} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n",
+        key = app.api_key,
+        length = body.len(),
+    );
+    let socket = TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let (mut reader, mut writer) = socket.into_split();
+    writer.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    writer.write_all(body).await.unwrap();
+    let mut answer = Vec::new();
+    reader.read_to_end(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("\"bad_request\""), "{text}");
+
+    // A well-formed request for someone else's id is still a 404.
+    let patched = app
+        .patch(
+            &format!("/api/connections/{unknown}"),
+            &json!({"name": "n"}),
+        )
+        .await;
+    envelope(patched, 404, "not_found").await;
+}
+
+#[tokio::test]
 async fn every_route_requires_exactly_its_scope() {
     let app = TestApp::spawn().await;
     let id = app
