@@ -157,7 +157,11 @@ fn object_change(
         json!(old.partition_count),
         json!(new.partition_count),
     );
-    property("properties", json!(old.properties), json!(new.properties));
+    property(
+        "properties",
+        json!(old.structural_properties()),
+        json!(new.structural_properties()),
+    );
     if old.primary_keys != new.primary_keys {
         breaking.push(format!(
             "the primary key of {id} changed from {:?} to {:?}",

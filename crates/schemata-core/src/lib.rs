@@ -37,10 +37,11 @@ pub use schema_id::SchemaId;
 pub use scope::Scope;
 pub use snapshot::{Snapshot, schema_version};
 pub use source_config::{
-    DynamoDbEndpoint, NetworkEndpoint, SourceConfig, SourceConfigError, SqliteFile, TlsMode,
+    DynamoDbEndpoint, NetworkEndpoint, SnowflakeAccount, SnowflakeCredential, SourceConfig,
+    SourceConfigError, SqliteFile, TlsMode,
 };
 pub use source_kind::SourceKind;
 pub use stored_form::StoredForm;
-pub use types::FieldType;
+pub use types::{FieldType, SnowflakeType};
 pub use webhook_event::{DeliveryStatus, WebhookEvent};
 pub use webhook_url::WebhookUrl;

@@ -78,7 +78,7 @@ mod tests {
         let error = "oracle".parse::<SourceKind>().unwrap_err();
         assert_eq!(
             error.to_string(),
-            "unknown source type `oracle`; expected one of postgresql, mysql, sqlite, dynamodb"
+            "unknown source type `oracle`; expected one of postgresql, mysql, sqlite, dynamodb, snowflake"
         );
         assert_eq!(
             RunStatus::try_from("running".to_owned()),

@@ -8,6 +8,12 @@ use serde_json::{Map, Value};
 /// cache keeps, in characters; longer ones are cut to end in `…`.
 pub const MAX_TEXT: usize = 8192;
 
+/// Properties that measure data rather than describe structure (a
+/// Snowflake table's `bytes`): kept and shown, but, like the row estimate,
+/// outside the content hash and the diff, so that loading rows is not a
+/// schema change.
+pub const STATISTICS: [&str; 1] = ["bytes"];
+
 /// A table, view or other relation of a source, with its fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SchemaObject {
@@ -90,6 +96,15 @@ impl SchemaObject {
         self.indexes.sort_by(|a, b| a.name.cmp(&b.name));
         self.foreign_keys.sort_by(|a, b| a.name.cmp(&b.name));
         self.unique_constraints.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+
+    /// The properties without [`STATISTICS`].
+    pub fn structural_properties(&self) -> Map<String, Value> {
+        let mut properties = self.properties.clone();
+        for statistic in STATISTICS {
+            properties.remove(statistic);
+        }
+        properties
     }
 
     /// `sha256:<hex>` of the structure (row estimates left out): equal objects,

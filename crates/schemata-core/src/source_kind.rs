@@ -10,10 +10,17 @@ pub enum SourceKind {
     Mysql,
     Sqlite,
     Dynamodb,
+    Snowflake,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 4] = [Self::Postgresql, Self::Mysql, Self::Sqlite, Self::Dynamodb];
+    pub const ALL: [SourceKind; 5] = [
+        Self::Postgresql,
+        Self::Mysql,
+        Self::Sqlite,
+        Self::Dynamodb,
+        Self::Snowflake,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -21,6 +28,7 @@ impl SourceKind {
             Self::Mysql => "mysql",
             Self::Sqlite => "sqlite",
             Self::Dynamodb => "dynamodb",
+            Self::Snowflake => "snowflake",
         }
     }
 
@@ -29,7 +37,10 @@ impl SourceKind {
         match self {
             Self::Sqlite => "path",
             Self::Dynamodb => {
-                "region, access_key_id, secret_access_key, session_token, endpoint, table_prefix"
+                "region, access_key_id, secret_access_key, session_token, role_arn, endpoint, table_prefix"
+            }
+            Self::Snowflake => {
+                "account, user, password, private_key, private_key_passphrase, warehouse, role, database, endpoint"
             }
             _ => "host, port, database, user, password, sslmode",
         }

@@ -20,7 +20,8 @@ pub struct StoredForm {
     /// The objects its foreign keys point at (`schema.name` ids), for readers
     /// that need the graph without parsing `foreign_keys`.
     pub refers_to: Vec<String>,
-    /// `sha256:<hex>` of everything but the row estimate.
+    /// `sha256:<hex>` of everything but the row estimate and the statistics
+    /// among the properties ([`crate::object::STATISTICS`]).
     pub content_hash: String,
 }
 
@@ -33,6 +34,7 @@ impl StoredForm {
         let foreign_keys = to_json(&object.foreign_keys);
         let unique_constraints = to_json(&object.unique_constraints);
         let properties = to_json(&object.properties);
+        let hashed_properties = to_json(&object.structural_properties());
         let mut hasher = Sha256::new();
         let scalars = to_json(&(
             &object.schema,
@@ -49,7 +51,7 @@ impl StoredForm {
             &indexes,
             &foreign_keys,
             &unique_constraints,
-            &properties,
+            &hashed_properties,
         ] {
             hasher.update(b",");
             hasher.update(part.as_bytes());

@@ -11,6 +11,7 @@ pub mod policy;
 pub mod postgres;
 pub mod records;
 mod settings;
+pub mod snowflake;
 mod source;
 pub mod sqlite;
 

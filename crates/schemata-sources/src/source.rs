@@ -1,6 +1,6 @@
 use crate::{
     AccessPolicy, SourceError, SourceLimits, dynamodb::DynamoDbSource, mysql::MySqlSource,
-    postgres::PostgresSource, sqlite::SqliteSource,
+    postgres::PostgresSource, snowflake::SnowflakeSource, sqlite::SqliteSource,
 };
 use futures::future::{BoxFuture, FutureExt, Shared};
 use schemata_core::{
@@ -150,13 +150,18 @@ pub enum AnySource {
     MySql(MySqlSource),
     Sqlite(SqliteSource),
     DynamoDb(DynamoDbSource),
+    Snowflake(SnowflakeSource),
 }
 
 /// Whether this build can read sources of `kind`.
 pub fn supports(kind: SourceKind) -> bool {
     matches!(
         kind,
-        SourceKind::Postgresql | SourceKind::Mysql | SourceKind::Sqlite | SourceKind::Dynamodb
+        SourceKind::Postgresql
+            | SourceKind::Mysql
+            | SourceKind::Sqlite
+            | SourceKind::Dynamodb
+            | SourceKind::Snowflake
     )
 }
 
@@ -181,6 +186,9 @@ pub fn connect(
         (SourceKind::Dynamodb, SourceConfig::DynamoDb(endpoint)) => Ok(AnySource::DynamoDb(
             DynamoDbSource::new(endpoint, limits, policy.clone())?,
         )),
+        (SourceKind::Snowflake, SourceConfig::Snowflake(account)) => Ok(AnySource::Snowflake(
+            SnowflakeSource::new(account, limits, policy.clone())?,
+        )),
         (SourceKind::Postgresql | SourceKind::Mysql, _) => Err(SourceError::Configuration(
             "this connection needs a host".into(),
         )),
@@ -195,6 +203,7 @@ impl Source for AnySource {
             Self::MySql(source) => source.health().await,
             Self::Sqlite(source) => source.health().await,
             Self::DynamoDb(source) => source.health().await,
+            Self::Snowflake(source) => source.health().await,
         }
     }
 
@@ -208,6 +217,7 @@ impl Source for AnySource {
             Self::MySql(source) => source.introspect(scope, sink).await,
             Self::Sqlite(source) => source.introspect(scope, sink).await,
             Self::DynamoDb(source) => source.introspect(scope, sink).await,
+            Self::Snowflake(source) => source.introspect(scope, sink).await,
         }
     }
 
@@ -218,6 +228,7 @@ impl Source for AnySource {
             Self::MySql(source) => source.sample(object, limit).await,
             Self::Sqlite(source) => source.sample(object, limit).await,
             Self::DynamoDb(source) => source.sample(object, limit).await,
+            Self::Snowflake(source) => source.sample(object, limit).await,
         }
     }
 }

@@ -15,6 +15,7 @@ mod mariadb_server;
 mod mysql;
 pub mod oracle;
 mod process;
+pub mod snowflake;
 pub mod tcp_proxy;
 pub mod webhook_receiver;
 mod worker;

@@ -9,11 +9,13 @@
 mod dynamodb;
 mod endpoint;
 mod network;
+mod snowflake;
 mod sqlite_file;
 mod url_form;
 
 pub use dynamodb::DynamoDbEndpoint;
 pub use network::{Form, NetworkEndpoint, SessionSettings, TlsMode};
+pub use snowflake::{SnowflakeAccount, SnowflakeCredential, resolve_identifier};
 pub use sqlite_file::SqliteFile;
 
 use crate::SourceKind;
@@ -49,6 +51,8 @@ pub enum SourceConfig {
     Sqlite(SqliteFile),
     /// DynamoDB tables of one region.
     DynamoDb(DynamoDbEndpoint),
+    /// One database of a Snowflake account.
+    Snowflake(SnowflakeAccount),
 }
 
 impl SourceConfig {
@@ -63,6 +67,7 @@ impl SourceConfig {
             }
             SourceKind::Sqlite => SqliteFile::parse(object).map(Self::Sqlite),
             SourceKind::Dynamodb => DynamoDbEndpoint::parse(object).map(Self::DynamoDb),
+            SourceKind::Snowflake => SnowflakeAccount::parse(object).map(Self::Snowflake),
         }
     }
 
@@ -72,6 +77,7 @@ impl SourceConfig {
             Self::Network(endpoint) => endpoint.render(true),
             Self::Sqlite(file) => file.render(),
             Self::DynamoDb(endpoint) => endpoint.render(true),
+            Self::Snowflake(account) => account.render(true),
         }
     }
 
@@ -82,6 +88,7 @@ impl SourceConfig {
             Self::Network(endpoint) => endpoint.render(false),
             Self::Sqlite(file) => file.render(),
             Self::DynamoDb(endpoint) => endpoint.render(false),
+            Self::Snowflake(account) => account.render(false),
         }
     }
 
@@ -97,6 +104,7 @@ impl SourceConfig {
             ),
             Self::Sqlite(file) => format!("sqlite:{}", file.path),
             Self::DynamoDb(endpoint) => format!("dynamodb:{}", endpoint.endpoint_url()),
+            Self::Snowflake(account) => format!("snowflake:{}", account.endpoint_url()),
         }
     }
 
@@ -110,6 +118,12 @@ impl SourceConfig {
             (Self::DynamoDb(sent), Self::DynamoDb(stored)) => {
                 sent.keep_secrets_from(stored).map(Self::DynamoDb)
             }
+            (Self::Snowflake(sent), Self::Snowflake(stored)) => {
+                sent.keep_secrets_from(stored).map(Self::Snowflake)
+            }
+            (Self::Snowflake(sent), _) if sent.has_placeholder() => Err(
+                SourceConfigError::PasswordRequired(": this connection has no stored secret"),
+            ),
             (Self::DynamoDb(sent), _) if sent.has_placeholder() => Err(
                 SourceConfigError::PasswordRequired(": this connection has no stored secret"),
             ),
@@ -180,6 +194,9 @@ impl SourceConfig {
             ),
             Self::DynamoDb(endpoint) if endpoint.has_placeholder() => Err(invalid(
                 "`********` stands for a stored secret; send the real secret_access_key and session_token",
+            )),
+            Self::Snowflake(account) if account.has_placeholder() => Err(invalid(
+                "`********` stands for a stored secret; send the real password, private_key or private_key_passphrase",
             )),
             _ => Ok(()),
         }

@@ -3,7 +3,10 @@
 
 mod mysql;
 mod postgres;
+mod snowflake;
 mod sqlite;
+
+pub use snowflake::SnowflakeType;
 
 use serde::{Deserialize, Serialize};
 
