@@ -37,8 +37,8 @@ pub use schema_id::SchemaId;
 pub use scope::Scope;
 pub use snapshot::{Snapshot, schema_version};
 pub use source_config::{
-    DynamoDbEndpoint, NetworkEndpoint, SnowflakeAccount, SnowflakeCredential, SourceConfig,
-    SourceConfigError, SqliteFile, TlsMode,
+    AssumedRole, DynamoDbEndpoint, NetworkEndpoint, SnowflakeAccount, SnowflakeCredential,
+    SourceConfig, SourceConfigError, SqliteFile, TlsMode,
 };
 pub use source_kind::SourceKind;
 pub use stored_form::StoredForm;

@@ -3,6 +3,7 @@
 //! bounded `Scan` (never the whole table). A table whose description did not
 //! change is not sampled again while its cache is young.
 
+mod assume_role;
 mod client;
 mod describe;
 mod infer;

@@ -57,6 +57,13 @@ pub struct PolicySettings {
     /// The server's own AWS credentials, lent to DynamoDB connections that ask
     /// for `"credentials": "environment"`; None (the default) refuses them.
     pub aws_credentials: Option<AwsCredentials>,
+    /// The deployment's own AWS identity (`SCHEMATA_AWS_*`), which signs STS
+    /// `AssumeRole` for DynamoDB connections with a `role_arn` and nothing
+    /// else: connections get the role's credentials, never these.
+    pub role_identity: Option<AwsCredentials>,
+    /// Where `AssumeRole` goes instead of `https://sts.<region>.amazonaws.com`
+    /// (`SCHEMATA_AWS_STS_ENDPOINT`, for emulators): the operator's to set.
+    pub sts_endpoint: Option<String>,
 }
 
 /// Static AWS credentials. Never printed.
@@ -82,6 +89,8 @@ impl Default for PolicySettings {
             allow_sources_on_own_server: false,
             sqlite_root: None,
             aws_credentials: None,
+            role_identity: None,
+            sts_endpoint: None,
         }
     }
 }
@@ -138,6 +147,8 @@ struct PolicyInner {
     allow_sources_on_own_server: bool,
     sqlite_root: Option<PathBuf>,
     aws_credentials: Option<AwsCredentials>,
+    role_identity: Option<AwsCredentials>,
+    sts_endpoint: Option<String>,
 }
 
 impl AccessPolicy {
@@ -164,6 +175,8 @@ impl AccessPolicy {
                 allow_sources_on_own_server: settings.allow_sources_on_own_server,
                 sqlite_root,
                 aws_credentials: settings.aws_credentials.clone(),
+                role_identity: settings.role_identity.clone(),
+                sts_endpoint: settings.sts_endpoint.clone(),
             }),
         })
     }
@@ -298,6 +311,16 @@ impl AccessPolicy {
     /// DynamoDB connections (single-tenant deployments only).
     pub fn aws_credentials(&self) -> Option<&AwsCredentials> {
         self.inner.aws_credentials.as_ref()
+    }
+
+    /// The deployment's identity for STS `AssumeRole`.
+    pub fn role_identity(&self) -> Option<&AwsCredentials> {
+        self.inner.role_identity.as_ref()
+    }
+
+    /// The operator's STS endpoint, if not AWS's regional one.
+    pub fn sts_endpoint(&self) -> Option<&str> {
+        self.inner.sts_endpoint.as_deref()
     }
 
     /// Whether an I/O error is this policy's refusal (as opposed to a network failure).

@@ -55,6 +55,8 @@ impl SourceSettings {
                 allow_sources_on_own_server: env_or("SCHEMATA_ALLOW_SOURCES_ON_OWN_SERVER", false)?,
                 sqlite_root: env_opt("SCHEMATA_SQLITE_ROOT").map(PathBuf::from),
                 aws_credentials: aws_credentials()?,
+                role_identity: role_identity()?,
+                sts_endpoint: sts_endpoint()?,
             },
         })
     }
@@ -78,6 +80,40 @@ fn aws_credentials() -> Result<Option<crate::AwsCredentials>, String> {
         secret_access_key: required("AWS_SECRET_ACCESS_KEY")?,
         session_token: env_opt("AWS_SESSION_TOKEN"),
     }))
+}
+
+/// The deployment's identity for assuming DynamoDB connections' roles:
+/// `SCHEMATA_AWS_ACCESS_KEY_ID`, `SCHEMATA_AWS_SECRET_ACCESS_KEY` and
+/// optionally `SCHEMATA_AWS_SESSION_TOKEN` (apart from `AWS_*`, which the
+/// lending setting reads, so one is never mistaken for the other).
+fn role_identity() -> Result<Option<crate::AwsCredentials>, String> {
+    match (
+        env_opt("SCHEMATA_AWS_ACCESS_KEY_ID"),
+        env_opt("SCHEMATA_AWS_SECRET_ACCESS_KEY"),
+    ) {
+        (Some(access_key_id), Some(secret_access_key)) => Ok(Some(crate::AwsCredentials {
+            access_key_id,
+            secret_access_key,
+            session_token: env_opt("SCHEMATA_AWS_SESSION_TOKEN"),
+        })),
+        (None, None) => Ok(None),
+        _ => Err(
+            "set both SCHEMATA_AWS_ACCESS_KEY_ID and SCHEMATA_AWS_SECRET_ACCESS_KEY, or neither"
+                .into(),
+        ),
+    }
+}
+
+fn sts_endpoint() -> Result<Option<String>, String> {
+    let Some(endpoint) = env_opt("SCHEMATA_AWS_STS_ENDPOINT") else {
+        return Ok(None);
+    };
+    match url::Url::parse(&endpoint) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(Some(endpoint))
+        }
+        _ => Err("SCHEMATA_AWS_STS_ENDPOINT is an http(s) URL".into()),
+    }
 }
 
 impl PolicySettings {

@@ -215,3 +215,131 @@ async fn forward(
             .body(error),
     }
 }
+
+/// A proxy in front of the emulator for roles: AWS's trust policy in
+/// miniature. `AssumeRole` succeeds only with the external id the role
+/// trusts (moto's STS checks none), and every request is recorded: its
+/// action, the parameters `AssumeRole` carried, and the access key id that
+/// signed it.
+pub struct StsProxy {
+    pub endpoint: String,
+    state: Arc<StsState>,
+}
+
+#[derive(Default)]
+struct StsState {
+    upstream: String,
+    trusted_external_id: Mutex<Option<String>>,
+    requests: Mutex<Vec<SignedRequest>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignedRequest {
+    /// `AssumeRole`, or the DynamoDB operation.
+    pub action: String,
+    /// The `Credential=` key id of the SigV4 `Authorization` header.
+    pub signed_by: String,
+    /// `AssumeRole`'s form parameters.
+    pub parameters: std::collections::BTreeMap<String, String>,
+    pub granted: bool,
+}
+
+impl StsProxy {
+    pub async fn start(upstream: &str) -> Self {
+        crate::install_tls();
+        let state = Arc::new(StsState {
+            upstream: upstream.to_owned(),
+            ..Default::default()
+        });
+        let shared = web::Data::from(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .default_service(web::to(sts_forward))
+        })
+        .workers(1)
+        .disable_signals()
+        .bind(("127.0.0.1", 0))
+        .expect("the proxy binds");
+        let port = server.addrs()[0].port();
+        tokio::spawn(server.run());
+        Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            state,
+        }
+    }
+
+    /// The role now trusts this external id (its owner pasted it in).
+    pub fn trust(&self, external_id: &str) {
+        *self.state.trusted_external_id.lock().unwrap() = Some(external_id.to_owned());
+    }
+
+    pub fn requests(&self) -> Vec<SignedRequest> {
+        self.state.requests.lock().unwrap().clone()
+    }
+}
+
+async fn sts_forward(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<StsState>,
+) -> HttpResponse {
+    let authorization = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let signed_by = authorization
+        .split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    let target = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(|t| t.rsplit('.').next().unwrap_or_default().to_owned());
+    let parameters: std::collections::BTreeMap<String, String> =
+        url::form_urlencoded::parse(&body).into_owned().collect();
+    let action = target.unwrap_or_else(|| parameters.get("Action").cloned().unwrap_or_default());
+    let trusted = state.trusted_external_id.lock().unwrap().clone();
+    let granted = action != "AssumeRole" || trusted.as_ref() == parameters.get("ExternalId");
+    state.requests.lock().unwrap().push(SignedRequest {
+        action: action.clone(),
+        signed_by,
+        parameters: if action == "AssumeRole" {
+            parameters
+        } else {
+            Default::default()
+        },
+        granted,
+    });
+    if !granted {
+        return HttpResponse::Forbidden().content_type("text/xml").body(
+            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::111111111111:user/schemata is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::123456789012:role/schemata-reader</Message></Error><RequestId>1</RequestId></ErrorResponse>",
+        );
+    }
+    let mut upstream = reqwest::Client::new()
+        .post(&state.upstream)
+        .body(body.to_vec());
+    for (name, value) in request.headers() {
+        if name != "host" && name != "content-length" {
+            upstream = upstream.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let Ok(answer) = upstream.send().await else {
+        return HttpResponse::BadGateway().finish();
+    };
+    let status = actix_web::http::StatusCode::from_u16(answer.status().as_u16()).expect("a status");
+    let content_type = answer
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let bytes = answer.bytes().await.unwrap_or_default();
+    HttpResponse::build(status)
+        .content_type(content_type)
+        .body(bytes.to_vec())
+}

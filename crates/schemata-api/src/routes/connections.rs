@@ -67,8 +67,9 @@ async fn insert(
         .kind
         .parse()
         .map_err(|e: schemata_core::UnknownName| ApiError::BadRequest(e.to_string()))?;
-    let config = parse_configuration(kind, &body.configuration)?;
-    config.reject_placeholder().map_err(bad_configuration)?;
+    let config = parse_configuration(kind, &body.configuration)?
+        .for_new_connection()
+        .map_err(bad_configuration)?;
     let fields = validate(ConnectionFields {
         name: body.name,
         kind,
@@ -177,10 +178,7 @@ pub(crate) async fn update(
         (Some(sent), Some(previous)) => sent
             .keep_password_from(previous)
             .map_err(bad_configuration)?,
-        (Some(sent), None) => {
-            sent.reject_placeholder().map_err(bad_configuration)?;
-            sent
-        }
+        (Some(sent), None) => sent.for_new_connection().map_err(bad_configuration)?,
         (None, Some(previous)) => previous.clone(),
         (None, None) => return Err(ApiError::CredentialsUnreadable),
     };

@@ -13,7 +13,7 @@ mod snowflake;
 mod sqlite_file;
 mod url_form;
 
-pub use dynamodb::DynamoDbEndpoint;
+pub use dynamodb::{AssumedRole, DynamoDbEndpoint};
 pub use network::{Form, NetworkEndpoint, SessionSettings, TlsMode};
 pub use snowflake::{SnowflakeAccount, SnowflakeCredential, resolve_identifier};
 pub use sqlite_file::SqliteFile;
@@ -115,9 +115,10 @@ impl SourceConfig {
             (Self::Network(sent), Self::Network(stored)) => {
                 sent.keep_password_from(stored).map(Self::Network)
             }
-            (Self::DynamoDb(sent), Self::DynamoDb(stored)) => {
-                sent.keep_secrets_from(stored).map(Self::DynamoDb)
-            }
+            (Self::DynamoDb(sent), Self::DynamoDb(stored)) => sent
+                .keep_secrets_from(stored)?
+                .with_external_id_from(Some(stored))
+                .map(Self::DynamoDb),
             (Self::Snowflake(sent), Self::Snowflake(stored)) => {
                 sent.keep_secrets_from(stored).map(Self::Snowflake)
             }
@@ -130,6 +131,7 @@ impl SourceConfig {
             (Self::Network(sent), _) if sent.password.as_deref() == Some(REDACTED) => Err(
                 SourceConfigError::PasswordRequired(": this connection has no stored password"),
             ),
+            (Self::DynamoDb(sent), _) => sent.with_external_id_from(None).map(Self::DynamoDb),
             (sent, _) => Ok(sent),
         }
     }
@@ -183,6 +185,17 @@ impl SourceConfig {
                  remove the database from the URL to read several"
             ))),
             None => Ok(()),
+        }
+    }
+
+    /// A configuration for a connection with nothing stored (on create, or
+    /// replacing one that cannot be read): no placeholder to keep, and the
+    /// ids Schemata generates (a DynamoDB role's external id) made now.
+    pub fn for_new_connection(self) -> Result<Self, SourceConfigError> {
+        self.reject_placeholder()?;
+        match self {
+            Self::DynamoDb(endpoint) => endpoint.with_external_id_from(None).map(Self::DynamoDb),
+            other => Ok(other),
         }
     }
 

@@ -83,7 +83,7 @@ impl DynamoClient {
 
     async fn call_once(&self, operation: &str, body: &Value) -> Result<Value, SourceError> {
         // No credentials, no request: not even a name resolved.
-        self.credentials()?;
+        let credentials = self.credentials().await?;
         let http = self.http().await?;
         let body = body.to_string();
         let target = format!("DynamoDB_20120810.{operation}");
@@ -97,7 +97,7 @@ impl DynamoClient {
             ("x-amz-target", target.as_str()),
             ("host", host.as_str()),
         ];
-        let signed = self.sign(&headers, &body)?;
+        let signed = self.sign(credentials, &headers, &body)?;
         let mut request = http.post(self.url.as_str()).body(body);
         for (name, value) in headers.iter().filter(|(n, _)| *n != "host") {
             request = request.header(*name, *value);
@@ -136,9 +136,18 @@ impl DynamoClient {
         }
     }
 
-    /// The connection's own keys, or the server's when it asks for them and
-    /// the operator lends them.
-    fn credentials(&self) -> Result<Credentials, SourceError> {
+    /// The connection's own keys, its role's (assumed with STS), or the
+    /// server's when it asks for them and the operator lends them.
+    async fn credentials(&self) -> Result<Credentials, SourceError> {
+        if let Some(role) = &self.config.role {
+            return super::assume_role::credentials(
+                &self.policy,
+                role,
+                &self.config.region,
+                self.timeout,
+            )
+            .await;
+        }
         if !self.config.environment_credentials {
             return Ok(Credentials::new(
                 &self.config.access_key_id,
@@ -166,10 +175,11 @@ impl DynamoClient {
 
     fn sign(
         &self,
+        credentials: Credentials,
         headers: &[(&str, &str)],
         body: &str,
     ) -> Result<Vec<(String, String)>, SourceError> {
-        let identity = self.credentials()?.into();
+        let identity = credentials.into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.config.region)
@@ -281,14 +291,14 @@ mod tests {
     #[tokio::test]
     async fn the_servers_keys_sign_only_when_lent() {
         assert!(matches!(
-            client(false).await.credentials(),
+            client(false).await.credentials().await,
             Err(SourceError::Configuration(_))
         ));
-        let lent = client(true).await.credentials().unwrap();
+        let lent = client(true).await.credentials().await.unwrap();
         assert_eq!(lent.access_key_id(), "AKIAOPERATOR");
         let signed = client(true)
             .await
-            .sign(&[("host", "dynamodb.eu-west-1.amazonaws.com")], "{}")
+            .sign(lent, &[("host", "dynamodb.eu-west-1.amazonaws.com")], "{}")
             .unwrap();
         let authorization = signed
             .iter()

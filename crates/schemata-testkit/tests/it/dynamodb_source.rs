@@ -3,9 +3,10 @@
 //! sample (mixed types, sparse attributes), a table the key may not read, and
 //! fingerprints that spare unchanged tables a new sample.
 
+use schemata_sources::{AwsCredentials, PolicySettings};
 use schemata_testkit::{
     TestApp,
-    dynamodb::{DenyingProxy, DynamoServer},
+    dynamodb::{DenyingProxy, DynamoServer, StsProxy},
 };
 use serde_json::{Value, json};
 
@@ -387,4 +388,109 @@ async fn the_servers_own_credentials_are_lent_only_when_the_operator_says_so() {
         )
         .await;
     assert_eq!(elsewhere.status(), 400);
+}
+
+/// DynamoSQL's form: a role and a region. Schemata generates the external
+/// id, assumes the role with its own identity (never lent to the
+/// connection), caches the credentials, and a role that does not trust the
+/// id is an unhealthy connection with AWS's reason.
+#[tokio::test]
+async fn a_connection_assumes_its_role_with_the_external_id_schemata_generated() {
+    let server = DynamoServer::shared().await;
+    let prefix = prefix();
+    orders_table(server, &format!("{prefix}orders")).await;
+    let aws = StsProxy::start(&server.endpoint).await;
+    let deployment = |policy: &mut PolicySettings| {
+        policy.role_identity = Some(AwsCredentials {
+            access_key_id: "AKIADEPLOYMENT".into(),
+            secret_access_key: "deployment-secret-91".into(),
+            session_token: None,
+        });
+        policy.sts_endpoint = Some(aws.endpoint.clone());
+    };
+    let app = TestApp::spawn_with(|s| deployment(&mut s.sources.policy)).await;
+    let role_arn = "arn:aws:iam::123456789012:role/schemata-reader";
+    let configuration = json!({"region": "us-east-1", "role_arn": role_arn,
+        "endpoint": aws.endpoint, "table_prefix": prefix});
+
+    // The caller cannot choose the id (it could borrow another tenant's).
+    let mut chosen = configuration.clone();
+    chosen["external_id"] = json!("someone-elses-id");
+    let refused = app
+        .post(
+            "/api/connections",
+            &json!({"name": "x", "type": "dynamodb", "configuration": chosen}),
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+
+    let id = app
+        .create_source("role", "dynamodb", configuration.clone())
+        .await;
+    let shown: Value = app
+        .get(&format!("/api/connections/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let external_id = shown["data"]["configuration"]["external_id"]
+        .as_str()
+        .expect("the external id is shown")
+        .to_owned();
+    assert_eq!(shown["data"]["configuration"]["role_arn"], role_arn);
+
+    // Before the owner puts the id in the role's trust policy: AWS's reason.
+    let health = app.check_health(&id).await;
+    assert_eq!(health["health"], "unhealthy", "{health}");
+    let message = health["message"].as_str().unwrap();
+    assert!(
+        message.contains("AssumeRole refused: AccessDenied"),
+        "{message}"
+    );
+
+    aws.trust(&external_id);
+    assert_eq!(app.check_health(&id).await["health"], "healthy");
+    let mut settings = app.worker_settings();
+    deployment(&mut settings.sources.policy);
+    let _worker = app.spawn_worker_with(settings);
+    assert_eq!(app.request_refresh(&id).await.status(), 202);
+    let status = app.wait_for_refresh(&id).await;
+    assert_eq!(status["cache_status"], "fresh", "{status}");
+    let table = object(&app, &id, &format!("default.{prefix}orders")).await;
+    assert_eq!(table["primary_keys"], json!(["customer", "order_no"]));
+
+    // A second connection to the same role has an id of its own, which the
+    // role does not trust: the confused deputy has nothing to borrow.
+    let other = app.create_source("other", "dynamodb", configuration).await;
+    assert_eq!(app.check_health(&other).await["health"], "unhealthy");
+
+    let requests = aws.requests();
+    let assumed: Vec<_> = requests
+        .iter()
+        .filter(|r| r.action == "AssumeRole")
+        .collect();
+    let granted: Vec<_> = assumed.iter().filter(|r| r.granted).collect();
+    assert_eq!(granted.len(), 1, "cached after the first: {assumed:#?}");
+    for request in &assumed {
+        assert_eq!(request.signed_by, "AKIADEPLOYMENT");
+        assert_eq!(request.parameters["RoleArn"], role_arn);
+        assert!(request.parameters["RoleSessionName"].starts_with("schemata-"));
+        assert!(request.parameters["RoleSessionName"].len() <= 64);
+    }
+    assert_eq!(granted[0].parameters["ExternalId"], external_id);
+    assert_eq!(
+        granted[0].parameters["RoleSessionName"],
+        format!("schemata-{}", external_id.trim_start_matches("schemata-"))
+    );
+    let dynamodb: Vec<_> = requests
+        .iter()
+        .filter(|r| r.action != "AssumeRole")
+        .collect();
+    assert!(!dynamodb.is_empty());
+    assert!(
+        dynamodb
+            .iter()
+            .all(|r| r.signed_by != "AKIADEPLOYMENT" && !r.signed_by.is_empty()),
+        "DynamoDB sees the role's credentials only: {dynamodb:#?}"
+    );
 }
