@@ -95,8 +95,17 @@ pub(crate) struct CreateConnection {
     #[serde(rename = "type")]
     #[schema(value_type = SourceKind)]
     pub kind: String,
-    /// Read as any value, so that a configuration that is not an object is
-    /// answered by its parser, with the fields the type takes.
+    /// By `type`. `postgresql`, `mysql`: `{url}` or `{host, port, database,
+    /// user, password, sslmode, …}`. `sqlite`: `{path}`. `dynamodb`:
+    /// `{region, access_key_id, secret_access_key, session_token?}`, `{region,
+    /// credentials: "environment"}` or `{region, role_arn}` (an assumed IAM
+    /// role; Schemata adds a read-only `external_id` for its trust policy),
+    /// each with `endpoint?` and `table_prefix?`. `snowflake`: `{account,
+    /// user, password | private_key (PKCS#8 PEM) with private_key_passphrase?,
+    /// database, warehouse?, role?, endpoint?}`. Secrets come back as
+    /// `********`.
+    // Read as any value, so that a configuration that is not an object is
+    // answered by its parser, with the fields the type takes.
     #[schema(value_type = Map<String, Value>)]
     pub configuration: Value,
     #[serde(default)]

@@ -14,12 +14,14 @@ mod mariadb;
 mod postgres;
 mod rng;
 mod runner;
+mod snowflake;
 mod sqlite;
 
 pub use mariadb::MariaDbSource;
 pub use postgres::PostgresSource;
 pub use rng::Rng;
 pub use runner::{Oracle, Report};
+pub use snowflake::SnowflakeSource;
 pub use sqlite::SqliteSource;
 
 use schemata_core::SchemaId;

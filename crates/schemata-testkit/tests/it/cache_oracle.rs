@@ -5,7 +5,7 @@
 
 use schemata_testkit::{
     TestApp,
-    oracle::{self, MariaDbSource, Oracle, PostgresSource, SqliteSource},
+    oracle::{self, MariaDbSource, Oracle, PostgresSource, SnowflakeSource, SqliteSource},
 };
 
 /// Steps per source in the test suite.
@@ -41,4 +41,13 @@ async fn sqlite_cache_equals_a_full_read_after_every_hard_refresh() {
     let source = SqliteSource::new(&app).await;
     let report = Oracle::new(&app, source, seed).await.run(steps).await;
     eprintln!("oracle sqlite: {report}");
+}
+
+#[tokio::test]
+async fn snowflake_cache_equals_a_full_read_after_every_hard_refresh() {
+    let app = oracle_app().await;
+    let (steps, seed) = oracle::budget(STEPS);
+    let source = SnowflakeSource::new().await;
+    let report = Oracle::new(&app, source, seed).await.run(steps).await;
+    eprintln!("oracle snowflake: {report}");
 }
