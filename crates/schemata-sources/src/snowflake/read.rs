@@ -101,15 +101,7 @@ pub(super) async fn read(
         budget.charge_bytes(set.bytes)?;
     }
     let fingerprint = fingerprint(&listed, &keys, scope);
-    let every_ddl_known = listed.iter().all(|l| l.last_ddl.is_some());
-    let stored = scope.known.catalog_state.as_ref();
-    let unchanged = every_ddl_known
-        && !scope.options.is_partial()
-        && !(scope.options.hard_refresh && scope.known.cache_keeps_unlisted)
-        && stored.is_some_and(|s| {
-            s["fingerprint"] == json!(fingerprint) && s["complete"] == json!(true)
-        });
-    if unchanged {
+    if unchanged(&listed, &fingerprint, scope) {
         return Ok(Introspection::Unchanged);
     }
     let columns = session
@@ -140,6 +132,20 @@ pub(super) async fn read(
         failures,
         catalog_state,
     }))
+}
+
+/// Whether the columns need not be read: every object's `LAST_DDL` is
+/// known, the fingerprint is the one the last complete refresh stored, the
+/// refresh is not partial (which stores no state), and no soft refresh left
+/// objects in the cache that a hard one must list away.
+fn unchanged(listed: &[Listed], fingerprint: &str, scope: &IntrospectionScope) -> bool {
+    let every_ddl_known = listed.iter().all(|l| l.last_ddl.is_some());
+    let stored = scope.known.catalog_state.as_ref();
+    every_ddl_known
+        && !scope.options.is_partial()
+        && !(scope.options.hard_refresh && scope.known.cache_keeps_unlisted)
+        && stored
+            .is_some_and(|s| s["fingerprint"] == json!(fingerprint) && s["complete"] == json!(true))
 }
 
 /// `SHOW <kind> KEYS IN DATABASE`, or once per schema where the server
@@ -183,7 +189,7 @@ fn in_scope(scope: &IntrospectionScope, id: &SchemaId) -> bool {
     scope.schema_filter.admits(&id.schema)
         && scope.table_allowlist.admits(id)
         && (!options.is_partial()
-            || options.schemas.iter().any(|s| *s == id.schema)
+            || options.schemas.contains(&id.schema)
             || options.tables.contains(id))
 }
 
@@ -373,8 +379,8 @@ fn assemble(
             .or_default()
             .push(field);
     }
-    let key_columns = |set: &ResultSet| -> HashMap<SchemaId, BTreeMap<String, Vec<(i64, String)>>> {
-        let mut by_table: HashMap<SchemaId, BTreeMap<String, Vec<(i64, String)>>> = HashMap::new();
+    let key_columns = |set: &ResultSet| -> KeyColumns {
+        let mut by_table = KeyColumns::new();
         for key in set.records() {
             let id = SchemaId::new(
                 key.text("schema_name").unwrap_or_default(),
@@ -399,18 +405,16 @@ fn assemble(
     let mut failures = Vec::new();
     for entry in listed {
         let id = entry.id();
-        let Some(object_fields) = fields.remove(&id) else {
-            if entry.kind.is_view() {
-                // A view over a dropped or hidden object has no columns to describe.
-                failures.push(RefreshFailure {
-                    object: id.to_string(),
-                    error: "Snowflake lists no columns for this view: it may refer to an object that was dropped or that this role may not see".into(),
-                });
-                continue;
-            }
-            objects.push(object_of(entry, vec![], &primary, &unique, &foreign));
+        let object_fields = fields.remove(&id);
+        if object_fields.is_none() && entry.kind.is_view() {
+            // A view over a dropped or hidden object has no columns to describe.
+            failures.push(RefreshFailure {
+                object: id.to_string(),
+                error: "Snowflake lists no columns for this view: it may refer to an object that was dropped or that this role may not see".into(),
+            });
             continue;
-        };
+        }
+        let object_fields = object_fields.unwrap_or_default();
         objects.push(object_of(entry, object_fields, &primary, &unique, &foreign));
     }
     (objects, failures)
@@ -459,9 +463,15 @@ fn object_of(
 /// Foreign keys from `SHOW IMPORTED KEYS`, by the table that holds them. A
 /// row that does not name the key's target (an emulator's) is left out.
 fn foreign_keys(imported: &ResultSet) -> HashMap<SchemaId, Vec<ForeignKey>> {
-    type Pairs = Vec<(i64, String, String)>;
-    let mut keys: HashMap<(SchemaId, String), (SchemaId, Pairs, Option<String>, Option<String>)> =
-        HashMap::new();
+    /// One key's rows, gathered: its target, (sequence, column, target
+    /// column) pairs, and its rules.
+    struct Gathered {
+        target: SchemaId,
+        pairs: Vec<(i64, String, String)>,
+        on_delete: Option<String>,
+        on_update: Option<String>,
+    }
+    let mut keys: HashMap<(SchemaId, String), Gathered> = HashMap::new();
     for row in imported.records() {
         let holder = SchemaId::new(
             row.text("fk_schema_name").unwrap_or_default(),
@@ -480,30 +490,28 @@ fn foreign_keys(imported: &ResultSet) -> HashMap<SchemaId, Vec<ForeignKey>> {
             continue;
         };
         let name = row.text("fk_name").unwrap_or_default();
-        let entry = keys.entry((holder, name)).or_insert_with(|| {
-            (
-                SchemaId::new(target_schema, target_table),
-                vec![],
-                nonempty(row.text("delete_rule")),
-                nonempty(row.text("update_rule")),
-            )
+        let entry = keys.entry((holder, name)).or_insert_with(|| Gathered {
+            target: SchemaId::new(target_schema, target_table),
+            pairs: vec![],
+            on_delete: nonempty(row.text("delete_rule")),
+            on_update: nonempty(row.text("update_rule")),
         });
         entry
-            .1
+            .pairs
             .push((row.int("key_sequence").unwrap_or(0), fk_column, pk_column));
     }
     let mut by_table: HashMap<SchemaId, Vec<ForeignKey>> = HashMap::new();
-    for ((holder, name), (target, mut pairs, on_delete, on_update)) in keys {
-        pairs.sort();
+    for ((holder, name), mut key) in keys {
+        key.pairs.sort();
         by_table.entry(holder).or_default().push(ForeignKey {
             name,
-            columns: pairs.iter().map(|(_, c, _)| c.clone()).collect(),
+            columns: key.pairs.iter().map(|(_, c, _)| c.clone()).collect(),
             references: Reference {
-                schema_id: target.to_string(),
-                fields: pairs.iter().map(|(_, _, p)| p.clone()).collect(),
+                schema_id: key.target.to_string(),
+                fields: key.pairs.iter().map(|(_, _, p)| p.clone()).collect(),
             },
-            on_delete,
-            on_update,
+            on_delete: key.on_delete,
+            on_update: key.on_update,
         });
     }
     by_table
@@ -843,6 +851,30 @@ mod tests {
             fingerprint(&listing(&altered, &views, &scope), &keys, &scope),
             before
         );
+
+        // The same fingerprint, stored by a complete refresh: no columns read.
+        let mut known = scope.clone();
+        known.known.catalog_state = Some(json!({"fingerprint": before, "complete": true}));
+        assert!(unchanged(&listed, &before, &known));
+        let mut failed_last_time = known.clone();
+        failed_last_time.known.catalog_state =
+            Some(json!({"fingerprint": before, "complete": false}));
+        assert!(!unchanged(&listed, &before, &failed_last_time));
+        let mut soft_kept = known.clone();
+        soft_kept.known.cache_keeps_unlisted = true;
+        assert!(!unchanged(&listed, &before, &soft_kept));
+        let mut partial = known.clone();
+        partial.options.hard_refresh = false;
+        partial.options.schemas = vec!["SALES".into()];
+        assert!(!unchanged(&listed, &before, &partial));
+        // Another scope is another fingerprint.
+        let mut narrowed = scope.clone();
+        narrowed.schema_filter = schemata_core::SchemaFilter::parse(vec!["SALES".into()]).unwrap();
+        assert_ne!(fingerprint(&listed, &keys, &narrowed), before);
+        // An object whose LAST_DDL is unknown is always read.
+        let mut unknown = listed.clone();
+        unknown[0].last_ddl = None;
+        assert!(!unchanged(&unknown, &before, &known));
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
     let large = args.iter().any(|a| a == "--large");
     let with_mariadb = !args.iter().any(|a| a == "--skip-mariadb");
     let only_dynamodb = args.iter().any(|a| a == "--only-dynamodb");
+    let only_snowflake = args.iter().any(|a| a == "--only-snowflake");
     let write_docs = args.iter().any(|a| a == "--write-docs");
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let binary = std::env::current_exe()?.with_file_name("schemata");
@@ -84,7 +85,7 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
     if large {
         sizes.push(50_000);
     }
-    if !only_dynamodb {
+    if !only_dynamodb && !only_snowflake {
         for tables in sizes {
             lines.extend(postgres_catalog(&server, &service, &binary, &workspace, tables).await?);
         }
@@ -92,9 +93,16 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
             lines.extend(mariadb_catalog(&service, &binary, &workspace, 5_000).await?);
         }
     }
-    lines.extend(
-        crate::dynamodb_catalog::measure_catalog(&service, &binary, &workspace, 500).await?,
-    );
+    if !only_snowflake {
+        lines.extend(
+            crate::dynamodb_catalog::measure_catalog(&service, &binary, &workspace, 500).await?,
+        );
+    }
+    if !only_dynamodb {
+        lines.extend(
+            crate::snowflake_catalog::measure_catalog(&service, &binary, &workspace, 2_000).await?,
+        );
+    }
     let table = render(&lines);
     println!("\n{table}");
     if write_docs {

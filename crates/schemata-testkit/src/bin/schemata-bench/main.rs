@@ -2,9 +2,10 @@
 //! reference measured in the same run; they assert nothing.
 //!
 //! - `schemata-bench refresh [ITERATIONS] [FIXTURE]`: one fixture, repeatedly.
-//! - `schemata-bench introspect [--large] [--skip-mariadb] [--only-dynamodb] [--write-docs]`:
-//!   large PostgreSQL and MariaDB catalogs against `pg_dump` / `mysqldump`, and
-//!   500 DynamoDB tables on moto against a boto3 `describe_table` loop.
+//! - `schemata-bench introspect [--large] [--skip-mariadb] [--only-dynamodb] [--only-snowflake] [--write-docs]`:
+//!   large PostgreSQL and MariaDB catalogs against `pg_dump` / `mysqldump`,
+//!   500 DynamoDB tables on moto against a boto3 `describe_table` loop, and
+//!   2,000 Snowflake tables on fakesnow against the Python connector.
 //! - `schemata-bench scheduler [CONNECTIONS] [SECONDS] [CONCURRENCY]`: the
 //!   auto-refresh scheduler's search and the refreshes a second a worker sustains.
 //! - `schemata-bench queue [SCHEMATA_BINARY] [CONNECTIONS] [DRAIN]`: enqueue
@@ -16,6 +17,7 @@ mod introspect;
 mod queue;
 mod refresh;
 mod scheduler;
+mod snowflake_catalog;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -28,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
         Some("queue") => queue::run(args.collect()).await,
         _ => {
             eprintln!(
-                "usage: schemata-bench refresh [ITERATIONS] [FIXTURE] | introspect [--large] [--skip-mariadb] [--write-docs] | scheduler [CONNECTIONS] [SECONDS] [CONCURRENCY] | queue [SCHEMATA_BINARY] [CONNECTIONS] [DRAIN]"
+                "usage: schemata-bench refresh [ITERATIONS] [FIXTURE] | introspect [--large] [--skip-mariadb] [--only-dynamodb] [--only-snowflake] [--write-docs] | scheduler [CONNECTIONS] [SECONDS] [CONCURRENCY] | queue [SCHEMATA_BINARY] [CONNECTIONS] [DRAIN]"
             );
             std::process::exit(2);
         }
