@@ -23,6 +23,9 @@ use schemata_core::{SchemaObject, SnowflakeAccount, source_config::resolve_ident
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
+/// Schemas the health check's answer may list.
+const HEALTH_ROWS: usize = 100_000;
+
 #[derive(Debug, Clone)]
 pub struct SnowflakeSource {
     client: Arc<Client>,
@@ -67,10 +70,10 @@ impl Source for SnowflakeSource {
     async fn health(&self) -> Result<(), SourceError> {
         self.with_session(async |session| {
             session
-                .query(&format!(
-                    "SHOW TERSE SCHEMAS IN DATABASE {}",
-                    quoted(&self.database)
-                ))
+                .query(
+                    &format!("SHOW TERSE SCHEMAS IN DATABASE {}", quoted(&self.database)),
+                    HEALTH_ROWS,
+                )
                 .await
                 .map_err(|error| match error {
                     SourceError::Query(words) => SourceError::Rejected(words),
@@ -111,7 +114,7 @@ impl Source for SnowflakeSource {
             quoted(&object.name)
         );
         let answer = self
-            .with_session(async |session| session.query(&sql).await)
+            .with_session(async |session| session.query(&sql, limit as usize).await)
             .await?;
         let mut sample = Sample::default();
         for row in &answer.rows {

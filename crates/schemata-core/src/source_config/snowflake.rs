@@ -169,6 +169,19 @@ impl SnowflakeAccount {
                     "`endpoint` is `http(s)://host[:port]`, without a path, query or user",
                 ));
             }
+            // The login carries the password or a signed token: in clear
+            // text only to an emulator on this machine.
+            let loopback = match url.host() {
+                Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if url.scheme() == "http" && !loopback {
+                return Err(invalid(
+                    "`endpoint` must be https:// (http:// only for an emulator on localhost)",
+                ));
+            }
         }
         Ok(Self {
             account,
@@ -340,7 +353,7 @@ mod tests {
                 .unwrap();
             assert_eq!(kept, stored);
             for (field, value) in [
-                ("endpoint", "http://attacker.example:8080"),
+                ("endpoint", "https://attacker.example:8443"),
                 ("account", "other"),
                 ("user", "SOMEONE"),
             ] {
@@ -392,6 +405,7 @@ mod tests {
             json!({"private_key": "not a key"}),
             json!({"password": "p", "endpoint": "ftp://x"}),
             json!({"password": "p", "endpoint": "https://x/path"}),
+            json!({"password": "p", "endpoint": "http://sf.example.com"}),
             json!({"password": "p", "schema": "x"}),
             json!({"password": ""}),
             json!({"password": "p", "account": "a b"}),

@@ -36,7 +36,7 @@ impl SnowflakeType {
                 None => data_type,
             },
             "TIME" | "TIMESTAMP_NTZ" | "TIMESTAMP_LTZ" | "TIMESTAMP_TZ" | "DATETIME"
-            | "TIMESTAMP" => match self.datetime_precision {
+            | "TIMESTAMP" => match self.datetime_precision.or(self.numeric_scale) {
                 Some(p) => format!("{data_type}({p})"),
                 None => data_type,
             },

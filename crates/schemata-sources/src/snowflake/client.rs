@@ -8,7 +8,7 @@
 //! never to a chunk's host.
 
 use super::keypair::KeyPair;
-use super::results::{Column, ResultSet, arrow_rows, json_rows};
+use super::results::{Allowance, Column, ResultSet, arrow_rows, json_rows};
 use crate::{AccessPolicy, SourceError, error::bounded, http};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use schemata_core::{SnowflakeAccount, SnowflakeCredential};
@@ -22,6 +22,13 @@ use tokio::sync::{Mutex, OnceCell};
 /// Largest answer read in one response (inline rowsets are small; chunks
 /// are at most a few tens of MB uncompressed).
 const MAX_ANSWER_BYTES: usize = 64 << 20;
+
+/// Result chunks one answer may name: Snowflake's are 10–100 MB apiece.
+const MAX_CHUNKS: usize = 4096;
+
+/// Round trips one statement may take in all, its polls and chunks
+/// included, before the client gives up on it.
+const ROUND_TRIPS_PER_STATEMENT: u32 = 4;
 
 /// Codes of an answer that is not ready yet: poll `getResultUrl`.
 const STILL_RUNNING: [&str; 2] = ["333333", "333334"];
@@ -86,10 +93,23 @@ impl Client {
             .map_err(|_| SourceError::Unreachable)
     }
 
+    /// `path` on the endpoint, and nowhere else: a path the server names
+    /// (`getResultUrl`) that would lead to another host (`//host/…`,
+    /// `/\\host/…`, a scheme) is refused, since the request carries the
+    /// session token.
     fn endpoint(&self, path: &str) -> Result<url::Url, SourceError> {
-        self.url
-            .join(path)
-            .map_err(|_| SourceError::Configuration("`endpoint` is not a URL".into()))
+        let elsewhere = || {
+            tracing::info!("Snowflake named a result URL off its endpoint");
+            SourceError::Query("Snowflake named a result URL on another host".into())
+        };
+        if !path.starts_with('/') || path.starts_with("//") || path.contains('\\') {
+            return Err(elsewhere());
+        }
+        let url = self.url.join(path).map_err(|_| elsewhere())?;
+        if url.origin() != self.url.origin() {
+            return Err(elsewhere());
+        }
+        Ok(url)
     }
 
     /// Signs in: the password or a fresh key-pair token, the role and
@@ -266,8 +286,19 @@ impl Client {
 }
 
 impl Session<'_> {
-    /// Runs one statement and reads every row of its answer, chunks included.
-    pub async fn query(&self, sql: &str) -> Result<ResultSet, SourceError> {
+    /// Runs one statement and reads every row of its answer, chunks
+    /// included: at most `max_rows` rows and [`Allowance::default`]'s bytes,
+    /// within [`ROUND_TRIPS_PER_STATEMENT`] round trips' time in all.
+    pub async fn query(&self, sql: &str, max_rows: usize) -> Result<ResultSet, SourceError> {
+        let total = self.client.timeout * ROUND_TRIPS_PER_STATEMENT;
+        crate::within(total, self.query_within(sql, Allowance::new(max_rows))).await
+    }
+
+    async fn query_within(
+        &self,
+        sql: &str,
+        allowance: Allowance,
+    ) -> Result<ResultSet, SourceError> {
         let started = Instant::now();
         let deadline = self.client.timeout;
         let body = json!({
@@ -291,11 +322,6 @@ impl Session<'_> {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
             let path = answer["data"]["getResultUrl"].as_str().unwrap_or_default();
-            if !path.starts_with('/') {
-                return Err(SourceError::Query(
-                    "Snowflake named no result to poll".into(),
-                ));
-            }
             let url = self.client.endpoint(path)?;
             answer = self.client.send(self.authorized(http.get(url))).await?;
         }
@@ -308,7 +334,7 @@ impl Session<'_> {
                 _ => SourceError::Query(message),
             });
         }
-        self.read_result(&answer["data"]).await
+        self.read_result(&answer["data"], allowance).await
     }
 
     fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -321,7 +347,11 @@ impl Session<'_> {
             .header("content-type", "application/json")
     }
 
-    async fn read_result(&self, data: &Value) -> Result<ResultSet, SourceError> {
+    async fn read_result(
+        &self,
+        data: &Value,
+        mut allowance: Allowance,
+    ) -> Result<ResultSet, SourceError> {
         let columns: Vec<Column> = data["rowtype"]
             .as_array()
             .map(|entries| entries.iter().map(Column::from_rowtype).collect())
@@ -330,23 +360,38 @@ impl Session<'_> {
         let mut weight = 0;
         let mut rows = if let Some(base64) = data["rowsetBase64"].as_str() {
             weight += base64.len();
+            allowance.charge_bytes(base64.len())?;
             let bytes = STANDARD.decode(base64).map_err(|_| {
                 SourceError::Query("Snowflake sent a rowset that is not base64".into())
             })?;
-            arrow_rows(&bytes, &columns)?
+            let (rows, left) = decode_arrow(bytes, &columns, allowance).await?;
+            allowance = left;
+            rows
         } else if data["rowset"].is_array() {
-            weight += data["rowset"].to_string().len();
-            json_rows(&data["rowset"], &columns)?
+            let rowset = data["rowset"].to_string().len();
+            weight += rowset;
+            allowance.charge_bytes(rowset)?;
+            json_rows(&data["rowset"], &columns, &mut allowance)?
         } else {
             vec![]
         };
         let headers = chunk_headers(data);
-        for chunk in data["chunks"].as_array().into_iter().flatten() {
+        let chunks = data["chunks"].as_array().map_or(&[][..], Vec::as_slice);
+        if chunks.len() > MAX_CHUNKS {
+            return Err(SourceError::TooLarge(format!(
+                "Snowflake named {} result chunks, more than {MAX_CHUNKS}",
+                chunks.len()
+            )));
+        }
+        for chunk in chunks {
             let url = chunk["url"].as_str().unwrap_or_default();
             let bytes = self.client.chunk(url, &headers).await?;
             weight += bytes.len();
+            allowance.charge_bytes(bytes.len())?;
             if arrow {
-                rows.extend(arrow_rows(&bytes, &columns)?);
+                let (more, left) = decode_arrow(bytes, &columns, allowance).await?;
+                allowance = left;
+                rows.extend(more);
             } else {
                 // A JSON chunk is rows without the enclosing brackets.
                 let mut wrapped = Vec::with_capacity(bytes.len() + 2);
@@ -356,7 +401,7 @@ impl Session<'_> {
                 let rowset: Value = serde_json::from_slice(&wrapped).map_err(|_| {
                     SourceError::Query("Snowflake sent a result chunk that is not JSON".into())
                 })?;
-                rows.extend(json_rows(&rowset, &columns)?);
+                rows.extend(json_rows(&rowset, &columns, &mut allowance)?);
             }
         }
         Ok(ResultSet {
@@ -377,6 +422,21 @@ impl Session<'_> {
             let _ = tokio::time::timeout(Duration::from_secs(2), request.send()).await;
         }
     }
+}
+
+/// Decodes an Arrow stream off the async threads (a large chunk is CPU for
+/// a while), within what is left of the allowance.
+async fn decode_arrow(
+    bytes: Vec<u8>,
+    columns: &[Column],
+    mut allowance: Allowance,
+) -> Result<(Vec<Vec<Value>>, Allowance), SourceError> {
+    let columns = columns.to_vec();
+    tokio::task::spawn_blocking(move || {
+        arrow_rows(&bytes, &columns, &mut allowance).map(|rows| (rows, allowance))
+    })
+    .await
+    .map_err(|_| SourceError::Query("decoding a Snowflake result failed".into()))?
 }
 
 /// The headers a chunk is fetched with: those the answer lists, or the

@@ -6,13 +6,16 @@
 //! 2. `SHOW VIEWS IN DATABASE` (view comments, texts, secure/materialized),
 //! 3. `SHOW PRIMARY KEYS`, `SHOW UNIQUE KEYS`, `SHOW IMPORTED KEYS` `IN
 //!    DATABASE` (one per schema where a server refuses `IN DATABASE`),
-//! 4. `INFORMATION_SCHEMA.COLUMNS`, only when the first three show a change.
+//! 4. `INFORMATION_SCHEMA.COLUMNS`: every column when the first three show a
+//!    change, else only the columns of views.
 //!
-//! The fingerprint of 1–3 (each object's `LAST_DDL`, comment, kind, view
-//! text and keys, and the scope) is kept as the catalog state: the next
-//! refresh that computes the same fingerprint reads no columns. An object
-//! whose `LAST_DDL` is unknown (a view only `SHOW VIEWS` lists, an emulator's
-//! epoch) makes every refresh read in full.
+//! The fingerprint of 1–3 (every table's `LAST_DDL` in the database, in
+//! scope or not; each object's comment, kind, view text and keys; the scope)
+//! is kept as the catalog state: the next refresh that computes the same
+//! fingerprint reads no table's columns. A view's columns follow objects its
+//! own `LAST_DDL` does not see (in another database, say), so views are read
+//! every time. An object whose `LAST_DDL` is unknown (a view only `SHOW
+//! VIEWS` lists, an emulator's epoch) makes every refresh read in full.
 
 use super::client::Session;
 use super::results::{Record, ResultSet};
@@ -74,15 +77,19 @@ pub(super) async fn read(
 ) -> Result<Introspection, SourceError> {
     let mut budget = limits.budget();
     let db = quoted(database);
+    let objects_cap = limits.max_objects.saturating_add(1);
+    let columns_cap = limits.max_columns.saturating_add(1);
     let tables = session
         .query(
             &format!(
                 "SELECT * FROM {db}.INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA <> 'INFORMATION_SCHEMA'"
-            ))
+            ),
+            objects_cap,
+        )
         .await?;
     budget.charge_bytes(tables.bytes)?;
     let views = session
-        .query(&format!("SHOW VIEWS IN DATABASE {db}"))
+        .query(&format!("SHOW VIEWS IN DATABASE {db}"), objects_cap)
         .await?;
     budget.charge_bytes(views.bytes)?;
     let listed = listing(&tables, &views, scope);
@@ -93,28 +100,49 @@ pub(super) async fn read(
     schemas.sort_unstable();
     schemas.dedup();
     let keys = Keys {
-        primary: show_keys(session, "PRIMARY", &db, &schemas).await?,
-        unique: show_keys(session, "UNIQUE", &db, &schemas).await?,
-        imported: show_keys(session, "IMPORTED", &db, &schemas).await?,
+        primary: show_keys(session, "PRIMARY", &db, &schemas, columns_cap).await?,
+        unique: show_keys(session, "UNIQUE", &db, &schemas, columns_cap).await?,
+        imported: show_keys(session, "IMPORTED", &db, &schemas, columns_cap).await?,
     };
     for set in [&keys.primary, &keys.unique, &keys.imported] {
         budget.charge_bytes(set.bytes)?;
     }
-    let fingerprint = fingerprint(&listed, &keys, scope);
-    if unchanged(&listed, &fingerprint, scope) {
+    let fingerprint = fingerprint(&tables, &listed, &keys, scope);
+    let tables_unchanged = unchanged(&listed, &fingerprint, scope);
+    let to_read: Vec<Listed> = if tables_unchanged {
+        listed
+            .iter()
+            .filter(|l| l.kind.is_view())
+            .cloned()
+            .collect()
+    } else {
+        listed.clone()
+    };
+    if tables_unchanged && to_read.is_empty() {
         return Ok(Introspection::Unchanged);
     }
+    let only_views = if tables_unchanged {
+        " AND EXISTS (SELECT 1 FROM {db}.INFORMATION_SCHEMA.TABLES t
+             WHERE t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
+               AND t.TABLE_TYPE IN ('VIEW', 'MATERIALIZED VIEW'))"
+            .replace("{db}", &db)
+    } else {
+        String::new()
+    };
     let columns = session
         .query(
             &format!(
-                "SELECT * FROM {db}.INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA <> 'INFORMATION_SCHEMA'"
-            ))
+                "SELECT c.* FROM {db}.INFORMATION_SCHEMA.COLUMNS c WHERE c.TABLE_SCHEMA <> 'INFORMATION_SCHEMA'{only_views}"
+            ),
+            columns_cap,
+        )
         .await?;
     budget.charge_bytes(columns.bytes)?;
     if columns.rows.len() > limits.max_columns {
         return Err(budget.too_many("columns", limits.max_columns));
     }
-    let (objects, failures) = assemble(&listed, &columns, &keys);
+    // Tables left out of `to_read` are known unchanged: present, not sent.
+    let (objects, failures) = assemble(&to_read, &columns, &keys);
     let present: Vec<SchemaId> = listed.iter().map(Listed::id).collect();
     let mut objects = objects.into_iter().peekable();
     while objects.peek().is_some() {
@@ -155,9 +183,10 @@ async fn show_keys(
     kind: &str,
     db: &str,
     schemas: &[&str],
+    max_rows: usize,
 ) -> Result<ResultSet, SourceError> {
     match session
-        .query(&format!("SHOW {kind} KEYS IN DATABASE {db}"))
+        .query(&format!("SHOW {kind} KEYS IN DATABASE {db}"), max_rows)
         .await
     {
         Ok(keys) => Ok(keys),
@@ -166,10 +195,10 @@ async fn show_keys(
             let mut all = ResultSet::default();
             for schema in schemas {
                 let keys = session
-                    .query(&format!(
-                        "SHOW {kind} KEYS IN SCHEMA {db}.{}",
-                        quoted(schema)
-                    ))
+                    .query(
+                        &format!("SHOW {kind} KEYS IN SCHEMA {db}.{}", quoted(schema)),
+                        max_rows,
+                    )
                     .await?;
                 if all.columns.is_empty() {
                     all.columns = keys.columns.clone();
@@ -289,8 +318,31 @@ fn listing(tables: &ResultSet, views: &ResultSet, scope: &IntrospectionScope) ->
 }
 
 /// What the listing queries say of the objects in scope, as one hash.
-fn fingerprint(listed: &[Listed], keys: &Keys, scope: &IntrospectionScope) -> String {
+fn fingerprint(
+    tables: &ResultSet,
+    listed: &[Listed],
+    keys: &Keys,
+    scope: &IntrospectionScope,
+) -> String {
     let mut hasher = Sha256::new();
+    // Every table of the database, in scope or not: a view in scope may
+    // read one that is not.
+    let mut everything: Vec<String> = tables
+        .records()
+        .map(|t| {
+            json!([
+                t.text("TABLE_SCHEMA"),
+                t.text("TABLE_NAME"),
+                t.text("LAST_DDL").or_else(|| t.text("LAST_ALTERED")),
+            ])
+            .to_string()
+        })
+        .collect();
+    everything.sort();
+    for line in everything {
+        hasher.update(line);
+        hasher.update(b"\n");
+    }
     let scope_key = json!({
         "schema_filter": scope.schema_filter.names(),
         "table_allowlist": scope.table_allowlist.ids().iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -837,18 +889,18 @@ mod tests {
         assert_eq!(view.row_estimate, None);
 
         // Loading rows changes the row count and bytes, not the fingerprint.
-        let before = fingerprint(&listed, &keys, &scope);
+        let before = fingerprint(&tables, &listed, &keys, &scope);
         let mut grown = tables.clone();
         grown.rows[0][4] = json!(5000);
         grown.rows[0][5] = json!(1 << 20);
         assert_eq!(
-            fingerprint(&listing(&grown, &views, &scope), &keys, &scope),
+            fingerprint(&grown, &listing(&grown, &views, &scope), &keys, &scope),
             before
         );
         let mut altered = tables.clone();
         altered.rows[0][3] = json!("2026-12-01T09:00:00Z");
         assert_ne!(
-            fingerprint(&listing(&altered, &views, &scope), &keys, &scope),
+            fingerprint(&altered, &listing(&altered, &views, &scope), &keys, &scope),
             before
         );
 
@@ -870,7 +922,27 @@ mod tests {
         // Another scope is another fingerprint.
         let mut narrowed = scope.clone();
         narrowed.schema_filter = schemata_core::SchemaFilter::parse(vec!["SALES".into()]).unwrap();
-        assert_ne!(fingerprint(&listed, &keys, &narrowed), before);
+        assert_ne!(fingerprint(&tables, &listed, &keys, &narrowed), before);
+        // A table out of scope that changes moves the fingerprint too: a
+        // view in scope may read it.
+        let mut outside = tables.clone();
+        outside.rows.push(vec![
+            json!("RAW"),
+            json!("EVENTS"),
+            json!("BASE TABLE"),
+            json!("2026-12-01T00:00:00Z"),
+        ]);
+        let sales_only = IntrospectionScope {
+            schema_filter: schemata_core::SchemaFilter::parse(vec!["SALES".into()]).unwrap(),
+            ..scope.clone()
+        };
+        let listed_sales = listing(&outside, &views, &sales_only);
+        let with_raw = fingerprint(&outside, &listed_sales, &keys, &sales_only);
+        outside.rows.last_mut().unwrap()[3] = json!("2026-12-02T00:00:00Z");
+        assert_ne!(
+            fingerprint(&outside, &listed_sales, &keys, &sales_only),
+            with_raw
+        );
         // An object whose LAST_DDL is unknown is always read.
         let mut unknown = listed.clone();
         unknown[0].last_ddl = None;

@@ -13,6 +13,54 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeDelta};
 use serde_json::{Value, json};
 
+/// Memory one statement's rows may take: a catalog of the column cap fits.
+const MAX_RESULT_BYTES: usize = 512 << 20;
+
+/// What one statement's answer may still hold: rows, and bytes counted as
+/// each cell's in-memory size plus the wire bytes of its text. Checked
+/// before a batch is decoded, so an answer that claims millions of rows in a
+/// few bytes (Arrow null columns need no buffers) is refused, not built.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Allowance {
+    rows: usize,
+    bytes: usize,
+}
+
+impl Allowance {
+    pub fn new(max_rows: usize) -> Self {
+        Self {
+            rows: max_rows,
+            bytes: MAX_RESULT_BYTES,
+        }
+    }
+
+    fn too_large(&self) -> SourceError {
+        SourceError::TooLarge(format!(
+            "a Snowflake answer holds more rows or data than one read may ({} MB); narrow schema_filter or table_allowlist",
+            MAX_RESULT_BYTES >> 20
+        ))
+    }
+
+    pub fn charge_bytes(&mut self, bytes: usize) -> Result<(), SourceError> {
+        self.bytes = self
+            .bytes
+            .checked_sub(bytes)
+            .ok_or_else(|| self.too_large())?;
+        Ok(())
+    }
+
+    /// Takes room for `rows` rows of `columns` cells.
+    fn take_rows(&mut self, rows: usize, columns: usize) -> Result<(), SourceError> {
+        let cells = rows.saturating_mul(columns.max(1) + 1);
+        let bytes = cells.saturating_mul(std::mem::size_of::<Value>());
+        self.rows = self
+            .rows
+            .checked_sub(rows)
+            .ok_or_else(|| self.too_large())?;
+        self.charge_bytes(bytes)
+    }
+}
+
 /// A result column: its name and what Snowflake says of its type.
 #[derive(Debug, Clone)]
 pub(crate) struct Column {
@@ -125,7 +173,11 @@ impl<'a> Record<'a> {
 }
 
 /// Decodes one Arrow IPC stream (an inline rowset or a chunk) into rows.
-pub(crate) fn arrow_rows(bytes: &[u8], columns: &[Column]) -> Result<Vec<Vec<Value>>, SourceError> {
+pub(crate) fn arrow_rows(
+    bytes: &[u8],
+    columns: &[Column],
+    allowance: &mut Allowance,
+) -> Result<Vec<Vec<Value>>, SourceError> {
     if bytes.is_empty() {
         return Ok(vec![]);
     }
@@ -145,6 +197,7 @@ pub(crate) fn arrow_rows(bytes: &[u8], columns: &[Column]) -> Result<Vec<Vec<Val
                 columns.len()
             )));
         }
+        allowance.take_rows(batch.num_rows(), columns.len())?;
         for r in 0..batch.num_rows() {
             rows.push(
                 batch
@@ -201,7 +254,9 @@ fn arrow_value(array: &ArrayRef, row: usize, column: &Column) -> Value {
         ("timestamp_ntz" | "timestamp_ltz" | "timestamp_tz", DataType::Struct(_)) => {
             let parts = array.as_struct();
             let field = |name: &str| parts.column_by_name(name).and_then(|a| integer_at(a, row));
-            let offset = field("timezone").map(|tz| tz as i64 - 1440);
+            let offset = field("timezone")
+                .and_then(|tz| i64::try_from(tz).ok())
+                .map(|tz| tz.saturating_sub(1440));
             match (field("epoch"), field("fraction")) {
                 (Some(seconds), Some(nanos)) => {
                     timestamp(kind, seconds as i64, nanos as i64, offset, 9)
@@ -251,10 +306,12 @@ fn other_value(array: &ArrayRef, row: usize) -> Value {
 pub(crate) fn json_rows(
     rowset: &Value,
     columns: &[Column],
+    allowance: &mut Allowance,
 ) -> Result<Vec<Vec<Value>>, SourceError> {
     let rows = rowset
         .as_array()
         .ok_or_else(|| SourceError::Query("Snowflake sent a rowset that is not a list".into()))?;
+    allowance.take_rows(rows.len(), columns.len())?;
     rows.iter()
         .map(|row| {
             let cells = row.as_array().ok_or_else(|| {
@@ -297,7 +354,7 @@ fn json_value(text: &str, column: &Column) -> Value {
                     kind,
                     seconds,
                     nanos,
-                    zone.map(|z| z - 1440),
+                    zone.map(|z| z.saturating_sub(1440)),
                     column.scale.max(fraction_digits(instant)),
                 ),
                 None => Value::String(text.into()),
@@ -311,16 +368,26 @@ fn json_value(text: &str, column: &Column) -> Value {
     }
 }
 
-/// `123.456` as (123, 456000000); negative values keep the sign on both.
+/// `123.456` as (123, 456000000), `-1.5` as (-2, 500000000): whole
+/// seconds rounded down and a positive fraction, as the instant means.
 fn seconds_and_nanos(text: &str) -> Option<(i64, i64)> {
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    let seconds: i64 = whole.parse().ok()?;
+    let negative = text.starts_with('-');
+    let (whole, fraction) = text
+        .trim_start_matches('-')
+        .split_once('.')
+        .unwrap_or((text.trim_start_matches('-'), ""));
+    let whole: i128 = whole.parse().ok()?;
     let digits = format!("{fraction:0<9}");
-    let mut nanos: i64 = digits.get(..9)?.parse().ok()?;
-    if whole.starts_with('-') {
+    let fraction: i128 = digits.get(..9)?.parse().ok()?;
+    let mut nanos = whole.checked_mul(1_000_000_000)?.checked_add(fraction)?;
+    if negative {
         nanos = -nanos;
     }
-    Some((seconds, nanos))
+    let seconds = i64::try_from(nanos.div_euclid(1_000_000_000)).ok()?;
+    Some((
+        seconds,
+        i64::try_from(nanos.rem_euclid(1_000_000_000)).ok()?,
+    ))
 }
 
 fn fraction_digits(text: &str) -> u32 {
@@ -406,7 +473,7 @@ fn timestamp(
         "timestamp_ntz" => fraction(utc.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string()),
         "timestamp_tz" => {
             let offset = offset_minutes
-                .and_then(|m| FixedOffset::east_opt(i32::try_from(m * 60).ok()?))
+                .and_then(|m| FixedOffset::east_opt(i32::try_from(m.checked_mul(60)?).ok()?))
                 .unwrap_or(FixedOffset::east_opt(0).expect("zero offset"));
             let local = utc.with_timezone(&offset);
             let zone = if offset.local_minus_utc() == 0 {
@@ -502,11 +569,70 @@ mod tests {
             ),
         ];
         for (kind, scale, text, expected) in cases {
-            let rows = json_rows(&json!([[text]]), &[column(kind, scale)]).unwrap();
+            let rows = json_rows(
+                &json!([[text]]),
+                &[column(kind, scale)],
+                &mut Allowance::new(10),
+            )
+            .unwrap();
             assert_eq!(rows[0][0], expected, "{kind} {text}");
         }
-        let rows = json_rows(&json!([[null]]), &[column("fixed", 0)]).unwrap();
+        let rows = json_rows(
+            &json!([[null]]),
+            &[column("fixed", 0)],
+            &mut Allowance::new(10),
+        )
+        .unwrap();
         assert_eq!(rows[0][0], Value::Null);
+    }
+
+    #[test]
+    fn instants_before_1970_keep_their_fraction() {
+        let rows = json_rows(
+            &json!([["-1.500000000"], ["-0.5"]]),
+            &[column("timestamp_ntz", 9)],
+            &mut Allowance::new(10),
+        )
+        .unwrap();
+        assert_eq!(rows[0][0], json!("1969-12-31T23:59:58.500000000"));
+        assert_eq!(rows[1][0], json!("1969-12-31T23:59:59.500000000"));
+        assert_eq!(seconds_and_nanos("12.25"), Some((12, 250_000_000)));
+    }
+
+    /// Arrow null columns need no buffers: a few hundred bytes can claim
+    /// millions of rows. The claim is refused before a row is built.
+    #[test]
+    fn an_answer_claiming_more_rows_than_allowed_is_refused_before_it_is_built() {
+        use arrow_array::{NullArray, RecordBatch};
+        use arrow_schema::{Field, Schema};
+        let schema = std::sync::Arc::new(Schema::new(vec![Field::new("C", DataType::Null, true)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![std::sync::Arc::new(NullArray::new(50_000_000))],
+        )
+        .unwrap();
+        let mut bytes = Vec::new();
+        let mut writer = arrow_ipc::writer::StreamWriter::try_new(&mut bytes, &schema).unwrap();
+        writer.write(&batch).unwrap();
+        writer.finish().unwrap();
+        drop(writer);
+        assert!(bytes.len() < 4096, "{} bytes", bytes.len());
+        let started = std::time::Instant::now();
+        let refused = arrow_rows(&bytes, &[column("text", 0)], &mut Allowance::new(1_000_000));
+        assert!(
+            matches!(refused, Err(SourceError::TooLarge(_))),
+            "{refused:?}"
+        );
+        let refused = arrow_rows(
+            &bytes,
+            &[column("text", 0)],
+            &mut Allowance::new(usize::MAX),
+        );
+        assert!(
+            matches!(refused, Err(SourceError::TooLarge(_))),
+            "past the bytes: {refused:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]

@@ -417,7 +417,7 @@ async fn a_denied_endpoint_is_refused_before_any_packet_and_strangers_are_unreac
         .create_source(
             "denied",
             "snowflake",
-            configuration("http://10.1.2.3:8080", "DB"),
+            configuration("https://10.1.2.3:8443", "DB"),
         )
         .await;
     let health = app.check_health(&denied).await;
@@ -449,4 +449,81 @@ async fn a_denied_endpoint_is_refused_before_any_packet_and_strangers_are_unreac
     let health = app.check_health(&other).await;
     assert_eq!(health["message"], "unreachable", "{health}");
     assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) > 0);
+}
+
+/// A hostile "Snowflake" that answers every query with "still running, poll
+/// there", where there is another host: the poll would carry the session
+/// token past the access policy. It is refused before any packet leaves.
+#[tokio::test]
+async fn a_result_url_on_another_host_is_refused_and_the_token_never_leaves() {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    // What the attacker wants reached: a listener on a denied address.
+    let denied = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let denied_port = denied.local_addr().unwrap().port();
+    let reached = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = reached.clone();
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = denied.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    for target in [
+        format!("//127.0.0.2:{denied_port}/queries/x/result"),
+        format!("/\\127.0.0.2:{denied_port}/queries/x/result"),
+        format!("http://127.0.0.2:{denied_port}/queries/x/result"),
+    ] {
+        let answer = json!({"success": true, "code": "333334", "data": {"getResultUrl": target}});
+        let server = HttpServer::new(move || {
+            let answer = answer.clone();
+            App::new()
+                .route(
+                    "/session/v1/login-request",
+                    web::post().to(|| async {
+                        HttpResponse::Ok()
+                            .json(json!({"success": true, "data": {"token": "TOKEN-secret"}}))
+                    }),
+                )
+                .route(
+                    "/queries/v1/query-request",
+                    web::post().to(move || {
+                        let answer = answer.clone();
+                        async move { HttpResponse::Ok().json(answer) }
+                    }),
+                )
+                .default_service(web::to(|| async {
+                    HttpResponse::Ok().json(json!({"success": true}))
+                }))
+        })
+        .workers(1)
+        .disable_signals()
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+        let port = server.addrs()[0].port();
+        tokio::spawn(server.run());
+        let app = TestApp::spawn_with(|s| {
+            s.sources.policy = PolicySettings {
+                deny_networks: PolicySettings::parse_networks("127.0.0.2/32").unwrap(),
+                ..PolicySettings::local_development()
+            };
+        })
+        .await;
+        let id = app
+            .create_source(
+                "hostile",
+                "snowflake",
+                configuration(&format!("http://127.0.0.1:{port}"), "DB"),
+            )
+            .await;
+        let health = app.check_health(&id).await;
+        assert_eq!(health["health"], "unhealthy", "{target}: {health}");
+        assert!(
+            health["message"].as_str().unwrap().contains("another host"),
+            "{target}: {health}"
+        );
+    }
+    assert_eq!(
+        reached.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing reached the denied address"
+    );
 }
