@@ -405,23 +405,49 @@ async fn a_key_pair_signs_in_with_snowflakes_jwt() {
 
 #[tokio::test]
 async fn a_denied_endpoint_is_refused_before_any_packet_and_strangers_are_unreachable() {
+    // A listener on an address the policy denies: it must see no connection.
+    let denied = tokio::net::TcpListener::bind("127.0.0.3:0").await.unwrap();
+    let denied_port = denied.local_addr().unwrap().port();
+    let knocked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let knocks = knocked.clone();
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = denied.accept().await {
+            knocks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
     let app = TestApp::spawn_with(|s| {
         s.sources.policy = PolicySettings {
-            deny_networks: PolicySettings::parse_networks("10.0.0.0/8").unwrap(),
+            deny_networks: PolicySettings::parse_networks("10.0.0.0/8,127.0.0.3/32").unwrap(),
             ..PolicySettings::local_development()
         };
         s.health_timeout = std::time::Duration::from_secs(2);
     })
     .await;
-    let denied = app
-        .create_source(
-            "denied",
-            "snowflake",
-            configuration("https://10.1.2.3:8443", "DB"),
-        )
-        .await;
-    let health = app.check_health(&denied).await;
-    assert_eq!(health["message"], "refused by policy", "{health}");
+    for (n, endpoint) in [
+        "https://10.1.2.3:8443".to_owned(),
+        format!("https://127.0.0.3:{denied_port}"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let id = app
+            .create_source(
+                &format!("denied-{n}"),
+                "snowflake",
+                configuration(endpoint, "DB"),
+            )
+            .await;
+        let health = app.check_health(&id).await;
+        assert_eq!(
+            health["message"], "refused by policy",
+            "{endpoint}: {health}"
+        );
+    }
+    assert_eq!(
+        knocked.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no packet reached it"
+    );
 
     // A listener on loopback that answers like some other web server.
     let stranger = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
