@@ -16,7 +16,9 @@ pub(crate) struct Enveloped;
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("Missing or invalid API key. Send `Authorization: Bearer <api key>`.")]
+    #[error(
+        "Missing or invalid API key. Send `Authorization: Bearer <api key>` (or Basic with the key as the user name and an empty password)."
+    )]
     Unauthorized,
     #[error("This API key lacks the `{0}` scope.")]
     Forbidden(Scope),

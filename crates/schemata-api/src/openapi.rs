@@ -18,7 +18,8 @@ use utoipa::{
         title = "Schemata",
         description = "An always-current cache of the schemas of your data sources, refreshed \
             asynchronously: `POST …/schemas/refresh` answers 202 with a `Location` to poll.\n\n\
-            Send `Authorization: Bearer <api key>` on every `/api` route. Errors share one \
+            Send `Authorization: Bearer <api key>` (or `Basic` with the key as the user name and an \
+            empty password) on every `/api` route. Errors share one \
             envelope: `{\"success\": false, \"error\": {\"code\", \"message\", \"requestId\"}}`."
     ),
     components(schemas(dto::ErrorEnvelope)),
@@ -50,7 +51,8 @@ impl Modify for RouteTable {
     }
 }
 
-/// The `bearer` security scheme every `/api` operation names.
+/// The `bearer` security scheme every `/api` operation names, and `basic`
+/// (the key as the user name, an empty password) as its alternative.
 struct BearerKeys;
 
 impl Modify for BearerKeys {
@@ -60,6 +62,31 @@ impl Modify for BearerKeys {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if let Some(security) = &mut operation.security
+                    && !security.is_empty()
+                {
+                    security.push(utoipa::openapi::security::SecurityRequirement::new(
+                        "basic",
+                        Vec::<String>::new(),
+                    ));
+                }
+            }
+        }
     }
 }
 

@@ -10,7 +10,29 @@ use actix_web::{
     middleware::Next,
     web,
 };
+use base64::{Engine, engine::general_purpose::STANDARD};
 use schemata_store::api_keys;
+
+/// The API key an `Authorization` header carries: `Bearer <key>`, or
+/// `Basic` with the key as the user name and an empty password (how
+/// Polytomic's clients send organization keys: `curl -u "$KEY:"`). Anything
+/// else carries none.
+fn api_key_of(header: &str) -> Option<String> {
+    let (scheme, credentials) = header.split_once(' ')?;
+    let key = if scheme.eq_ignore_ascii_case("bearer") {
+        credentials.trim().to_owned()
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = STANDARD.decode(credentials.trim()).ok()?;
+        let pair = String::from_utf8(decoded).ok()?;
+        match pair.split_once(':') {
+            Some((user, "")) => user.to_owned(),
+            _ => return None,
+        }
+    } else {
+        return None;
+    };
+    key.starts_with(api_keys::KEY_PREFIX).then_some(key)
+}
 
 /// Resolves the API key of every `/api` request into a [`Caller`], or answers 401.
 pub(crate) async fn authenticate(
@@ -31,12 +53,7 @@ pub(crate) async fn authenticate(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|t| t.trim().to_owned())
-        .filter(|t| t.starts_with(api_keys::KEY_PREFIX));
+        .and_then(api_key_of);
     let caller = match (token, req.app_data::<web::Data<AppState>>()) {
         (Some(token), Some(state)) => match state.key_cache.get(&token) {
             Some(key) => Ok(key),
@@ -60,5 +77,36 @@ pub(crate) async fn authenticate(
                 .map(ServiceResponse::map_into_boxed_body)
         }
         Err(error) => Ok(req.into_response(error.error_response())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_key_of;
+    use base64::{Engine, engine::general_purpose::STANDARD};
+
+    #[test]
+    fn a_key_comes_as_bearer_or_as_the_basic_user_with_an_empty_password() {
+        let key = format!("{}abc123", schemata_store::api_keys::KEY_PREFIX);
+        let basic = |pair: &str| format!("Basic {}", STANDARD.encode(pair));
+        assert_eq!(api_key_of(&format!("Bearer {key}")), Some(key.clone()));
+        assert_eq!(api_key_of(&format!("bearer  {key} ")), Some(key.clone()));
+        assert_eq!(api_key_of(&basic(&format!("{key}:"))), Some(key.clone()));
+        assert_eq!(
+            api_key_of(&basic(&format!("{key}:")).replace("Basic", "basic")),
+            Some(key.clone())
+        );
+        for refused in [
+            basic(&format!("{key}:password")),
+            basic(&key),
+            basic(&format!(":{key}")),
+            basic("someone:"),
+            "Basic !!!not-base64".to_owned(),
+            format!("Token {key}"),
+            key.clone(),
+            format!("Bearer not-a-key"),
+        ] {
+            assert_eq!(api_key_of(&refused), None, "{refused}");
+        }
     }
 }

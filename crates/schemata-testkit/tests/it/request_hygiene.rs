@@ -440,3 +440,33 @@ async fn readiness_fails_on_a_database_missing_a_migration_in_the_api_and_the_wo
     );
     worker.stop().await;
 }
+
+/// Polytomic's clients send organization keys as Basic credentials (`curl -u
+/// "$KEY:"`): the key as the user name, an empty password. Anything else in
+/// Basic is the same 401 as a bad Bearer key.
+#[tokio::test]
+async fn a_key_sent_as_the_basic_user_name_is_accepted_and_nothing_else_in_basic() {
+    let app = TestApp::spawn().await;
+    let key = app.key_for("basic-org", &[Scope::ConnectionsRead]).await;
+    let get = |user: String, password: Option<&'static str>| {
+        app.client
+            .get(app.url("/api/connections"))
+            .basic_auth(user, password)
+            .send()
+    };
+    let accepted = get(key.clone(), None).await.unwrap();
+    assert_eq!(accepted.status(), 200);
+    let accepted = get(key.clone(), Some("")).await.unwrap();
+    assert_eq!(
+        accepted.status(),
+        200,
+        "curl -u \"$KEY:\" sends an empty password"
+    );
+    for (user, password) in [
+        (key.clone(), Some("not-empty")),
+        ("someone".to_owned(), None),
+        ("sk_schemata_nope".to_owned(), None),
+    ] {
+        envelope(get(user, password).await.unwrap(), 401, "unauthorized").await;
+    }
+}
