@@ -104,7 +104,7 @@ mod tests {
             "Basic !!!not-base64".to_owned(),
             format!("Token {key}"),
             key.clone(),
-            format!("Bearer not-a-key"),
+            "Bearer not-a-key".to_owned(),
         ] {
             assert_eq!(api_key_of(&refused), None, "{refused}");
         }
