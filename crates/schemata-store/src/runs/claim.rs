@@ -36,6 +36,23 @@ pub enum Claim {
     Stale,
 }
 
+/// Times one run may be handed back by stopping workers: a hand-back costs
+/// no attempt, so without a limit a run whose worker is stopped on every try
+/// (a deployment that restarts workers faster than the run takes) would
+/// circle for ever.
+pub const MAX_HAND_BACKS: i32 = 5;
+
+/// How handing a run back to the queue went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandBack {
+    /// At the front of the queue again, its attempt not counted.
+    HandedBack,
+    /// Handed back [`MAX_HAND_BACKS`] times already: the caller fails it.
+    LimitReached,
+    /// No longer this worker's run (finished, cancelled, taken over).
+    NotOurs,
+}
+
 /// Status, delivery, run lock, connection lock, organization and source server.
 type ClaimFacts = (String, Option<String>, i64, i64, Uuid, Option<String>);
 
@@ -177,29 +194,44 @@ impl ClaimSession {
     /// the run `queued` again with this attempt uncounted. The claim's locks
     /// are released before the commit makes the delivery visible, so the
     /// worker that the commit's NOTIFY wakes finds the connection free.
-    /// `false` when the run is no longer this delivery's.
+    /// [`HandBack::NotOurs`] when the run is no longer this delivery's,
+    /// [`HandBack::LimitReached`] (nothing changed) when it was handed back
+    /// [`MAX_HAND_BACKS`] times already.
     pub async fn hand_back(
         &mut self,
         pool: &PgPool,
         run_id: Uuid,
         connection_id: Uuid,
         task_id: &str,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<HandBack, StoreError> {
         let mut tx = pool.begin().await?;
         if !connections::lock(&mut tx, connection_id).await? {
-            return Ok(false);
+            return Ok(HandBack::NotOurs);
         }
-        let handed: Option<Uuid> = sqlx::query_scalar(
+        let handed: Option<i32> = sqlx::query_scalar(
             "UPDATE refresh_runs SET status = 'queued', attempt = greatest(attempt - 1, 0),
-                 objects_done = NULL, objects_total = NULL
-             WHERE id = $1 AND status = 'running' AND task_id = $2 RETURNING id",
+                 objects_done = NULL, objects_total = NULL, hand_backs = hand_backs + 1
+             WHERE id = $1 AND status = 'running' AND task_id = $2 AND hand_backs < $3
+             RETURNING hand_backs",
         )
         .bind(run_id)
         .bind(task_id)
+        .bind(MAX_HAND_BACKS)
         .fetch_optional(&mut *tx)
         .await?;
         if handed.is_none() {
-            return Ok(false);
+            let ours: Option<i32> = sqlx::query_scalar(
+                "SELECT hand_backs FROM refresh_runs
+                 WHERE id = $1 AND status = 'running' AND task_id = $2",
+            )
+            .bind(run_id)
+            .bind(task_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            return Ok(match ours {
+                Some(_) => HandBack::LimitReached,
+                None => HandBack::NotOurs,
+            });
         }
         let job = RefreshJob {
             run_id,
@@ -209,7 +241,7 @@ impl ClaimSession {
         admit::set_task_id(&mut tx, run_id, &next).await?;
         self.unlock_all().await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(HandBack::HandedBack)
     }
 
     /// One of the `slots` slots of a source server, after one of the slots

@@ -36,7 +36,7 @@ mod requeue;
 
 pub use admit::{Admission, AdmitOutcome, Plan, admit, plan};
 pub use cancel::{Cancelled, cancel, wake_queued};
-pub use claim::{Claim, ClaimPool, ClaimSession, Slots};
+pub use claim::{Claim, ClaimPool, ClaimSession, HandBack, MAX_HAND_BACKS, Slots};
 pub use finish::{Closing, fail, finish, lost};
 pub use requeue::{defer, orphaned, requeue_orphans, retry_later};
 

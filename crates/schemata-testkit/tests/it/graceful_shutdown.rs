@@ -104,3 +104,61 @@ async fn a_stopping_worker_hands_back_what_it_cannot_finish_to_a_live_worker() {
     }
     taking_over.stop().await;
 }
+
+/// A hand-back costs no attempt, so a run whose worker is stopped on every
+/// try would circle for ever: after `MAX_HAND_BACKS` hand-backs the next
+/// stopping worker fails it instead, and says why.
+#[tokio::test]
+async fn a_run_handed_back_again_and_again_ends_failed_after_the_limit() {
+    let app = TestApp::spawn().await;
+    let wedged = FakePostgres::start(Behaviour::AcceptAnyPassword {
+        stall_on: Some("BEGIN"),
+    })
+    .await;
+    let id = app
+        .create_connection(
+            "restarted",
+            &format!("postgres://restarted:pw@127.0.0.1:{}/app", wedged.port),
+        )
+        .await;
+    let mut settings = app.worker_settings();
+    settings.shutdown_timeout = Duration::from_millis(200);
+    settings.sources.limits.statement_timeout = Duration::from_secs(300);
+    settings.job_timeout = Duration::from_secs(600);
+    settings.orphan_check_interval = Duration::from_secs(3600);
+    settings.heartbeat_interval = Duration::from_secs(60);
+    settings.concurrency = 1;
+    assert_eq!(app.request_refresh(&id).await.status(), 202);
+    let job = app.status(&id).await["current_job"]["job_id"].clone();
+    let limit = schemata_store::runs::MAX_HAND_BACKS;
+    for stop in 0..=limit {
+        let sessions = wedged.sessions().len();
+        let worker = app.spawn_worker_with(settings.clone());
+        // Stopped once it is reading (its session is on the source).
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while wedged.sessions().len() == sessions {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "stop {stop}: never picked up"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        app.wait_for_job(&id, "running").await;
+        worker.stop().await;
+        let status = app.status(&id).await;
+        if stop < limit {
+            assert_eq!(
+                status["current_job"]["job_id"], job,
+                "stop {stop}: handed back: {status}"
+            );
+            assert_eq!(
+                status["current_job"]["status"], "queued",
+                "stop {stop}: {status}"
+            );
+        } else {
+            assert!(status["current_job"].is_null(), "failed at last: {status}");
+            let error = status["last_refresh_error"].as_str().unwrap_or_default();
+            assert!(error.contains("handed back 5 times"), "{status}");
+        }
+    }
+}

@@ -129,8 +129,19 @@ async fn run_claimed(
                 .hand_back(&ctx.pool, run.id, run.connection_id, task_id)
                 .await
                 .context("Failed to hand a refresh back to the queue")?;
-            tracing::info!(job.id = %run.id, handed, "worker stopping: refresh handed back to the queue");
-            return Ok(if handed { RefreshOutcome::HandedBack } else { RefreshOutcome::Skipped });
+            tracing::info!(job.id = %run.id, ?handed, "worker stopping: refresh handed back to the queue");
+            return match handed {
+                runs::HandBack::HandedBack => Ok(RefreshOutcome::HandedBack),
+                runs::HandBack::NotOurs => Ok(RefreshOutcome::Skipped),
+                runs::HandBack::LimitReached => {
+                    let error = format!(
+                        "Refresh handed back {} times by stopping workers and not again: \
+                         workers are stopped before it can finish.",
+                        runs::MAX_HAND_BACKS
+                    );
+                    fail(ctx, run, error, started).await
+                }
+            };
         }
     };
     let read = match read {
