@@ -7,6 +7,7 @@ mod assume_role;
 mod client;
 mod describe;
 mod infer;
+mod sigv4;
 
 use crate::{
     AccessPolicy, Introspection, IntrospectionScope, Listing, ObjectSink, Source, SourceError,

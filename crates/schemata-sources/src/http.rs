@@ -43,6 +43,28 @@ pub async fn pinned_client(
     })
 }
 
+/// An answer's body, refused past `max` bytes (by its declared length, or
+/// as it arrives); `who` names the sender in the error.
+pub(crate) async fn read_bounded(
+    mut answer: reqwest::Response,
+    max: usize,
+    who: &str,
+) -> Result<Vec<u8>, SourceError> {
+    let too_large =
+        || SourceError::TooLarge(format!("{who} sent an answer larger than {} MB", max >> 20));
+    if answer.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = answer.chunk().await.map_err(|_| SourceError::Unreachable)? {
+        if bytes.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
 /// The host as it resolves: a name, or an address literal without brackets.
 fn host_of(url: &Url) -> Option<String> {
     match url.host()? {

@@ -7,8 +7,6 @@
 
 use crate::{AccessPolicy, AwsCredentials, SourceError, error::bounded, http};
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use chrono::{DateTime, Utc};
 use quick_xml::{Reader, events::Event};
 use schemata_core::AssumedRole;
@@ -209,37 +207,14 @@ fn sign_sts(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Result<Vec<(String, String)>, SourceError> {
-    let identity = Credentials::new(
+    let credentials = Credentials::new(
         &identity.access_key_id,
         &identity.secret_access_key,
         identity.session_token.clone(),
         None,
         "schemata-deployment",
-    )
-    .into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("sts")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| SourceError::Configuration(e.to_string()))?
-        .into();
-    let signable = SignableRequest::new(
-        "POST",
-        url,
-        headers.iter().copied(),
-        SignableBody::Bytes(body.as_bytes()),
-    )
-    .map_err(|e| SourceError::Configuration(e.to_string()))?;
-    let (instructions, _) = sign(signable, &params)
-        .map_err(|e| SourceError::Configuration(e.to_string()))?
-        .into_parts();
-    Ok(instructions
-        .headers()
-        .map(|(n, v)| (n.to_owned(), v.to_owned()))
-        .collect())
+    );
+    super::sigv4::signed_headers(credentials, region, "sts", url, headers, body)
 }
 
 /// The text of every leaf element, by name (STS answers are flat enough:

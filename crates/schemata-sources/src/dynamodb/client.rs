@@ -5,11 +5,9 @@
 
 use crate::{AccessPolicy, SourceError, error::bounded, http};
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use schemata_core::source_config::DynamoDbEndpoint;
 use serde_json::Value;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::OnceCell;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
@@ -114,7 +112,7 @@ impl DynamoClient {
             }
         })?;
         let status = answer.status();
-        let bytes = read_bounded(answer).await?;
+        let bytes = http::read_bounded(answer, MAX_ANSWER_BYTES, "the endpoint").await?;
         // Anything but DynamoDB's JSON, or an error without DynamoDB's
         // `__type`, is some other server: "unreachable", as a closed port
         // is, and nothing of what it said goes back (the endpoint is the
@@ -179,55 +177,15 @@ impl DynamoClient {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Result<Vec<(String, String)>, SourceError> {
-        let identity = credentials.into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.config.region)
-            .name("dynamodb")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| SourceError::Configuration(e.to_string()))?
-            .into();
-        let signable = SignableRequest::new(
-            "POST",
+        super::sigv4::signed_headers(
+            credentials,
+            &self.config.region,
+            "dynamodb",
             self.url.as_str(),
-            headers.iter().copied(),
-            SignableBody::Bytes(body.as_bytes()),
+            headers,
+            body,
         )
-        .map_err(|e| SourceError::Configuration(e.to_string()))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| SourceError::Configuration(e.to_string()))?
-            .into_parts();
-        Ok(instructions
-            .headers()
-            .map(|(n, v)| (n.to_owned(), v.to_owned()))
-            .collect())
     }
-}
-
-/// The answer's body, refused past [`MAX_ANSWER_BYTES`].
-async fn read_bounded(mut answer: reqwest::Response) -> Result<Vec<u8>, SourceError> {
-    let too_large = || {
-        SourceError::TooLarge(format!(
-            "the endpoint sent an answer larger than {} MB",
-            MAX_ANSWER_BYTES >> 20
-        ))
-    };
-    if answer
-        .content_length()
-        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
-    {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = answer.chunk().await.map_err(|_| SourceError::Unreachable)? {
-        if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(too_large());
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
 }
 
 /// DynamoDB's error: `{"__type": "…#AccessDeniedException", "message": "…"}`.

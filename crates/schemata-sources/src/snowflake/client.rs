@@ -204,7 +204,7 @@ impl Client {
             .await
             .map_err(|error| self.transport(error))?;
         let status = answer.status();
-        let bytes = read_bounded(answer).await?;
+        let bytes = http::read_bounded(answer, MAX_ANSWER_BYTES, "Snowflake").await?;
         // Anything but Snowflake's JSON is some other server: "unreachable",
         // as a closed port is, and nothing of what it said goes back.
         let not_snowflake = || {
@@ -280,7 +280,7 @@ impl Client {
                 answer.status().as_u16()
             )));
         }
-        let bytes = read_bounded(answer).await?;
+        let bytes = http::read_bounded(answer, MAX_ANSWER_BYTES, "Snowflake").await?;
         gunzip(bytes)
     }
 }
@@ -468,30 +468,6 @@ fn message_of(answer: &Value) -> String {
         .as_str()
         .unwrap_or("no message")
         .to_owned()
-}
-
-/// The answer's body, refused past [`MAX_ANSWER_BYTES`].
-async fn read_bounded(mut answer: reqwest::Response) -> Result<Vec<u8>, SourceError> {
-    let too_large = || {
-        SourceError::TooLarge(format!(
-            "Snowflake sent an answer larger than {} MB",
-            MAX_ANSWER_BYTES >> 20
-        ))
-    };
-    if answer
-        .content_length()
-        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
-    {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = answer.chunk().await.map_err(|_| SourceError::Unreachable)? {
-        if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(too_large());
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
 }
 
 /// Chunks may come gzip-compressed without saying so in a header.
