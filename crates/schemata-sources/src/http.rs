@@ -43,6 +43,40 @@ pub async fn pinned_client(
     })
 }
 
+/// A [`pinned_client`] whose resolution, connection and every request are
+/// bounded by `timeout`: the client a source or STS is spoken to with.
+pub(crate) async fn timed_pinned_client(
+    policy: &AccessPolicy,
+    url: &Url,
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client, SourceError> {
+    tokio::time::timeout(timeout, pinned_client(policy, url))
+        .await
+        .map_err(|_| SourceError::Timeout(timeout))??
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .build()
+        .map_err(|_| SourceError::Unreachable)
+}
+
+/// A request that got no answer: past its deadline, or unreachable (the
+/// details go to the operator's log only, as `who` unreachable).
+pub(crate) fn send_error(
+    error: reqwest::Error,
+    timeout: std::time::Duration,
+    who: &str,
+) -> SourceError {
+    if error.is_timeout() {
+        SourceError::Timeout(timeout)
+    } else {
+        tracing::info!(
+            error = %crate::error::bounded(&error.without_url().to_string()),
+            "{who} unreachable"
+        );
+        SourceError::Unreachable
+    }
+}
+
 /// An answer's body, refused past `max` bytes (by its declared length, or
 /// as it arrives); `who` names the sender in the error.
 pub(crate) async fn read_bounded(

@@ -131,13 +131,7 @@ async fn assume(
         ("host", host.as_str()),
     ];
     let signed = sign_sts(identity, region, url.as_str(), &headers, &body)?;
-    let http = tokio::time::timeout(timeout, http::pinned_client(policy, &url))
-        .await
-        .map_err(|_| SourceError::Timeout(timeout))??
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .build()
-        .map_err(|_| SourceError::Unreachable)?;
+    let http = http::timed_pinned_client(policy, &url, timeout).await?;
     let mut request = http.post(url.as_str()).body(body);
     for (name, value) in headers.iter().filter(|(n, _)| *n != "host") {
         request = request.header(*name, *value);
@@ -145,14 +139,10 @@ async fn assume(
     for (name, value) in &signed {
         request = request.header(name.as_str(), value.as_str());
     }
-    let answer = request.send().await.map_err(|error| {
-        if error.is_timeout() {
-            SourceError::Timeout(timeout)
-        } else {
-            tracing::info!(error = %bounded(&error.without_url().to_string()), "STS unreachable");
-            SourceError::Unreachable
-        }
-    })?;
+    let answer = request
+        .send()
+        .await
+        .map_err(|error| http::send_error(error, timeout, "STS"))?;
     let status = answer.status();
     let text = answer.text().await.map_err(|_| SourceError::Unreachable)?;
     let fields = xml_fields(&text);

@@ -50,15 +50,7 @@ impl DynamoClient {
     /// A client pinned to the endpoint's checked addresses, made on first use.
     async fn http(&self) -> Result<&reqwest::Client, SourceError> {
         self.http
-            .get_or_try_init(|| async {
-                tokio::time::timeout(self.timeout, http::pinned_client(&self.policy, &self.url))
-                    .await
-                    .map_err(|_| SourceError::Timeout(self.timeout))??
-                    .connect_timeout(self.timeout)
-                    .timeout(self.timeout)
-                    .build()
-                    .map_err(|_| SourceError::Unreachable)
-            })
+            .get_or_try_init(|| http::timed_pinned_client(&self.policy, &self.url, self.timeout))
             .await
     }
 
@@ -103,14 +95,10 @@ impl DynamoClient {
         for (name, value) in &signed {
             request = request.header(name.as_str(), value.as_str());
         }
-        let answer = request.send().await.map_err(|error| {
-            if error.is_timeout() {
-                SourceError::Timeout(self.timeout)
-            } else {
-                tracing::info!(error = %bounded(&error.without_url().to_string()), "dynamodb unreachable");
-                SourceError::Unreachable
-            }
-        })?;
+        let answer = request
+            .send()
+            .await
+            .map_err(|error| http::send_error(error, self.timeout, "dynamodb"))?;
         let status = answer.status();
         let bytes = http::read_bounded(answer, MAX_ANSWER_BYTES, "the endpoint").await?;
         // Anything but DynamoDB's JSON, or an error without DynamoDB's

@@ -84,13 +84,7 @@ impl Client {
     }
 
     async fn pinned(&self, url: &url::Url) -> Result<reqwest::Client, SourceError> {
-        tokio::time::timeout(self.timeout, http::pinned_client(&self.policy, url))
-            .await
-            .map_err(|_| SourceError::Timeout(self.timeout))??
-            .connect_timeout(self.timeout)
-            .timeout(self.timeout)
-            .build()
-            .map_err(|_| SourceError::Unreachable)
+        http::timed_pinned_client(&self.policy, url, self.timeout).await
     }
 
     /// `path` on the endpoint, and nowhere else: a path the server names
@@ -229,12 +223,7 @@ impl Client {
     }
 
     fn transport(&self, error: reqwest::Error) -> SourceError {
-        if error.is_timeout() {
-            SourceError::Timeout(self.timeout)
-        } else {
-            tracing::info!(error = %bounded(&error.without_url().to_string()), "snowflake unreachable");
-            SourceError::Unreachable
-        }
+        http::send_error(error, self.timeout, "snowflake")
     }
 
     /// Fetches one result chunk from the host its URL names, through the
