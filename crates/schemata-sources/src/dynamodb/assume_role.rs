@@ -17,6 +17,9 @@ use std::time::{Duration, SystemTime};
 /// How long a session lasts: the longest every role allows by default.
 const SESSION_SECS: u32 = 3600;
 
+/// An STS answer is a few KB; anything past this is not STS.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+
 /// Credentials are assumed again once they have less than this left.
 const RENEW_BEFORE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
@@ -144,7 +147,8 @@ async fn assume(
         .await
         .map_err(|error| http::send_error(error, timeout, "STS"))?;
     let status = answer.status();
-    let text = answer.text().await.map_err(|_| SourceError::Unreachable)?;
+    let text = String::from_utf8_lossy(&http::read_bounded(answer, MAX_ANSWER_BYTES, "STS").await?)
+        .into_owned();
     let fields = xml_fields(&text);
     if status.is_success() {
         let field = |name: &str| fields.get(name).cloned().filter(|v| !v.is_empty());
