@@ -12,6 +12,7 @@ mod middleware;
 mod openapi;
 mod own_connection;
 mod request_context;
+mod revalidate;
 mod routes;
 pub mod settings;
 mod startup;

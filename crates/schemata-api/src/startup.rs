@@ -52,6 +52,7 @@ impl Application {
             ),
             refresh_requests_per_minute: settings.refresh_requests_per_minute,
             key_cache: crate::key_cache::KeyCache::new(settings.api_key_cache_ttl),
+            revalidations: crate::revalidate::Revalidations::default(),
             openapi_json: openapi::document_json().into(),
         });
         let server = HttpServer::new(move || {

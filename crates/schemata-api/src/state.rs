@@ -21,6 +21,8 @@ pub(crate) struct AppState {
     pub key_cache: crate::key_cache::KeyCache,
     /// Status documents, kept until they change.
     pub status_cache: std::sync::Arc<crate::status_cache::StatusCache>,
+    /// Connections whose stale cache a read lately queued a refresh for.
+    pub revalidations: crate::revalidate::Revalidations,
     /// The OpenAPI document as `/api/openapi.json` serves it, built once.
     pub openapi_json: actix_web::web::Bytes,
 }

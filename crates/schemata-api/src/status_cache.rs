@@ -9,8 +9,10 @@
 //! is not (at start, after a lost connection), every read goes to the
 //! database, and everything kept is dropped when it reconnects, since
 //! notifications sent meanwhile are lost. An entry also expires on its own
-//! after a few seconds, and this process forgets everything after each of its
-//! own writes, so a client reads its own writes at once. Another replica's
+//! after a few seconds, and this process forgets a connection's entry after
+//! each of its own writes to it, so a client reads its own writes at once
+//! while every other tenant's entries stay (`schemata_status_cache_reads_total`
+//! counts hits and misses). Another replica's
 //! write is seen as soon as its notification arrives (well under a millisecond
 //! after the commit that answered that replica's client, on one network).
 
@@ -37,10 +39,20 @@ pub(crate) struct StatusCache {
     ttl: Duration,
     /// The listener is connected: notifications are arriving.
     live: AtomicBool,
-    /// Bumped by every forget: a read that started before a forget must not
-    /// store what it read (it may predate the change).
+    /// Bumped by every forget: a read that started before a forget of its
+    /// connection must not store what it read (it may predate the change).
     epoch: AtomicU64,
-    entries: Mutex<HashMap<Uuid, (Arc<StatusRow>, Instant)>>,
+    kept: Mutex<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
+    entries: HashMap<Uuid, (Arc<StatusRow>, Instant)>,
+    /// The epoch of each connection's last forget: a read of one connection
+    /// is not thrown away because another one changed.
+    forgotten: HashMap<Uuid, u64>,
+    /// The epoch of the last forget of everything.
+    all_forgotten: u64,
 }
 
 impl StatusCache {
@@ -50,7 +62,7 @@ impl StatusCache {
             ttl,
             live: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
-            entries: Mutex::new(HashMap::new()),
+            kept: Mutex::new(Kept::default()),
         })
     }
 
@@ -68,43 +80,60 @@ impl StatusCache {
         if !self.enabled() {
             return None;
         }
-        let entries = self.entries.lock().ok()?;
-        let (row, at) = entries.get(&id)?;
-        (at.elapsed() < self.ttl).then(|| row.clone())
+        let kept = {
+            let kept = self.kept.lock().ok()?;
+            kept.entries
+                .get(&id)
+                .filter(|(_, at)| at.elapsed() < self.ttl)
+                .map(|(row, _)| row.clone())
+        };
+        let outcome = if kept.is_some() { "hit" } else { "miss" };
+        metrics::counter!("schemata_status_cache_reads_total", "outcome" => outcome).increment(1);
+        kept
     }
 
-    /// Keeps `row`, read by a read that started at `epoch`, unless something
-    /// was forgotten since.
+    /// Keeps `row`, read by a read that started at `epoch`, unless its
+    /// connection (or everything) was forgotten since.
     pub fn put(&self, epoch: u64, row: Arc<StatusRow>) {
         if !self.enabled() {
             return;
         }
-        if let Ok(mut entries) = self.entries.lock() {
+        if let Ok(mut kept) = self.kept.lock() {
             // Checked under the lock that forgets take too.
-            if self.epoch.load(Ordering::Acquire) != epoch {
+            let id = row.connection.id;
+            if kept.all_forgotten > epoch || kept.forgotten.get(&id).is_some_and(|&e| e > epoch) {
                 return;
             }
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
+            if kept.entries.len() >= MAX_ENTRIES {
+                kept.entries.clear();
             }
-            entries.insert(row.connection.id, (row, Instant::now()));
+            kept.entries.insert(id, (row, Instant::now()));
         }
     }
 
     /// Forgets connection `id`.
     pub fn forget(&self, id: Uuid) {
-        if let Ok(mut entries) = self.entries.lock() {
-            self.epoch.fetch_add(1, Ordering::AcqRel);
-            entries.remove(&id);
+        if let Ok(mut kept) = self.kept.lock() {
+            let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+            kept.entries.remove(&id);
+            kept.forgotten.insert(id, epoch);
+            if kept.forgotten.len() >= MAX_ENTRIES {
+                // Starting over: whatever a read in flight saw is suspect.
+                kept.forgotten.clear();
+                kept.entries.clear();
+                kept.all_forgotten = epoch;
+            }
         }
     }
 
-    /// Forgets everything (after this process's own writes, and whenever
-    /// notifications may have been missed).
+    /// Forgets everything (whenever notifications may have been missed, and
+    /// after a write this process cannot tie to one connection).
     pub fn forget_all(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
-            self.epoch.fetch_add(1, Ordering::AcqRel);
-            entries.clear();
+        if let Ok(mut kept) = self.kept.lock() {
+            let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+            kept.entries.clear();
+            kept.forgotten.clear();
+            kept.all_forgotten = epoch;
         }
     }
 

@@ -9,6 +9,7 @@ pub mod named;
 pub mod object;
 pub mod overrides;
 pub mod refresh;
+pub mod refresh_schedule;
 pub mod schema_id;
 pub mod scope;
 pub mod snapshot;
@@ -33,6 +34,7 @@ pub use overrides::{
     effective_version,
 };
 pub use refresh::{RefreshFailure, RefreshJob, RefreshOptions, RefreshResult, RunStatus, Trigger};
+pub use refresh_schedule::{RefreshSchedule, ScheduleError};
 pub use schema_id::SchemaId;
 pub use scope::Scope;
 pub use snapshot::{Snapshot, schema_version};

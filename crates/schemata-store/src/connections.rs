@@ -12,7 +12,10 @@ use uuid::Uuid;
 const COLUMNS: &str = "id, organization_id, name, kind, configuration, status, health_status, health_message,
     health_checked_at, schema_filter, table_allowlist, refresh_ttl_seconds, auto_refresh, cache_status,
     schema_version, last_refresh_started, last_refresh_finished, last_refresh_error, last_run_id,
-    created_at, updated_at, stale_reason, scope_generation";
+    created_at, updated_at, stale_reason, scope_generation, refresh_schedule, refresh_timezone,
+    refresh_on_read,
+    CASE WHEN auto_refresh AND status = 'active' AND cache_status <> 'refreshing'
+         THEN refresh_due_at END AS next_refresh_at";
 
 /// [`COLUMNS`] of a query that names the table `c`.
 pub(crate) const COLUMNS_OF_C: &str =
@@ -20,7 +23,9 @@ pub(crate) const COLUMNS_OF_C: &str =
     c.health_status, c.health_message, c.health_checked_at, c.schema_filter, c.table_allowlist,
     c.refresh_ttl_seconds, c.auto_refresh, c.cache_status, c.schema_version, c.last_refresh_started,
     c.last_refresh_finished, c.last_refresh_error, c.last_run_id, c.created_at, c.updated_at,
-    c.stale_reason, c.scope_generation";
+    c.stale_reason, c.scope_generation, c.refresh_schedule, c.refresh_timezone, c.refresh_on_read,
+    CASE WHEN c.auto_refresh AND c.status = 'active' AND c.cache_status <> 'refreshing'
+         THEN c.refresh_due_at END AS next_refresh_at";
 
 /// A connection as stored, secrets excluded.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -58,6 +63,15 @@ pub struct ConnectionRow {
     /// Bumped by every change of configuration or scope: a refresh read
     /// under an older one writes nothing.
     pub scope_generation: i64,
+    /// A cron expression the scheduler follows instead of the TTL.
+    pub refresh_schedule: Option<String>,
+    /// The IANA time zone of `refresh_schedule`.
+    pub refresh_timezone: String,
+    /// A read of a stale cache queues one coalesced refresh.
+    pub refresh_on_read: bool,
+    /// When the scheduler refreshes next (auto-refresh on, active, not
+    /// refreshing now), its backoff included.
+    pub next_refresh_at: Option<DateTime<Utc>>,
 }
 
 impl ConnectionRow {
@@ -94,6 +108,20 @@ pub struct ConnectionFields {
     pub table_allowlist: Vec<String>,
     pub refresh_ttl_seconds: Option<i32>,
     pub auto_refresh: bool,
+    pub refresh_schedule: Option<String>,
+    pub refresh_timezone: String,
+    pub refresh_on_read: bool,
+}
+
+impl ConnectionFields {
+    /// The schedule's next occurrence, for a connection that has one.
+    fn schedule_due_at(&self) -> Option<DateTime<Utc>> {
+        crate::schedule::schedule_due_at(
+            self.refresh_schedule.as_deref(),
+            &self.refresh_timezone,
+            0,
+        )
+    }
 }
 
 /// Seals the configuration in its client form, secrets included; reading it back
@@ -113,8 +141,9 @@ pub async fn insert(
     let id = Uuid::now_v7();
     let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO connections (id, organization_id, name, kind, configuration, secret, status,
-             schema_filter, table_allowlist, refresh_ttl_seconds, auto_refresh, source_server)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             schema_filter, table_allowlist, refresh_ttl_seconds, auto_refresh, source_server,
+             refresh_schedule, refresh_timezone, refresh_on_read, schedule_due_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          RETURNING {COLUMNS}"
     )))
     .bind(id)
@@ -129,6 +158,10 @@ pub async fn insert(
     .bind(fields.refresh_ttl_seconds)
     .bind(fields.auto_refresh)
     .bind(fields.config.server())
+    .bind(&fields.refresh_schedule)
+    .bind(&fields.refresh_timezone)
+    .bind(fields.refresh_on_read)
+    .bind(fields.schedule_due_at())
     .fetch_one(pool)
     .await?;
     Ok(row)
@@ -150,8 +183,9 @@ pub async fn insert_many(
         .collect();
     let inserted = sqlx::query(
         "INSERT INTO connections (id, organization_id, name, kind, configuration, secret, status,
-             schema_filter, table_allowlist, refresh_ttl_seconds, auto_refresh, source_server)
-         SELECT id, $3, name, $4, $5, secret, $6, $7, $8, $9, $10, $12
+             schema_filter, table_allowlist, refresh_ttl_seconds, auto_refresh, source_server,
+             refresh_schedule, refresh_timezone, refresh_on_read, schedule_due_at)
+         SELECT id, $3, name, $4, $5, secret, $6, $7, $8, $9, $10, $12, $13, $14, $15, $16
          FROM UNNEST($1::uuid[], $2::text[], $11::bytea[]) AS n (id, name, secret)",
     )
     .bind(&ids)
@@ -166,6 +200,10 @@ pub async fn insert_many(
     .bind(fields.auto_refresh)
     .bind(&sealed)
     .bind(fields.config.server())
+    .bind(&fields.refresh_schedule)
+    .bind(&fields.refresh_timezone)
+    .bind(fields.refresh_on_read)
+    .bind(fields.schedule_due_at())
     .execute(pool)
     .await?;
     Ok(inserted.rows_affected())
@@ -196,7 +234,16 @@ pub async fn update(
              health_checked_at = CASE WHEN $11 THEN NULL ELSE health_checked_at END,
              stale_reason = CASE WHEN $13::text IS NOT NULL AND cache_status <> 'none' THEN $13
                                  ELSE stale_reason END,
-             scope_generation = scope_generation + CASE WHEN $11 OR $14 THEN 1 ELSE 0 END
+             scope_generation = scope_generation + CASE WHEN $11 OR $14 THEN 1 ELSE 0 END,
+             refresh_on_read = $17,
+             -- A new schedule starts afresh: its next occurrence, no backoff.
+             failed_scheduled_runs = CASE WHEN refresh_schedule IS DISTINCT FROM $15
+                                           OR refresh_timezone <> $16 THEN 0
+                                          ELSE failed_scheduled_runs END,
+             schedule_due_at = CASE WHEN refresh_schedule IS DISTINCT FROM $15
+                                     OR refresh_timezone <> $16 THEN $18
+                                    ELSE schedule_due_at END,
+             refresh_schedule = $15, refresh_timezone = $16
          WHERE id = $1 AND organization_id = $2
          RETURNING {COLUMNS}"
     )))
@@ -214,6 +261,10 @@ pub async fn update(
     .bind(fields.config.server())
     .bind(invalidation.stale_reason.as_deref())
     .bind(invalidation.scope.is_some())
+    .bind(&fields.refresh_schedule)
+    .bind(&fields.refresh_timezone)
+    .bind(fields.refresh_on_read)
+    .bind(fields.schedule_due_at())
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(StoreError::ConnectionGone(row.id))?;

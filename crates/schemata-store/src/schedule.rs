@@ -6,8 +6,9 @@ use crate::{
     StoreError,
     runs::{self, AdmitOutcome},
 };
-use schemata_core::{RefreshOptions, Trigger};
-use sqlx::PgPool;
+use chrono::{DateTime, Utc};
+use schemata_core::{RefreshOptions, RefreshSchedule, Trigger};
+use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 /// The search for due connections: a range scan of the partial index
@@ -62,4 +63,34 @@ pub async fn explain_due(pool: &PgPool, batch: i64) -> Result<String, StoreError
     .await?;
     tx.rollback().await?;
     Ok(lines.join("\n"))
+}
+
+/// When a connection on `expression` in `timezone` is due next, `failures`
+/// scheduled refreshes in a row having failed; `None` without a schedule (or
+/// with one that no longer parses: the API refuses those).
+pub fn schedule_due_at(
+    expression: Option<&str>,
+    timezone: &str,
+    failures: i32,
+) -> Option<DateTime<Utc>> {
+    let schedule = RefreshSchedule::parse(expression?, timezone).ok()?;
+    schedule.next_due(Utc::now(), failures)
+}
+
+/// Moves a scheduled connection's next due time to its schedule's next
+/// occurrence after now (with its backoff); the trigger
+/// `connections_refresh_due_at` carries it into `refresh_due_at`.
+pub(crate) async fn set_schedule_due(
+    tx: &mut Transaction<'_, Postgres>,
+    connection_id: Uuid,
+    expression: &str,
+    timezone: &str,
+    failures: i32,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE connections SET schedule_due_at = $2 WHERE id = $1")
+        .bind(connection_id)
+        .bind(schedule_due_at(Some(expression), timezone, failures))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -33,6 +33,23 @@ pub struct StatusRow {
     pub overrides_digest: Option<String>,
 }
 
+/// What a status row holds beside the connection's own columns, for the
+/// connections named `c`.
+fn status_columns() -> String {
+    format!(
+        r#"{columns},
+               coalesce((SELECT json_agg(a ORDER BY a.status DESC, a.queued_at) FROM (
+                   SELECT id, status, attempt, objects_done, objects_total, queued_at, started_at,
+                          next_attempt_at, error
+                   FROM refresh_runs WHERE connection_id = c.id AND status IN ('queued', 'running')
+               ) a), '[]'::json) AS active,
+               (SELECT result FROM refresh_runs WHERE id = c.last_run_id) AS last_result,
+               {digest} AS overrides_digest"#,
+        columns = crate::connections::COLUMNS_OF_C,
+        digest = crate::overrides::digest_if_any_sql("c.id"),
+    )
+}
+
 /// The connection `id` of `organization_id` with its active runs, its last
 /// result and its overrides' digest; none when it is not theirs.
 pub async fn snapshot(
@@ -41,23 +58,36 @@ pub async fn snapshot(
     id: Uuid,
 ) -> Result<Option<StatusRow>, StoreError> {
     let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        r#"SELECT {columns},
-               coalesce((SELECT json_agg(a ORDER BY a.status DESC, a.queued_at) FROM (
-                   SELECT id, status, attempt, objects_done, objects_total, queued_at, started_at,
-                          next_attempt_at, error
-                   FROM refresh_runs WHERE connection_id = c.id AND status IN ('queued', 'running')
-               ) a), '[]'::json) AS active,
-               (SELECT result FROM refresh_runs WHERE id = c.last_run_id) AS last_result,
-               {digest} AS overrides_digest
-           FROM connections c WHERE c.id = $1 AND c.organization_id = $2"#,
-        columns = crate::connections::COLUMNS_OF_C,
-        digest = crate::overrides::digest_if_any_sql("c.id"),
+        "SELECT {} FROM connections c WHERE c.id = $1 AND c.organization_id = $2",
+        status_columns()
     )))
     .bind(id)
     .bind(organization_id)
     .fetch_optional(pool)
     .await?;
     Ok(row)
+}
+
+/// A page of an organization's connections with their statuses, in
+/// creation order after the cursor: one query for the whole page.
+pub async fn page(
+    pool: &PgPool,
+    organization_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<StatusRow>, StoreError> {
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {} FROM connections c
+         WHERE c.organization_id = $1 AND ($2::uuid IS NULL OR c.id > $2)
+         ORDER BY c.id LIMIT $3",
+        status_columns()
+    )))
+    .bind(organization_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
 }
 
 /// The channel the status triggers notify (migration `status_notifications`).

@@ -37,6 +37,9 @@ pub async fn register_connections(
         table_allowlist: vec![],
         refresh_ttl_seconds: Some(refresh_ttl_seconds),
         auto_refresh,
+        refresh_schedule: None,
+        refresh_timezone: "UTC".to_owned(),
+        refresh_on_read: false,
     };
     for chunk in (0..count).collect::<Vec<_>>().chunks(5000) {
         let names: Vec<String> = chunk.iter().map(|n| format!("c{n:06}")).collect();

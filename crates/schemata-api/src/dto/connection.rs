@@ -26,6 +26,10 @@ use uuid::Uuid;
     "table_allowlist": [],
     "refresh_ttl_seconds": 900,
     "auto_refresh": false,
+    "refresh_schedule": null,
+    "refresh_timezone": "UTC",
+    "refresh_on_read": false,
+    "next_refresh_at": null,
     "created_at": "2026-11-22T09:58:12.512Z",
     "updated_at": "2026-11-22T10:00:00.131Z"
 }))]
@@ -49,12 +53,35 @@ pub(crate) struct Connection {
     table_allowlist: Vec<String>,
     /// How long a cache stays `fresh`; null: it never goes stale.
     refresh_ttl_seconds: Option<i32>,
-    /// Refresh on its own when the cache goes stale.
+    /// Refresh on its own: one TTL after the last refresh, or at the
+    /// occurrences of `refresh_schedule`.
     auto_refresh: bool,
+    /// A cron expression (minute hour day-of-month month day-of-week) the
+    /// scheduler follows instead of the TTL; null: the TTL.
+    refresh_schedule: Option<String>,
+    /// The IANA time zone `refresh_schedule` is read in.
+    refresh_timezone: String,
+    /// A read of a stale cache answers at once and queues one coalesced refresh.
+    refresh_on_read: bool,
+    /// When the scheduler refreshes next (its backoff included); null when
+    /// auto-refresh is off, the connection disabled, or a refresh under way.
+    #[serde(serialize_with = "millis_opt")]
+    next_refresh_at: Option<DateTime<Utc>>,
+    /// With `?include=status`: the body of the status endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema_status: Option<Box<super::Status>>,
     #[serde(serialize_with = "millis")]
     created_at: DateTime<Utc>,
     #[serde(serialize_with = "millis")]
     updated_at: DateTime<Utc>,
+}
+
+impl Connection {
+    /// The connection with its status (`?include=status`).
+    pub fn with_status(mut self, status: super::Status) -> Self {
+        self.schema_status = Some(Box::new(status));
+        self
+    }
 }
 
 impl From<&ConnectionRow> for Connection {
@@ -73,6 +100,11 @@ impl From<&ConnectionRow> for Connection {
             table_allowlist: row.table_allowlist.clone(),
             refresh_ttl_seconds: row.refresh_ttl_seconds,
             auto_refresh: row.auto_refresh,
+            refresh_schedule: row.refresh_schedule.clone(),
+            refresh_timezone: row.refresh_timezone.clone(),
+            refresh_on_read: row.refresh_on_read,
+            next_refresh_at: row.next_refresh_at,
+            schema_status: None,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -118,6 +150,13 @@ pub(crate) struct CreateConnection {
     #[serde(default)]
     #[schema(required = false)]
     pub auto_refresh: bool,
+    /// A cron expression followed instead of the TTL (with `auto_refresh`).
+    pub refresh_schedule: Option<String>,
+    /// The IANA time zone of `refresh_schedule` (default `UTC`).
+    pub refresh_timezone: Option<String>,
+    #[serde(default)]
+    #[schema(required = false)]
+    pub refresh_on_read: bool,
     #[schema(value_type = Option<ConnectionStatus>)]
     pub status: Option<String>,
 }
@@ -140,6 +179,10 @@ pub(crate) struct UpdateConnection {
     table_allowlist: Option<Vec<String>>,
     refresh_ttl_seconds: Option<i32>,
     auto_refresh: Option<bool>,
+    /// null removes the schedule (back to the TTL).
+    refresh_schedule: Option<String>,
+    refresh_timezone: Option<String>,
+    refresh_on_read: Option<bool>,
     status: Option<ConnectionStatus>,
 }
 

@@ -141,7 +141,26 @@ pub(crate) struct ChangeSet {
     breaking: bool,
     /// Why it is breaking, for people.
     breaking_reasons: Vec<String>,
+    /// How many objects were added, removed and changed in all.
+    counts: ChangeCounts,
+    /// True on a list page whose lists were cut to [`SUMMARY_IDS`] entries
+    /// each (the single-run endpoint carries the whole change set).
+    changes_truncated: bool,
 }
+
+/// The sizes of a change set's lists, whole.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChangeCounts {
+    objects_added: usize,
+    objects_removed: usize,
+    objects_changed: usize,
+}
+
+/// Entries a list page keeps of each list of a run's change set: a first
+/// refresh of a 10,000-table source adds 10,000 objects, and a page of 50
+/// such runs would carry half a million ids.
+pub(crate) const SUMMARY_IDS: usize = 100;
 
 /// A field change's attributes: always an object of the attributes that
 /// differ (see `schemata_core::diff`).
@@ -149,14 +168,32 @@ fn attributes(value: &Value) -> Map<String, Value> {
     value.as_object().cloned().unwrap_or_default()
 }
 
-impl From<&core::ChangeSet> for ChangeSet {
-    fn from(changes: &core::ChangeSet) -> Self {
+impl ChangeSet {
+    /// The change set, whole (`limit` None) or with each list cut to `limit`.
+    fn of(changes: &core::ChangeSet, limit: Option<usize>) -> Self {
+        let limit = limit.unwrap_or(usize::MAX);
+        let cut = |list: &[String]| list.iter().take(limit).cloned().collect::<Vec<_>>();
+        let truncated = [
+            changes.objects_added.len(),
+            changes.objects_removed.len(),
+            changes.objects_changed.len(),
+            changes.breaking_reasons.len(),
+        ]
+        .iter()
+        .any(|&n| n > limit);
         Self {
-            objects_added: changes.objects_added.clone(),
-            objects_removed: changes.objects_removed.clone(),
+            counts: ChangeCounts {
+                objects_added: changes.objects_added.len(),
+                objects_removed: changes.objects_removed.len(),
+                objects_changed: changes.objects_changed.len(),
+            },
+            changes_truncated: truncated,
+            objects_added: cut(&changes.objects_added),
+            objects_removed: cut(&changes.objects_removed),
             objects_changed: changes
                 .objects_changed
                 .iter()
+                .take(limit)
                 .map(|o| ObjectChange {
                     schema_id: o.schema_id.clone(),
                     fields_added: o.fields_added.clone(),
@@ -183,7 +220,7 @@ impl From<&core::ChangeSet> for ChangeSet {
                 })
                 .collect(),
             breaking: changes.breaking,
-            breaking_reasons: changes.breaking_reasons.clone(),
+            breaking_reasons: cut(&changes.breaking_reasons),
         }
     }
 }
@@ -225,7 +262,9 @@ pub(crate) struct RunOptions {
             "fields_changed": []
         }],
         "breaking": true,
-        "breaking_reasons": ["field public.customer.fax was removed"]
+        "breaking_reasons": ["field public.customer.fax was removed"],
+        "counts": { "objects_added": 1, "objects_removed": 0, "objects_changed": 1 },
+        "changes_truncated": false
     }
 }))]
 pub(crate) struct Run {
@@ -250,7 +289,19 @@ pub(crate) struct Run {
 }
 
 impl From<&RunRow> for Run {
+    /// The run with its whole change set (the single-run endpoint).
     fn from(run: &RunRow) -> Self {
+        Self::of(run, None)
+    }
+}
+
+impl Run {
+    /// The run as a list page shows it: its change set summarized.
+    pub(crate) fn summary(run: &RunRow) -> Self {
+        Self::of(run, Some(SUMMARY_IDS))
+    }
+
+    fn of(run: &RunRow, limit: Option<usize>) -> Self {
         Self {
             job_id: run.id,
             connection_id: run.connection_id,
@@ -272,7 +323,7 @@ impl From<&RunRow> for Run {
             },
             error: run.error.clone(),
             result: run.result.get().map(RefreshResult::from),
-            changes: run.change_set.get().map(ChangeSet::from),
+            changes: run.change_set.get().map(|c| ChangeSet::of(c, limit)),
         }
     }
 }

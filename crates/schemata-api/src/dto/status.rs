@@ -75,7 +75,8 @@ impl From<&ActiveRun> for ActiveJob {
         "objects_read": 29,
         "objects_written": 29,
         "changed": true
-    }
+    },
+    "next_refresh_at": "2026-11-22T10:15:00.398Z"
 }))]
 pub(crate) struct Status {
     cache_status: CacheStatus,
@@ -89,6 +90,11 @@ pub(crate) struct Status {
     current_job: Option<ActiveJob>,
     next_job: Option<ActiveJob>,
     last_result: Option<RefreshResult>,
+    /// When the scheduler refreshes next (a failing source's backoff
+    /// included); null when auto-refresh is off, the connection disabled, or
+    /// a refresh under way.
+    #[serde(serialize_with = "millis_opt")]
+    next_refresh_at: Option<DateTime<Utc>>,
 }
 
 impl Status {
@@ -113,6 +119,7 @@ impl Status {
             current_job: active.next().map(ActiveJob::from),
             next_job: active.next().map(ActiveJob::from),
             last_result: snapshot.last_result.get().map(RefreshResult::from),
+            next_refresh_at: row.next_refresh_at,
         }
     }
 }

@@ -47,6 +47,7 @@ pub(crate) async fn list(
     connection: OwnConnectionId,
 ) -> Result<HttpResponse, ApiError> {
     let row = connection.load(&state).await?;
+    crate::revalidate::on_read(&state, &row).await;
     let etag = effective_version(&state, &row)
         .await?
         .map(|v| format!("\"{v}\""));
@@ -100,6 +101,7 @@ pub(crate) async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let (_, raw_schema_id) = path.into_inner();
     let row = connection.load(&state).await?;
+    crate::revalidate::on_read(&state, &row).await;
     // Loaded first: a 304 is only for an object that exists.
     let (object, overrides) = load_object(&state, &row, &raw_schema_id).await?;
     let etag = effective_version(&state, &row)

@@ -7,7 +7,7 @@ use crate::{
     health,
     idempotency::{self, Answer},
     own_connection::OwnConnectionId,
-    routes::pages::{PageQuery, id_cursor, next_cursor, page_limit},
+    routes::pages::{id_cursor, next_cursor, page_limit},
     state::AppState,
 };
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
@@ -79,6 +79,11 @@ async fn insert(
         table_allowlist: body.table_allowlist,
         refresh_ttl_seconds: body.refresh_ttl_seconds.or(Some(DEFAULT_TTL_SECONDS)),
         auto_refresh: body.auto_refresh,
+        refresh_schedule: body.refresh_schedule,
+        refresh_timezone: body
+            .refresh_timezone
+            .unwrap_or_else(|| schemata_core::refresh_schedule::DEFAULT_TIMEZONE.to_owned()),
+        refresh_on_read: body.refresh_on_read,
     })?;
     let row = connections::insert(&state.pool, &state.secrets, caller.organization_id, &fields)
         .await
@@ -91,22 +96,62 @@ async fn insert(
     Ok(answer)
 }
 
-/// Lists the organization's connections.
+/// `GET /api/connections`: a page, and what to add to each connection.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `status`: each connection's status document (the body of
+    /// `GET …/schemas/status`) as `schema_status`, in the same one query.
+    pub include: Option<String>,
+}
+
+/// Lists the organization's connections (with `?include=status`, each with
+/// its status: one request for a page like the operator page's).
 #[utoipa::path(
     get, path = "/api/connections", tag = "connections",
-    params(PageQuery),
+    params(ListQuery),
     responses(
         (status = 200, description = "A page of connections.", body = dto::ConnectionPage),
+        (status = 400, description = "Invalid limit, cursor or include.", body = dto::ErrorEnvelope),
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn list(
     caller: Authorized<ConnectionsRead>,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page_limit(query.limit)?;
     let after = id_cursor(query.cursor.as_deref())?;
+    let with_status = match query.include.as_deref() {
+        None | Some("") => false,
+        Some("status") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`include` may only be `status`, not `{}`.",
+                other.chars().take(64).collect::<String>()
+            )));
+        }
+    };
+    if with_status {
+        let mut rows =
+            schemata_store::status::page(&state.pool, caller.organization_id, after, limit + 1)
+                .await?;
+        let next_cursor = next_cursor(&mut rows, limit, |row| row.connection.id.to_string());
+        let now = chrono::Utc::now();
+        let page = rows
+            .iter()
+            .map(|row| {
+                dto::Connection::from(&row.connection).with_status(dto::Status::at(row, now))
+            })
+            .collect();
+        return Ok(dto::ConnectionPage::new(page, next_cursor).ok());
+    }
     let mut rows = connections::list(&state.pool, caller.organization_id, after, limit + 1).await?;
     let next_cursor = next_cursor(&mut rows, limit, |row| row.id.to_string());
     let page = rows.iter().map(dto::Connection::from).collect();
@@ -191,6 +236,9 @@ pub(crate) async fn update(
         table_allowlist: row.table_allowlist.clone(),
         refresh_ttl_seconds: row.refresh_ttl_seconds,
         auto_refresh: row.auto_refresh,
+        refresh_schedule: row.refresh_schedule.clone(),
+        refresh_timezone: row.refresh_timezone.clone(),
+        refresh_on_read: row.refresh_on_read,
     };
     for (key, value) in patch {
         apply_patch(&mut fields, &key, value)?;
@@ -257,6 +305,20 @@ fn apply_patch(fields: &mut ConnectionFields, key: &str, value: Value) -> Result
                 serde_json::from_value(value).map_err(|_| bad("a positive integer or null"))?;
         }
         "auto_refresh" => fields.auto_refresh = value.as_bool().ok_or_else(|| bad("a boolean"))?,
+        "refresh_schedule" => {
+            fields.refresh_schedule = serde_json::from_value(value)
+                .map_err(|_| bad("a cron expression (a string) or null"))?;
+        }
+        "refresh_timezone" => {
+            fields.refresh_timezone = match value {
+                Value::Null => schemata_core::refresh_schedule::DEFAULT_TIMEZONE.to_owned(),
+                Value::String(zone) => zone,
+                _ => return Err(bad("an IANA time zone name (a string)")),
+            };
+        }
+        "refresh_on_read" => {
+            fields.refresh_on_read = value.as_bool().ok_or_else(|| bad("a boolean"))?;
+        }
         _ => {
             return Err(ApiError::BadRequest(format!(
                 "Unknown field `{}`.",
@@ -341,6 +403,19 @@ fn validate(fields: ConnectionFields) -> Result<ConnectionFields, ApiError> {
             "`refresh_ttl_seconds` must be a positive number of seconds.".into(),
         ));
     }
+    let refresh_timezone = fields.refresh_timezone.trim().to_owned();
+    schemata_core::refresh_schedule::parse_timezone(&refresh_timezone)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let refresh_schedule = fields
+        .refresh_schedule
+        .as_deref()
+        .map(str::trim)
+        .map(|expression| {
+            schemata_core::RefreshSchedule::parse(expression, &refresh_timezone)
+                .map(|_| expression.to_owned())
+                .map_err(|e| ApiError::BadRequest(e.to_string()))
+        })
+        .transpose()?;
     let scope = CacheScope::parse(fields.schema_filter, fields.table_allowlist)
         .map_err(ApiError::BadRequest)?;
     fields
@@ -349,6 +424,8 @@ fn validate(fields: ConnectionFields) -> Result<ConnectionFields, ApiError> {
         .map_err(bad_configuration)?;
     Ok(ConnectionFields {
         name,
+        refresh_schedule,
+        refresh_timezone,
         schema_filter: scope.schema_filter.names().to_vec(),
         table_allowlist: scope.table_allowlist.entries(),
         ..fields

@@ -102,7 +102,7 @@ async fn page(
     )
     .await?;
     let next = next_cursor(&mut rows, limit, |r| r.id.to_string());
-    Ok((rows.iter().map(dto::Run::from).collect(), next))
+    Ok((rows.iter().map(dto::Run::summary).collect(), next))
 }
 
 fn parse_statuses(raw: Option<&str>) -> Result<Vec<RunStatus>, ApiError> {

@@ -28,7 +28,14 @@ pub(crate) async fn status(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let status = current(&state, caller.organization_id, *id).await?;
+    let (status, row) = current_with_row(&state, caller.organization_id, *id).await?;
+    if crate::revalidate::wanted(&row.connection) {
+        crate::revalidate::on_read(&state, &row.connection).await;
+        // What the read queued shows at once: `refreshing`, with its job.
+        if let Some(row) = snapshots::snapshot(&state.pool, caller.organization_id, *id).await? {
+            return Ok(dto::StatusEnvelope::new(dto::Status::at(&row, Utc::now())).ok());
+        }
+    }
     Ok(dto::StatusEnvelope::new(status).ok())
 }
 
@@ -39,6 +46,15 @@ pub(crate) async fn current(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<dto::Status, ApiError> {
+    Ok(current_with_row(state, organization_id, id).await?.0)
+}
+
+/// [`current`], with the row it was built from.
+async fn current_with_row(
+    state: &AppState,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<(dto::Status, std::sync::Arc<snapshots::StatusRow>), ApiError> {
     let cached = state
         .status_cache
         .get(id)
@@ -56,5 +72,5 @@ pub(crate) async fn current(
             row
         }
     };
-    Ok(dto::Status::at(&snapshot, Utc::now()))
+    Ok((dto::Status::at(&snapshot, Utc::now()), snapshot))
 }

@@ -193,6 +193,9 @@ async fn demo_connection(
         table_allowlist: vec![],
         refresh_ttl_seconds: Some(3600),
         auto_refresh: false,
+        refresh_schedule: None,
+        refresh_timezone: "UTC".to_owned(),
+        refresh_on_read: false,
     };
     // Re-sealed at every start: the dev key may be new (a `cargo clean`) while the
     // database, and the connection in it, persisted.

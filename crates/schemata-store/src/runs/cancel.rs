@@ -74,7 +74,7 @@ pub async fn cancel(
             // start, so that `last_refresh_finished` is past it again), and
             // not due for an automatic refresh before one more TTL: a
             // cancelled scheduled run must not come straight back.
-            sqlx::query(
+            let schedule: (Option<String>, String, i32) = sqlx::query_as(
                 "UPDATE connections c SET updated_at = now(),
                      cache_status = CASE
                          WHEN c.last_run_id IS NULL THEN 'none'
@@ -82,11 +82,23 @@ pub async fn cancel(
                          ELSE 'fresh' END,
                      last_refresh_started = (SELECT r.queued_at FROM refresh_runs r WHERE r.id = c.last_run_id),
                      refresh_due_at = now() + make_interval(secs => c.refresh_ttl_seconds)
-                 WHERE c.id = $1",
+                 WHERE c.id = $1
+                 RETURNING c.refresh_schedule, c.refresh_timezone, c.failed_scheduled_runs",
             )
             .bind(connection_id)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
+            // A schedule comes back at its next occurrence, not the one that was cancelled.
+            if let (Some(expression), timezone, failures) = schedule {
+                crate::schedule::set_schedule_due(
+                    &mut tx,
+                    connection_id,
+                    &expression,
+                    &timezone,
+                    failures,
+                )
+                .await?;
+            }
         }
     }
     tx.commit().await?;

@@ -5,7 +5,7 @@
 use super::{COLUMNS, RunRow};
 use crate::webhook_deliveries::RunEnded;
 use crate::{QUEUE_NAME, StoreError, connections};
-use schemata_core::{ChangeSet, RefreshResult, RunStatus};
+use schemata_core::{ChangeSet, RefreshResult, RunStatus, Trigger};
 use sqlx::{PgPool, Postgres, Transaction, types::Json};
 
 /// How a run ends: its status, what it found, and what it changed.
@@ -17,6 +17,10 @@ pub struct Closing<'a> {
     pub error: Option<&'a str>,
     /// What it changed in the cache (a run that wrote it only).
     pub changes: Option<&'a ChangeSet>,
+    /// A failed run's source could not be read (unreachable, refused, timed
+    /// out): the connection turns `unhealthy` with the error. Any other
+    /// failure (ours) says nothing of the source.
+    pub source_failed: bool,
 }
 
 /// Closes an active run and moves its connection's cache state, in the caller's
@@ -37,6 +41,7 @@ pub async fn finish(
         result,
         error,
         changes,
+        source_failed,
     } = closing;
     connections::lock(tx, run.connection_id).await?;
     let closed = sqlx::query(
@@ -83,14 +88,22 @@ pub async fn finish(
         && run.hard_refresh
         && run.only_schemas.is_empty()
         && run.only_tables.is_empty();
-    sqlx::query(
+    // A success, or any refresh a client asked for, ends a failing streak; a
+    // failed scheduled run extends it, and the next due time backs off.
+    let failed = status == RunStatus::Failed;
+    let (schedule, timezone, failures): (Option<String>, String, i32) = sqlx::query_as(
         "UPDATE connections SET
              cache_status = CASE WHEN $5 THEN 'refreshing' ELSE $2 END,
              last_refresh_error = $3,
              last_refresh_finished = CASE WHEN $5 THEN last_refresh_finished ELSE now() END,
              last_run_id = $4, updated_at = now(),
-             stale_reason = CASE WHEN $6 THEN NULL ELSE stale_reason END
-         WHERE id = $1",
+             stale_reason = CASE WHEN $6 THEN NULL ELSE stale_reason END,
+             failed_scheduled_runs = CASE WHEN $7 AND $8 THEN failed_scheduled_runs + 1 ELSE 0 END,
+             health_status = CASE WHEN NOT $7 THEN 'healthy' WHEN $9 THEN 'unhealthy' ELSE health_status END,
+             health_message = CASE WHEN NOT $7 THEN NULL WHEN $9 THEN $3 ELSE health_message END,
+             health_checked_at = CASE WHEN NOT $7 OR $9 THEN now() ELSE health_checked_at END
+         WHERE id = $1
+         RETURNING refresh_schedule, refresh_timezone, failed_scheduled_runs",
     )
     .bind(run.connection_id)
     .bind(cache_status)
@@ -98,23 +111,32 @@ pub async fn finish(
     .bind(run.id)
     .bind(follow_up.is_some())
     .bind(reconciled)
-    .execute(&mut **tx)
+    .bind(failed)
+    .bind(run.trigger == Trigger::Schedule)
+    .bind(failed && source_failed)
+    .fetch_one(&mut **tx)
     .await?;
+    if let Some(expression) = schedule {
+        crate::schedule::set_schedule_due(tx, run.connection_id, &expression, &timezone, failures)
+            .await?;
+    }
     if let Some(task_id) = follow_up {
         wake(tx, &task_id).await?;
     }
     Ok(true)
 }
 
-/// Closes a run as failed, the cache untouched, in a transaction of its own;
-/// a healthy verdict of its source is forgotten with it, so that the next
-/// request checks the source live again. False when the run had already
+/// Closes a run as failed, the cache untouched, in a transaction of its own.
+/// A source that failed makes the connection `unhealthy`; any other failure
+/// forgets a healthy verdict, so that the next request checks the source
+/// live again. False when the run had already
 /// ended (cancelled, or finished by another delivery).
 pub async fn fail(
     pool: &PgPool,
     run: &RunRow,
     result: &RefreshResult,
     error: &str,
+    source_failed: bool,
 ) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
     let closing = Closing {
@@ -122,12 +144,15 @@ pub async fn fail(
         result,
         error: Some(error),
         changes: None,
+        source_failed,
     };
     if !finish(&mut tx, run, closing).await? {
         tx.rollback().await?;
         return Ok(false);
     }
-    connections::forget_health(&mut tx, run.connection_id).await?;
+    if !source_failed {
+        connections::forget_health(&mut tx, run.connection_id).await?;
+    }
     tx.commit().await?;
     Ok(true)
 }

@@ -122,7 +122,9 @@ async fn every_run_keeps_the_diff_it_applied_and_whether_it_breaks_readers() {
     assert_eq!(
         unchanged["changes"],
         json!({"objects_added": [], "objects_removed": [], "objects_changed": [],
-               "breaking": false, "breaking_reasons": []})
+               "breaking": false, "breaking_reasons": [],
+               "counts": {"objects_added": 0, "objects_removed": 0, "objects_changed": 0},
+               "changes_truncated": false})
     );
 
     // Newest first, one page at a time.
@@ -252,4 +254,43 @@ async fn a_run_stored_in_another_versions_shape_shows_without_it_and_does_not_fa
     let status = app.status(&id).await;
     assert_eq!(status["cache_status"], "fresh", "{status}");
     assert_eq!(status["last_result"], Value::Null, "{status}");
+}
+
+#[tokio::test]
+async fn list_pages_summarize_a_large_change_set_and_the_run_endpoint_keeps_it_whole() {
+    let app = TestApp::spawn().await;
+    let tables: String = (0..150)
+        .map(|n| format!("CREATE TABLE t{n:03} (id int);"))
+        .collect();
+    let source = source_database(&tables).await;
+    let id = app.create_connection("wide", source.url()).await;
+    let worker = app.spawn_worker();
+    assert_eq!(app.request_refresh(&id).await.status(), 202);
+    app.wait_for_refresh(&id).await;
+    worker.stop().await;
+
+    let page: Value = app
+        .get(&format!("/api/connections/{id}/schemas/refreshes"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let summary = &page["data"][0]["changes"];
+    assert_eq!(summary["objects_added"].as_array().unwrap().len(), 100);
+    assert_eq!(summary["counts"]["objects_added"], 150);
+    assert_eq!(summary["changes_truncated"], true);
+    let everywhere: Value = app.get("/api/refreshes").await.json().await.unwrap();
+    assert_eq!(everywhere["data"][0]["changes"]["changes_truncated"], true);
+
+    let job = page["data"][0]["job_id"].as_str().unwrap();
+    let whole: Value = app
+        .get(&format!("/api/connections/{id}/schemas/refreshes/{job}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let changes = &whole["data"]["changes"];
+    assert_eq!(changes["objects_added"].as_array().unwrap().len(), 150);
+    assert_eq!(changes["counts"]["objects_added"], 150);
+    assert_eq!(changes["changes_truncated"], false);
 }

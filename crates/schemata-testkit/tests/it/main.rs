@@ -30,6 +30,7 @@ mod refresh_health_gate;
 mod refresh_options;
 mod request_hygiene;
 mod retries;
+mod schedules;
 mod snowflake_source;
 mod source_stalls;
 mod sqlite_source;

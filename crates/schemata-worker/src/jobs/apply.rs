@@ -213,6 +213,7 @@ impl<'a> Writer<'a> {
                 result: &result,
                 error: None,
                 changes: Some(&changes),
+                source_failed: false,
             },
         )
         .await

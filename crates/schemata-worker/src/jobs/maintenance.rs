@@ -15,7 +15,9 @@ pub async fn sweep(ctx: &RefreshContext, retention_days: u32) -> anyhow::Result<
     let mut closed = 0;
     for run in &lost {
         let message = "The refresh job was lost by the queue (its worker failed repeatedly); ask for a new refresh.";
-        if fail(ctx, run, message.to_owned(), Instant::now()).await? != RefreshOutcome::Skipped {
+        if fail(ctx, run, message.to_owned(), Instant::now(), false).await?
+            != RefreshOutcome::Skipped
+        {
             closed += 1;
         }
     }

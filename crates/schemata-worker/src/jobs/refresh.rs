@@ -93,7 +93,7 @@ async fn run_claimed(
             "Gave up after {} attempts: the worker was lost while refreshing.",
             run.max_attempts
         );
-        return fail(ctx, run, error, started).await;
+        return fail(ctx, run, error, started, false).await;
     }
     let cached = CachedIndex::load(ctx.pool.clone(), run.connection_id);
     let PreparedRead {
@@ -102,7 +102,7 @@ async fn run_claimed(
         generation,
     } = match prepare(ctx, run, &cached).await {
         Ok(prepared) => prepared,
-        Err(error) => return fail(ctx, run, error, started).await,
+        Err(error) => return fail(ctx, run, error, started, false).await,
     };
     // The source reads on a task of its own (decoding and assembling on one
     // core) while the writer hashes and writes what it sends on another. The
@@ -139,7 +139,7 @@ async fn run_claimed(
                          workers are stopped before it can finish.",
                         runs::MAX_HAND_BACKS
                     );
-                    fail(ctx, run, error, started).await
+                    fail(ctx, run, error, started, false).await
                 }
             };
         }
@@ -151,19 +151,22 @@ async fn run_claimed(
         )))),
         None => Ok(Err(SourceError::Query("the read never started".into()))),
     };
-    let (error, transient) = match (read, written) {
+    // `source_failed`: the source could not be read (the connection turns
+    // unhealthy), as opposed to a failure of ours.
+    let (error, transient, source_failed) = match (read, written) {
         (Ok(Ok(introspection)), Ok(writer)) => match writer.finish(introspection, started).await {
             Ok(Applied::Closed(status)) => return Ok(RefreshOutcome::Refreshed(status)),
             Ok(Applied::RunEnded) => return Ok(RefreshOutcome::Skipped),
-            Ok(Applied::EveryObjectFailed(message)) => (message, false),
+            Ok(Applied::EveryObjectFailed(message)) => (message, false, false),
             Ok(Applied::Superseded) => return read_again(ctx, run, started).await,
-            Err(error) => (write_failure(run, &error), false),
+            Err(error) => (write_failure(run, &error), false, false),
         },
-        (_, Err(error)) => (write_failure(run, &error), false),
-        (Ok(Err(error)), Ok(_)) => (error.to_string(), error.is_transient()),
+        (_, Err(error)) => (write_failure(run, &error), false, false),
+        (Ok(Err(error)), Ok(_)) => (error.to_string(), error.is_transient(), true),
         (Err(_), Ok(_)) => (
             format!("Refresh timed out after {}s.", job_timeout.as_secs()),
             false,
+            true,
         ),
     };
     if transient && run.attempt < ctx.retry.attempts.min(run.max_attempts) {
@@ -177,7 +180,7 @@ async fn run_claimed(
             return Ok(RefreshOutcome::RetryScheduled(delay));
         }
     }
-    fail(ctx, run, error, started).await
+    fail(ctx, run, error, started, source_failed).await
 }
 
 /// The connection changed while its source was read: read again at once,
@@ -193,7 +196,7 @@ async fn read_again(
         tracing::info!(job.id = %run.id, "connection changed mid-refresh; reading again");
         return Ok(RefreshOutcome::RetryScheduled(Duration::ZERO));
     }
-    fail(ctx, run, message.to_owned(), started).await
+    fail(ctx, run, message.to_owned(), started, false).await
 }
 
 /// How often a running refresh checks whether it was cancelled.
@@ -216,12 +219,14 @@ fn write_failure(run: &RunRow, error: &anyhow::Error) -> String {
     "Failed to write the new schema cache; the previous cache is kept.".into()
 }
 
-/// Closes the run as failed; the cache is not touched.
+/// Closes the run as failed; the cache is not touched. `source_failed`: the
+/// source could not be read, and the connection turns unhealthy.
 pub(crate) async fn fail(
     ctx: &RefreshContext,
     run: &RunRow,
     error: String,
     started: Instant,
+    source_failed: bool,
 ) -> anyhow::Result<RefreshOutcome> {
     tracing::warn!(job.id = %run.id, connection.id = %run.connection_id, error = %error, "refresh failed");
     let failure = RefreshFailure {
@@ -230,7 +235,7 @@ pub(crate) async fn fail(
     };
     let mut result = summarize(run, std::iter::empty(), vec![failure], 0, started);
     result.message = format!("Refresh failed: {error}");
-    if runs::fail(&ctx.pool, run, &result, &error).await? {
+    if runs::fail(&ctx.pool, run, &result, &error, source_failed).await? {
         Ok(RefreshOutcome::Failed(error))
     } else {
         Ok(RefreshOutcome::Skipped)

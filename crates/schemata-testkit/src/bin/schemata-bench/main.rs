@@ -6,7 +6,7 @@
 //!   large PostgreSQL and MariaDB catalogs against `pg_dump` / `mysqldump`,
 //!   500 DynamoDB tables on moto against a boto3 `describe_table` loop, and
 //!   2,000 Snowflake tables on fakesnow against the Python connector.
-//! - `schemata-bench scheduler [CONNECTIONS] [SECONDS] [CONCURRENCY]`: the
+//! - `schemata-bench scheduler [CONNECTIONS] [SECONDS] [WORKERS] [CONCURRENCY] [CAPACITY_SECONDS]`: the
 //!   auto-refresh scheduler's search and the refreshes a second a worker sustains.
 //! - `schemata-bench queue [SCHEMATA_BINARY] [CONNECTIONS] [DRAIN]`: enqueue
 //!   rate, status reads, pickup latency and drain, API and workers as processes.
@@ -30,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
         Some("queue") => queue::run(args.collect()).await,
         _ => {
             eprintln!(
-                "usage: schemata-bench refresh [ITERATIONS] [FIXTURE] | introspect [--large] [--skip-mariadb] [--only-dynamodb] [--only-snowflake] [--write-docs] | scheduler [CONNECTIONS] [SECONDS] [CONCURRENCY] | queue [SCHEMATA_BINARY] [CONNECTIONS] [DRAIN]"
+                "usage: schemata-bench refresh [ITERATIONS] [FIXTURE] | introspect [--large] [--skip-mariadb] [--only-dynamodb] [--only-snowflake] [--write-docs] | scheduler [CONNECTIONS] [SECONDS] [WORKERS] [CONCURRENCY] [CAPACITY_SECONDS] | queue [SCHEMATA_BINARY] [CONNECTIONS] [DRAIN]"
             );
             std::process::exit(2);
         }
