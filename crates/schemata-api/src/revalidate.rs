@@ -46,30 +46,28 @@ impl Revalidations {
 /// asks for it, is active, and its cache is stale (past its TTL, or read
 /// under another configuration). A cache that is `refreshing` already has
 /// its refresh; one in `error` waits for the scheduler's backoff.
-pub(crate) fn wanted(row: &ConnectionRow) -> bool {
+fn wanted(row: &ConnectionRow) -> bool {
     row.refresh_on_read
         && row.status == ConnectionStatus::Active
-        && row
-            .cache_status
-            .as_seen_at(
-                Utc::now(),
-                row.last_refresh_finished,
-                row.refresh_ttl_seconds,
-            )
-            .invalidated(row.stale_reason.is_some())
-            == CacheStatus::Stale
+        && row.cache_status_at(Utc::now()) == CacheStatus::Stale
 }
 
 /// Queues the refresh a read of a stale cache asks for, when it does; the
-/// read answers whatever happens here (a failure is logged).
-pub(crate) async fn on_read(state: &AppState, row: &ConnectionRow) {
+/// read answers whatever happens here (a failure is logged). True when this
+/// read queued (or joined) a refresh.
+pub(crate) async fn on_read(state: &AppState, row: &ConnectionRow) -> bool {
     if !wanted(row) || !state.revalidations.take(row.id) {
-        return;
+        return false;
     }
-    if let Err(error) = queue(state, row).await {
-        tracing::warn!(connection.id = %row.id, error = ?error, "could not queue the refresh of a stale cache");
-    }
+    let queued = match queue(state, row).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(connection.id = %row.id, error = ?error, "could not queue the refresh of a stale cache");
+            false
+        }
+    };
     state.status_cache.forget(row.id);
+    queued
 }
 
 async fn queue(state: &AppState, row: &ConnectionRow) -> Result<(), schemata_store::StoreError> {

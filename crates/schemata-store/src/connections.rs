@@ -75,6 +75,15 @@ pub struct ConnectionRow {
 }
 
 impl ConnectionRow {
+    /// The cache's status as a client sees it at `now`: a fresh cache past
+    /// its TTL, or read under a configuration the connection no longer has,
+    /// is stale.
+    pub fn cache_status_at(&self, now: DateTime<Utc>) -> CacheStatus {
+        self.cache_status
+            .as_seen_at(now, self.last_refresh_finished, self.refresh_ttl_seconds)
+            .invalidated(self.stale_reason.is_some())
+    }
+
     /// The schema filter and allowlist, as stored.
     pub fn scope(&self) -> Result<CacheScope, StoreError> {
         CacheScope::parse(self.schema_filter.clone(), self.table_allowlist.clone())

@@ -102,10 +102,7 @@ impl Status {
     /// or read under a configuration the connection no longer has, is stale.
     pub(crate) fn at(snapshot: &StatusRow, now: DateTime<Utc>) -> Self {
         let row = &snapshot.connection;
-        let cache_status = row
-            .cache_status
-            .as_seen_at(now, row.last_refresh_finished, row.refresh_ttl_seconds)
-            .invalidated(row.stale_reason.is_some());
+        let cache_status = row.cache_status_at(now);
         // Running first: the job in progress, then a follow-up queued behind it.
         let mut active = snapshot.active.0.iter();
         Self {

@@ -20,12 +20,12 @@ pub(crate) async fn forget_after_writes(
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     // Reads (the status polls among them) pass straight through.
     let writes = !matches!(*req.method(), Method::GET | Method::HEAD);
-    let state = writes
+    let written = writes
         .then(|| req.app_data::<web::Data<AppState>>().cloned())
-        .flatten();
-    let touched = touched(req.path());
+        .flatten()
+        .map(|state| (state, touched(req.path())));
     let response = next.call(req).await;
-    if let Some(state) = state {
+    if let Some((state, touched)) = written {
         match touched {
             Touched::Nothing => {}
             Touched::Connection(id) => state.status_cache.forget(id),

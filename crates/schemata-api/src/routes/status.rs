@@ -29,12 +29,11 @@ pub(crate) async fn status(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let (status, row) = current_with_row(&state, caller.organization_id, *id).await?;
-    if crate::revalidate::wanted(&row.connection) {
-        crate::revalidate::on_read(&state, &row.connection).await;
-        // What the read queued shows at once: `refreshing`, with its job.
-        if let Some(row) = snapshots::snapshot(&state.pool, caller.organization_id, *id).await? {
-            return Ok(dto::StatusEnvelope::new(dto::Status::at(&row, Utc::now())).ok());
-        }
+    // What the read queued shows at once: `refreshing`, with its job.
+    if crate::revalidate::on_read(&state, &row.connection).await
+        && let Some(row) = snapshots::snapshot(&state.pool, caller.organization_id, *id).await?
+    {
+        return Ok(dto::StatusEnvelope::new(dto::Status::at(&row, Utc::now())).ok());
     }
     Ok(dto::StatusEnvelope::new(status).ok())
 }

@@ -2,21 +2,10 @@
 //! worker's scheduler through the coalescing path, never twice at once,
 //! never when disabled.
 
+use crate::support::runs_of;
 use schemata_testkit::{TestApp, load, source_database};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-async fn runs_of(app: &TestApp, id: &str) -> Vec<Value> {
-    let page: Value = app
-        .get(&format!(
-            "/api/connections/{id}/schemas/refreshes?limit=200"
-        ))
-        .await
-        .json()
-        .await
-        .unwrap();
-    page["data"].as_array().unwrap().clone()
-}
 
 #[tokio::test]
 async fn a_stale_connection_is_refreshed_by_the_scheduler_and_a_disabled_one_is_not() {

@@ -2,22 +2,11 @@
 //! shown as `next_refresh_at`), the backoff of a failing source, and stale
 //! while revalidate (`refresh_on_read`).
 
+use crate::support::runs_of;
 use chrono::{DateTime, Utc};
 use schemata_testkit::{TestApp, free_port, source_database};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-async fn runs_of(app: &TestApp, id: &str) -> Vec<Value> {
-    let page: Value = app
-        .get(&format!(
-            "/api/connections/{id}/schemas/refreshes?limit=200"
-        ))
-        .await
-        .json()
-        .await
-        .unwrap();
-    page["data"].as_array().unwrap().clone()
-}
 
 fn at(value: &Value) -> DateTime<Utc> {
     value

@@ -20,6 +20,19 @@ pub(crate) async fn refreshed(app: &TestApp, id: &str, query: &str) -> Value {
     status
 }
 
+/// A connection's runs, newest first (up to 200).
+pub(crate) async fn runs_of(app: &TestApp, id: &str) -> Vec<Value> {
+    let page: Value = app
+        .get(&format!(
+            "/api/connections/{id}/schemas/refreshes?limit=200"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["data"].as_array().unwrap().clone()
+}
+
 /// An app, a source loaded with `sql`, a connection to it and a worker.
 pub(crate) async fn setup(sql: &str) -> (TestApp, TestDatabase, String, TestWorker) {
     let app = TestApp::spawn().await;
